@@ -1,0 +1,1 @@
+"""ELF object model, writer and reader."""

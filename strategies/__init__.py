@@ -1,0 +1,1 @@
+"""Hypothesis strategies that generate ppc64 livepatch objects and symbol worlds."""
