@@ -1,0 +1,200 @@
+"""The engine interface: what every engine (a Python profile or the kernel's own C) takes and returns.
+
+An engine runs a :class:`Scenario` (an object, where it goes in memory, a symbol world, the kernel
+configuration and a script of loader steps) and returns a :class:`RunResult`: per step the return
+code, the kernel messages and WARNs, every write with the kernel primitive it models, every
+out-of-bounds access, and the memory afterwards. The oracle judges RunResults only, so a Python
+profile and ``kernel:PATH`` are interchangeable everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ppcreloc.elf.model import ElfObject
+
+if TYPE_CHECKING:  # the world module belongs to the loader; only its type is needed here
+    from ppcreloc.loader.world import SymbolWorld
+
+
+@dataclass(frozen=True)
+class Config:
+    """Kernel configuration knobs that change module_64.c's behaviour.
+
+    Defaults follow a Debian ppc64el kernel: ELFv2 little endian, CONFIG_MPROFILE_KERNEL,
+    CONFIG_DYNAMIC_FTRACE, CONFIG_DYNAMIC_FTRACE_WITH_REGS, CONFIG_PPC_PSERIES (paca kernel_toc at
+    offset 16), CONFIG_PPC_KERNEL_PCREL off.
+    """
+
+    abi: Literal["elfv2", "elfv1"] = "elfv2"
+    pcrel: bool = False
+    mprofile_kernel: bool = True
+    dynamic_ftrace: bool = True
+    dynamic_ftrace_with_regs: bool = True
+    paca_kernel_toc_offset: int = 16
+
+    @property
+    def big_endian(self) -> bool:
+        """ELFv1 is big endian, ELFv2 little endian (the combinations Debian ships)."""
+        return self.abi == "elfv1"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the module's SHF_ALLOC sections go, and what lies right after `.stubs`.
+
+    ``addresses`` pins sections by name; the rest are placed from ``base`` by the loader's
+    default placement. ``after_stubs`` is the content of the memory that follows `.stubs`
+    (zeroed by default, as module memory is): the stub walk may read it and an exhausted
+    `.stubs` may be written into it.
+    """
+
+    base: int = 0xC008_0000_0010_0000
+    addresses: Mapping[str, int] = field(default_factory=dict)
+    after_stubs: bytes = bytes(64)
+
+
+StepKind = Literal["load", "coming", "going"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One loader action.
+
+    ``load``: load the livepatch module (frob, placement, resolution, finalize_ftrace, apply of
+    plain RELA and ``.klp.rela.vmlinux.*`` sections). ``coming``: target object ``objname`` is
+    loaded at its ``generation``-th address (klp_module_coming: resolve + apply). ``going``: it is
+    unloaded (klp_module_going: clear).
+    """
+
+    kind: StepKind
+    objname: str | None = None
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class RelocRef:
+    """Which relocation caused an event: RELA section index, index in the (sorted) array."""
+
+    relsec: int
+    index: int
+    offset: int
+    type: int
+    sym: int
+    symname: str
+
+
+@dataclass(frozen=True)
+class KernelMessage:
+    """A printk/pr_* call: format string and its integer/string arguments (no %p rendering)."""
+
+    level: str
+    fmt: str
+    args: tuple[int | str, ...] = ()
+
+    def render(self) -> str:
+        """Best-effort rendering for humans (pointer formats shown as hex)."""
+        text = self.fmt
+        for a in self.args:
+            for spec in ("%pS", "%ps", "%p", "%08x", "%lx", "%llx", "%lu", "%li", "%ld", "%d",
+                         "%u", "%s", "%x"):
+                if spec in text:
+                    if spec.startswith("%p"):
+                        val = hex(a) if isinstance(a, int) else str(a)
+                    elif spec == "%08x":
+                        val = f"{a:08x}" if isinstance(a, int) else str(a)
+                    elif spec in ("%lx", "%llx", "%x"):
+                        val = f"{a:x}" if isinstance(a, int) else str(a)
+                    else:
+                        val = str(a)
+                    text = text.replace(spec, val, 1)
+                    break
+        return text.rstrip("\n")
+
+
+Primitive = Literal["patch_instruction", "patch_u32", "store", "memcpy"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to module memory, through the kernel primitive it models."""
+
+    addr: int
+    old: bytes
+    new: bytes
+    primitive: Primitive
+    step: int
+    reloc: RelocRef | None
+    in_bounds: bool
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class OobAccess:
+    """A read or write outside the module's sections (the kernel would touch foreign memory)."""
+
+    kind: Literal["read", "write"]
+    addr: int
+    size: int
+    step: int
+    reloc: RelocRef | None
+    what: str
+
+
+@dataclass
+class StepResult:
+    """What one :class:`Step` did."""
+
+    step: Step
+    rc: int
+    messages: list[KernelMessage] = field(default_factory=list)
+    warns: int = 0
+    writes: list[Write] = field(default_factory=list)
+    oob: list[OobAccess] = field(default_factory=list)
+    memory: dict[int, bytes] = field(default_factory=dict)
+    after_stubs: bytes = b""
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one SHF_ALLOC section ended up."""
+
+    index: int
+    name: str
+    addr: int
+    size: int
+
+
+@dataclass
+class RunResult:
+    """Every step's result, plus the final placement of the module's sections."""
+
+    engine: str
+    steps: list[StepResult]
+    placements: list[Placement] = field(default_factory=list)
+    stubs: tuple[int, int] = (0, 0)  # (address, size) of .stubs after sizing
+
+
+@dataclass
+class Scenario:
+    """Everything an engine needs to run, so a run is reproducible from it alone."""
+
+    obj: ElfObject
+    world: SymbolWorld
+    steps: list[Step]
+    layout: Layout = field(default_factory=Layout)
+    config: Config = field(default_factory=Config)
+    modname: str = "livepatch_test"
+
+
+class Engine(Protocol):
+    """Anything that runs scenarios: Python profiles and ``kernel:PATH`` alike."""
+
+    name: str
+
+    def run(self, scenario: Scenario) -> RunResult:
+        """Run every step of ``scenario`` in order and report what happened."""
+        ...
