@@ -1,0 +1,115 @@
+"""Simulated module memory: placed sections, the bytes after `.stubs`, and one write primitive.
+
+Every write goes through :meth:`ModuleMemory.write`, which records the address, old and new bytes,
+the kernel primitive it models, the step and the relocation being applied. Reads and writes
+outside the module's sections are recorded as :class:`~ppcreloc.engine.OobAccess` events (the
+kernel would touch foreign memory there), never a crash of the tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
+
+
+@dataclass
+class Region:
+    """One contiguous piece of memory: a placed section, or the area after `.stubs`."""
+
+    name: str
+    addr: int
+    buf: bytearray
+    index: int | None = None  # section index; None for the area after .stubs
+    in_module: bool = True
+
+    @property
+    def end(self) -> int:
+        """One past the last byte."""
+        return self.addr + len(self.buf)
+
+
+@dataclass
+class ModuleMemory:
+    """The module's memory image and the event log of everything that touched it.
+
+    ``step`` and ``reloc`` are the context the loader sets before calling into the arch code, so
+    each recorded event names the step and relocation that caused it.
+    """
+
+    regions: list[Region] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    oob: list[OobAccess] = field(default_factory=list)
+    step: int = 0
+    reloc: RelocRef | None = None
+    #: what an out-of-bounds read returns where no region backs the address
+    oob_fill: int = 0
+
+    def add_region(self, region: Region) -> None:
+        """Map a region (regions must not overlap)."""
+        for r in self.regions:
+            if region.addr < r.end and r.addr < region.end:
+                raise ValueError(f"region {region.name} overlaps {r.name}")
+        self.regions.append(region)
+
+    def section(self, index: int) -> Region:
+        """The region of section ``index``."""
+        for r in self.regions:
+            if r.index == index:
+                return r
+        raise KeyError(index)
+
+    def _find(self, addr: int) -> Region | None:
+        for r in self.regions:
+            if r.addr <= addr < r.end:
+                return r
+        return None
+
+    def in_module(self, addr: int, size: int) -> bool:
+        """True when [addr, addr+size) lies inside one of the module's own sections."""
+        r = self._find(addr)
+        return r is not None and r.in_module and addr + size <= r.end
+
+    def read(self, addr: int, size: int, what: str) -> bytes:
+        """Read ``size`` bytes; out-of-module bytes are logged (and read as backed or fill)."""
+        r = self._find(addr)
+        if r is not None and addr + size <= r.end:
+            if not r.in_module:
+                self.oob.append(OobAccess("read", addr, size, self.step, self.reloc, what))
+            return bytes(r.buf[addr - r.addr : addr - r.addr + size])
+        self.oob.append(OobAccess("read", addr, size, self.step, self.reloc, what))
+        out = bytearray()
+        for a in range(addr, addr + size):
+            r = self._find(a)
+            out.append(r.buf[a - r.addr] if r is not None else self.oob_fill)
+        return bytes(out)
+
+    def write(self, addr: int, data: bytes, primitive: Primitive, what: str) -> None:
+        """The one write primitive: record, then store (out-of-module bytes go where backed)."""
+        ok = self.in_module(addr, len(data))
+        r = self._find(addr)
+        if ok and r is not None:
+            lo = addr - r.addr
+            old_b = bytes(r.buf[lo : lo + len(data)])
+            r.buf[lo : lo + len(data)] = data
+            self.writes.append(
+                Write(addr, old_b, bytes(data), primitive, self.step, self.reloc, True, what)
+            )
+            return
+        old = bytearray()
+        for i, byte in enumerate(data):
+            r = self._find(addr + i)
+            if r is None:
+                old.append(self.oob_fill)
+                continue
+            old.append(r.buf[addr + i - r.addr])
+            r.buf[addr + i - r.addr] = byte
+        if not ok:
+            self.oob.append(OobAccess("write", addr, len(data), self.step, self.reloc, what))
+        self.writes.append(
+            Write(addr, bytes(old), bytes(data), primitive, self.step, self.reloc, ok, what)
+        )
+
+    def snapshot(self) -> dict[int, bytes]:
+        """The bytes of every placed section, by section index."""
+        return {r.index: bytes(r.buf) for r in self.regions if r.index is not None}

@@ -1,0 +1,84 @@
+"""The state of one loaded module and the arch interface the generic loader calls.
+
+:class:`ModuleState` is what the kernel spreads over ``struct module``, its ``mod_arch_specific``
+(arch/powerpc/include/asm/module.h) and the section headers the arch code edits. The generic
+loader (kernel/module/main.c order) and the livepatch driver (kernel/livepatch/core.c) work on it
+and call an :class:`ArchBackend` (arch/powerpc/kernel/module_64.c) for the arch steps. A profile is
+an ArchBackend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ppcreloc.elf.model import ElfObject
+from ppcreloc.engine import Config, KernelMessage
+from ppcreloc.loader.memory import ModuleMemory
+
+if TYPE_CHECKING:
+    from ppcreloc.loader.world import SymbolWorld
+
+
+@dataclass
+class ModArch:
+    """struct mod_arch_specific, ppc64 (asm/module.h, 6.1 to 6.12)."""
+
+    stubs_section: int = 0
+    toc_section: int = 0
+    toc_fixed: bool = False
+    tramp: int = 0
+    tramp_regs: int = 0
+    #: 6.18's explicit stub counter (b137312fbf2d); unused by the sentinel-scheme profiles
+    stub_count: int = 0
+
+
+@dataclass
+class ModuleState:
+    """A module being loaded or loaded: its (sorted, resolved) ELF view, memory and log.
+
+    ``obj`` is the module's own copy: module_frob_arch_sections sorts its RELA arrays in place
+    and symbol resolution writes st_value into ``obj.symbols``; ``obj.sections[i].addr`` is sh_addr
+    after placement.
+    """
+
+    name: str
+    obj: ElfObject
+    config: Config
+    world: SymbolWorld
+    memory: ModuleMemory
+    arch: ModArch = field(default_factory=ModArch)
+    messages: list[KernelMessage] = field(default_factory=list)
+    warns: int = 0
+
+    def pr(self, level: str, fmt: str, *args: int | str) -> None:
+        """printk / pr_err / pr_debug and friends: record the format string and arguments."""
+        self.messages.append(KernelMessage(level, fmt, tuple(args)))
+
+    def warn_on(self, cond: bool) -> bool:
+        """WARN_ON(cond): count a warning when ``cond`` holds and return it, as the macro does."""
+        if cond:
+            self.warns += 1
+        return cond
+
+
+class ArchBackend(Protocol):
+    """The module_64.c entry points, called by the generic loader in the kernel's order."""
+
+    name: str
+
+    def module_frob_arch_sections(self, mod: ModuleState) -> int:
+        """Sort RELA sections, dedotify, find .toc/.stubs and size .stubs; 0 or -errno."""
+        ...
+
+    def module_finalize_ftrace(self, mod: ModuleState) -> int:
+        """Allocate the ftrace_caller / ftrace_regs_caller stubs; 0 or -errno."""
+        ...
+
+    def apply_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> int:
+        """Apply one RELA section; 0 or -errno (first failure aborts, no rollback)."""
+        ...
+
+    def clear_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> None:
+        """Undo one livepatch RELA section on klp_module_going (a no-op where none exists)."""
+        ...
