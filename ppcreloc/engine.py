@@ -9,6 +9,7 @@ profile and ``kernel:PATH`` are interchangeable everywhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -86,6 +87,9 @@ class RelocRef:
     symname: str
 
 
+_PRINTK_SPEC = re.compile(r"%%|%p[SsB]?|%0?\d*(?:ll|l|z|h)?[dixuXs]")
+
+
 @dataclass(frozen=True)
 class KernelMessage:
     """A printk/pr_* call: format string and its integer/string arguments (no %p rendering)."""
@@ -95,22 +99,28 @@ class KernelMessage:
     args: tuple[int | str, ...] = ()
 
     def render(self) -> str:
-        """Best-effort rendering for humans (pointer formats shown as hex)."""
-        text = self.fmt
-        for a in self.args:
-            for spec in ("%pS", "%ps", "%p", "%08x", "%lx", "%llx", "%lu", "%li", "%ld", "%d",
-                         "%u", "%s", "%x"):
-                if spec in text:
-                    if spec.startswith("%p"):
-                        val = hex(a) if isinstance(a, int) else str(a)
-                    elif spec == "%08x":
-                        val = f"{a:08x}" if isinstance(a, int) else str(a)
-                    elif spec in ("%lx", "%llx", "%x"):
-                        val = f"{a:x}" if isinstance(a, int) else str(a)
-                    else:
-                        val = str(a)
-                    text = text.replace(spec, val, 1)
-                    break
+        """Best-effort rendering for humans (pointer formats shown as hex).
+
+        Conversions are taken in the order they appear in the format, one argument each.
+        """
+        args = iter(self.args)
+
+        def conv(m: re.Match[str]) -> str:
+            spec = m.group(0)
+            if spec == "%%":
+                return "%"
+            a = next(args, None)
+            if a is None:
+                return spec
+            if not isinstance(a, int):
+                return str(a)
+            if spec.startswith("%p"):
+                return hex(a)
+            if spec[-1] in "xXu" and a < 0:
+                a &= (1 << 64) - 1  # unsigned long, as printk prints it
+            return re.sub(r"ll|l|z|h", "", spec) % a
+
+        text = _PRINTK_SPEC.sub(conv, self.fmt)
         return text.rstrip("\n")
 
 
@@ -156,6 +166,8 @@ class StepResult:
     memory: dict[int, bytes] = field(default_factory=dict)
     after_stubs: bytes = b""
     fault: str | None = None
+    #: the relocation being applied when the step failed (rc != 0 or fault), when known
+    failed_reloc: RelocRef | None = None
 
 
 @dataclass(frozen=True)

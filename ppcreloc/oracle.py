@@ -1,0 +1,586 @@
+"""The oracle: the step script for a check, and six named invariants judged on a RunResult.
+
+The script (:func:`build_script`) models a livepatch module whose target objects are loaded,
+unloaded and loaded again::
+
+    load                                   phase "apply"
+    coming(t, gen 0)      for each target  phase "apply"
+    going(t); coming(t, gen 0)  per target phase "reapply"   (same addresses)
+    N x going(t); coming(t, gen k)         phase "cycles"    (fresh addresses, k = 1..N)
+
+Target objects are the ``<objname>`` of every SHF_RELA_LIVEPATCH section named
+``.klp.rela.<objname>.<section>`` other than ``vmlinux`` (kernel/livepatch/core.c,
+klp_write_section_relocs, 6.12: objname is ``%55[^.]``). ``vmlinux`` sections are applied by the
+load step itself (kernel/module/main.c, apply_relocations -> klp_apply_section_relocs).
+
+The invariants (:data:`INVARIANTS`) judge only the RunResult, so a Python profile and the
+kernel's own C are interchangeable. An object without target objects (a plain module, or only
+``.klp.rela.vmlinux.*``) gets ``apply`` and ``in_bounds`` judged; the four invariants about
+going/coming hold vacuously, with a message saying so. An invariant whose premise failed (for
+instance ``reapply_identical`` when the second apply failed) also holds with a "not judged"
+message: the failure is reported once, by the invariant that owns it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_RELA, ElfObject
+from ppcreloc.engine import (
+    Config,
+    Engine,
+    Layout,
+    RelocRef,
+    RunResult,
+    Scenario,
+    Step,
+    StepResult,
+    Write,
+)
+
+INVARIANTS: tuple[str, ...] = (
+    "apply",
+    "apply_clear_apply",
+    "clear_restores",
+    "reapply_identical",
+    "in_bounds",
+    "reload_cycles",
+)
+
+#: Reload cycles ``ppcreloc check`` runs by default. A one-call object under the v6.12 profile
+#: has one spare `.stubs` slot (the sentinel slot, module_64.c stub_for_addr); every fresh target
+#: address needs a new slot, so the second cycle already writes past `.stubs`. 8 leaves room for
+#: objects with a few more calls (more slack from the per-section REL24 count) to show it too.
+DEFAULT_CYCLES = 8
+
+Phase = Literal["apply", "reapply", "cycles"]
+
+# R_PPC64_* names (arch/powerpc/include/uapi/asm/elf.h), for violation reports.
+_TYPE_NAMES: dict[int, str] = {
+    0: "R_PPC64_NONE", 1: "R_PPC64_ADDR32", 10: "R_PPC64_REL24", 26: "R_PPC64_REL32",
+    38: "R_PPC64_ADDR64", 44: "R_PPC64_REL64", 47: "R_PPC64_TOC16", 48: "R_PPC64_TOC16_LO",
+    49: "R_PPC64_TOC16_HI", 50: "R_PPC64_TOC16_HA", 51: "R_PPC64_TOC", 63: "R_PPC64_TOC16_DS",
+    64: "R_PPC64_TOC16_LO_DS", 109: "R_PPC64_TOCSAVE", 116: "R_PPC64_REL24_NOTOC",
+    118: "R_PPC64_ENTRY", 132: "R_PPC64_PCREL34", 133: "R_PPC64_GOT_PCREL34",
+    249: "R_PPC64_REL16", 250: "R_PPC64_REL16_LO", 251: "R_PPC64_REL16_HI",
+    252: "R_PPC64_REL16_HA",
+}
+
+_KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})")
+
+
+def type_name(rtype: int) -> str:
+    """The R_PPC64_* name of a relocation type (``R_PPC64_<n>`` when unknown)."""
+    return _TYPE_NAMES.get(rtype, f"R_PPC64_{rtype}")
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class Violation:
+    """One way an invariant failed: plain data, JSON-serialisable via :meth:`to_dict`.
+
+    ``step`` is the index in the script, ``step_desc`` e.g. ``coming(foo, gen 0)``. The
+    relocation fields name the RELA section (index and name), the index in its (sorted) array,
+    the type and the symbol; ``expected``/``actual`` are the bytes at ``addr``.
+    """
+
+    invariant: str
+    message: str
+    step: int | None = None
+    step_desc: str | None = None
+    rc: int | None = None
+    relsec: int | None = None
+    section: str | None = None
+    index: int | None = None
+    type: int | None = None
+    type_name: str | None = None
+    symbol: str | None = None
+    addr: int | None = None
+    expected: bytes | None = None
+    actual: bytes | None = None
+    kernel_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: bytes become hex strings."""
+        out = asdict(self)
+        for key in ("expected", "actual"):
+            if out[key] is not None:
+                out[key] = out[key].hex()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Violation:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        for key in ("expected", "actual"):
+            if data.get(key) is not None:
+                data[key] = bytes.fromhex(data[key])
+        return cls(**data)
+
+    def describe(self) -> str:
+        """A few human lines: the message, the relocation, the bytes, the kernel message."""
+        lines = [self.message]
+        if self.section is not None:
+            lines.append(
+                f"  relocation: {self.section}[{self.index}] {self.type_name} "
+                f"sym {self.symbol or '(none)'}"
+            )
+        if self.addr is not None:
+            lines.append(f"  address: {self.addr:#x}")
+        if self.expected is not None or self.actual is not None:
+            exp = self.expected.hex() if self.expected is not None else "-"
+            act = self.actual.hex() if self.actual is not None else "-"
+            lines.append(f"  expected: {exp}  actual: {act}")
+        if self.kernel_message:
+            lines.append(f"  kernel: {self.kernel_message}")
+        return "\n".join(lines)
+
+
+@dataclass
+class InvariantResult:
+    """The verdict on one invariant. ``message`` explains a vacuous or failed result."""
+
+    holds: bool
+    message: str | None = None
+    violations: list[Violation] = field(default_factory=list)
+
+    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
+        """``{"holds", "message"}`` (plus ``violations`` when ``details``)."""
+        out: dict[str, Any] = {"holds": self.holds, "message": self.message}
+        if details:
+            out["violations"] = [v.to_dict() for v in self.violations]
+        return out
+
+
+@dataclass
+class Verdict:
+    """All six invariants for one engine, plus the script and run they were judged on."""
+
+    engine: str
+    invariants: dict[str, InvariantResult]
+    targets: list[str]
+    script: list[Step]
+    run: RunResult | None = None
+
+    @property
+    def holds(self) -> bool:
+        """True when every invariant holds."""
+        return all(r.holds for r in self.invariants.values())
+
+    def violations(self) -> list[Violation]:
+        """Every violation, in invariant order."""
+        return [v for name in INVARIANTS for v in self.invariants[name].violations]
+
+    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
+        """``{"engine": NAME, "invariants": {name: {"holds", "message"}, ...}}``."""
+        return {
+            "engine": self.engine,
+            "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
+        }
+
+
+# -- the script ------------------------------------------------------------------------------------
+def target_objects(obj: ElfObject) -> list[str]:
+    """The klp target objects of ``obj`` in section order (vmlinux excluded, no duplicates)."""
+    out: list[str] = []
+    for sec in obj.sections:
+        if sec.type != SHT_RELA or not sec.flags & SHF_RELA_LIVEPATCH:
+            continue
+        m = _KLP_RELA.match(sec.name)
+        if m and m.group(1) != "vmlinux" and m.group(1) not in out:
+            out.append(m.group(1))
+    return out
+
+
+@dataclass(frozen=True)
+class Script:
+    """The steps of a check and the phase each belongs to."""
+
+    targets: tuple[str, ...]
+    steps: tuple[Step, ...]
+    phases: tuple[Phase, ...]
+
+
+def build_script(targets: Sequence[str], cycles: int) -> Script:
+    """load; coming(t, 0) each; going(t), coming(t, 0) each; ``cycles`` x fresh-address reloads."""
+    if cycles < 0:
+        raise ValueError("cycles must be >= 0")
+    steps: list[Step] = [Step("load")]
+    phases: list[Phase] = ["apply"]
+
+    def add(phase: Phase, items: Iterable[Step]) -> None:
+        for s in items:
+            steps.append(s)
+            phases.append(phase)
+
+    add("apply", (Step("coming", t, 0) for t in targets))
+    for t in targets:
+        add("reapply", (Step("going", t, 0), Step("coming", t, 0)))
+    for gen in range(1, cycles + 1):
+        for t in targets:
+            add("cycles", (Step("going", t, gen - 1), Step("coming", t, gen)))
+    return Script(tuple(targets), tuple(steps), tuple(phases))
+
+
+def describe_step(step: Step) -> str:
+    """``load`` / ``coming(obj, gen 0)`` / ``going(obj, gen 0)``."""
+    if step.kind == "load":
+        return "load"
+    return f"{step.kind}({step.objname}, gen {step.generation})"
+
+
+# -- judging ---------------------------------------------------------------------------------------
+class _Memory:
+    """Bytes of the module after a given step: the step's snapshot, else a replay of the writes."""
+
+    def __init__(self, run: RunResult) -> None:
+        self.run = run
+        self.placements = sorted(run.placements, key=lambda p: p.addr)
+
+    def section_of(self, addr: int) -> tuple[int, int] | None:
+        """(section index, offset) for an address inside a placed section."""
+        for p in self.placements:
+            if p.addr <= addr < p.addr + p.size:
+                return p.index, addr - p.addr
+        return None
+
+    def byte_after(self, step: int, addr: int) -> int | None:
+        """The byte at ``addr`` once step ``step`` has run (None when unknown)."""
+        where = self.section_of(addr)
+        if where is not None:
+            snap = self.run.steps[step].memory.get(where[0])
+            if snap is not None and where[1] < len(snap):
+                return snap[where[1]]
+        for i in range(step, -1, -1):
+            for w in reversed(self.run.steps[i].writes):
+                if w.addr <= addr < w.addr + len(w.new):
+                    return w.new[addr - w.addr]
+        for later in self.run.steps[step + 1 :]:
+            for w in later.writes:
+                if w.addr <= addr < w.addr + len(w.old):
+                    return w.old[addr - w.addr]
+        return None
+
+    def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
+        """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
+        out = [self.byte_after(step, a) for a in range(addr, addr + size)]
+        return None if any(b is None for b in out) else bytes(out)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Ctx:
+    obj: ElfObject
+    run: RunResult
+    script: Script
+    memory: _Memory
+
+    def results(self, phase: Phase) -> list[tuple[int, StepResult | None]]:
+        """(script index, result or None when the engine returned none) for one phase."""
+        return [
+            (i, self.run.steps[i] if i < len(self.run.steps) else None)
+            for i, p in enumerate(self.script.phases)
+            if p == phase
+        ]
+
+    def find(self, phase: Phase, kind: str, target: str) -> tuple[int, StepResult | None]:
+        """The first step of ``kind`` for ``target`` in ``phase``."""
+        for i, sr in self.results(phase):
+            step = self.script.steps[i]
+            if step.kind == kind and step.objname == target:
+                return i, sr
+        raise KeyError((phase, kind, target))
+
+    def violation(
+        self,
+        invariant: str,
+        message: str,
+        step: int | None,
+        *,
+        reloc: RelocRef | None = None,
+        addr: int | None = None,
+        expected: bytes | None = None,
+        actual: bytes | None = None,
+        rc: int | None = None,
+        kernel: str | None = None,
+    ) -> Violation:
+        """A Violation with the relocation and step spelled out."""
+        v = Violation(
+            invariant,
+            message,
+            step=step,
+            step_desc=describe_step(self.script.steps[step]) if step is not None else None,
+            rc=rc,
+            addr=addr,
+            expected=expected,
+            actual=actual,
+            kernel_message=kernel,
+        )
+        if reloc is not None:
+            secs = self.obj.sections
+            v.relsec = reloc.relsec
+            v.section = secs[reloc.relsec].name if 0 <= reloc.relsec < len(secs) else None
+            v.index = reloc.index
+            v.type = reloc.type
+            v.type_name = type_name(reloc.type)
+            v.symbol = reloc.symname
+        return v
+
+
+def _kernel_text(sr: StepResult) -> str | None:
+    """The step's non-debug kernel messages, rendered and joined (None when there are none)."""
+    msgs = [m.render() for m in sr.messages if "debug" not in m.level.lower()]
+    return "; ".join(msgs) or None
+
+
+def _failed(sr: StepResult | None) -> bool:
+    return sr is None or sr.rc != 0 or sr.fault is not None
+
+
+def _step_failure(ctx: _Ctx, invariant: str, i: int, sr: StepResult | None) -> Violation:
+    desc = describe_step(ctx.script.steps[i])
+    if sr is None:
+        return ctx.violation(invariant, f"{desc}: the engine returned no result", i)
+    what = f"faulted ({sr.fault})" if sr.fault is not None else f"failed with rc {sr.rc}"
+    warns = f", {sr.warns} WARN" if sr.warns else ""
+    return ctx.violation(
+        invariant, f"{desc} {what}{warns}", i, rc=sr.rc, kernel=_kernel_text(sr),
+        reloc=sr.failed_reloc,
+    )
+
+
+def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
+    """Every out-of-bounds read or write in the steps of ``phases``."""
+    out: list[Violation] = []
+    for phase in phases:
+        for i, sr in ctx.results(phase):
+            if sr is None:
+                continue
+            seen = {(o.addr, o.size) for o in sr.oob if o.kind == "write"}
+            for o in sr.oob:
+                write = next(
+                    (w for w in sr.writes if o.kind == "write" and w.addr == o.addr), None
+                )
+                out.append(ctx.violation(
+                    invariant,
+                    f"{describe_step(ctx.script.steps[i])}: out-of-bounds {o.kind} of "
+                    f"{o.size} bytes at {o.addr:#x} ({o.what})",
+                    i,
+                    reloc=o.reloc,
+                    addr=o.addr,
+                    expected=write.old if write else None,
+                    actual=write.new if write else None,
+                    kernel=_kernel_text(sr),
+                ))
+            for w in sr.writes:
+                if not w.in_bounds and (w.addr, len(w.new)) not in seen:
+                    out.append(ctx.violation(
+                        invariant,
+                        f"{describe_step(ctx.script.steps[i])}: out-of-bounds write of "
+                        f"{len(w.new)} bytes at {w.addr:#x} ({w.what or w.primitive})",
+                        i, reloc=w.reloc, addr=w.addr, expected=w.old, actual=w.new,
+                    ))
+    return out
+
+
+_NO_TARGETS = "holds vacuously: the object has no target objects (no .klp.rela.<module>.*)"
+
+
+def _judge_apply(ctx: _Ctx) -> InvariantResult:
+    """Loading the module and the first coming of every target succeed."""
+    bad = [_step_failure(ctx, "apply", i, sr) for i, sr in ctx.results("apply") if _failed(sr)]
+    if bad:
+        return InvariantResult(False, bad[0].message, bad)
+    return InvariantResult(True)
+
+
+def _judge_apply_clear_apply(ctx: _Ctx) -> InvariantResult:
+    """going, then coming again at the same addresses, succeeds."""
+    if not ctx.script.targets:
+        return InvariantResult(True, _NO_TARGETS)
+    if any(_failed(sr) for _, sr in ctx.results("apply")):
+        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+    bad = [
+        _step_failure(ctx, "apply_clear_apply", i, sr)
+        for i, sr in ctx.results("reapply")
+        if _failed(sr)
+    ]
+    if bad:
+        return InvariantResult(False, bad[0].message, bad)
+    return InvariantResult(True)
+
+
+def _changed_bytes(writes: Sequence[Write]) -> dict[int, tuple[int, int, Write]]:
+    """addr -> (value before the step, value after it, first write changing it), changed only."""
+    first: dict[int, tuple[int, Write]] = {}
+    last: dict[int, int] = {}
+    for w in writes:
+        for k, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
+            first.setdefault(w.addr + k, (old, w))
+            last[w.addr + k] = new
+    return {a: (o, last[a], w) for a, (o, w) in first.items() if o != last[a]}
+
+
+def _spans(addrs: Iterable[int], key: dict[int, Write]) -> list[tuple[int, int]]:
+    """Group sorted addresses into (start, length) runs sharing the same attributed write."""
+    spans: list[tuple[int, int]] = []
+    for a in sorted(addrs):
+        if spans and spans[-1][0] + spans[-1][1] == a and key[spans[-1][0]] is key[a]:
+            spans[-1] = (spans[-1][0], spans[-1][1] + 1)
+        else:
+            spans.append((a, 1))
+    return spans
+
+
+def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
+    """After going, every byte the target's apply changed (outside `.stubs`) is restored."""
+    if not ctx.script.targets:
+        return InvariantResult(True, _NO_TARGETS)
+    stub_lo, stub_size = ctx.run.stubs
+    out: list[Violation] = []
+    for t in ctx.script.targets:
+        ia, applied = ctx.find("apply", "coming", t)
+        ig, gone = ctx.find("reapply", "going", t)
+        if _failed(applied) or gone is None:
+            continue
+        changed = {
+            a: v
+            for a, v in _changed_bytes(applied.writes).items()
+            if not stub_lo <= a < stub_lo + stub_size and ctx.memory.section_of(a) is not None
+        }
+        bad = {a for a, (before, _, _) in changed.items()
+               if ctx.memory.byte_after(ig, a) != before}
+        owner = {a: changed[a][2] for a in bad}
+        for start, size in _spans(bad, owner):
+            w = owner[start]
+            out.append(ctx.violation(
+                "clear_restores",
+                f"{describe_step(ctx.script.steps[ig])} left {size} byte(s) at {start:#x} "
+                f"as applied by {describe_step(ctx.script.steps[ia])}",
+                ig,
+                reloc=w.reloc,
+                addr=start,
+                expected=bytes(changed[a][0] for a in range(start, start + size)),
+                actual=ctx.memory.bytes_after(ig, start, size),
+                kernel=_kernel_text(gone),
+            ))
+    if any(_failed(sr) for _, sr in ctx.results("apply")) and not out:
+        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+    if out:
+        return InvariantResult(False, out[0].message, out)
+    return InvariantResult(True)
+
+
+def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
+    """The second apply at the same addresses leaves the same bytes as the first."""
+    if not ctx.script.targets:
+        return InvariantResult(True, _NO_TARGETS)
+    out: list[Violation] = []
+    skipped: list[str] = []
+    for t in ctx.script.targets:
+        i1, first = ctx.find("apply", "coming", t)
+        i2, second = ctx.find("reapply", "coming", t)
+        if _failed(first) or _failed(second):
+            skipped.append(t)
+            continue
+        owner: dict[int, Write] = {}
+        for w in [*first.writes, *second.writes]:
+            for k in range(len(w.new)):
+                owner.setdefault(w.addr + k, w)
+        owner = {a: w for a, w in owner.items() if ctx.memory.section_of(a) is not None}
+        bad = {a for a in owner if ctx.memory.byte_after(i1, a) != ctx.memory.byte_after(i2, a)}
+        for start, size in _spans(bad, owner):
+            out.append(ctx.violation(
+                "reapply_identical",
+                f"{describe_step(ctx.script.steps[i2])} left {size} byte(s) at {start:#x} "
+                f"different from {describe_step(ctx.script.steps[i1])}",
+                i2,
+                reloc=owner[start].reloc,
+                addr=start,
+                expected=ctx.memory.bytes_after(i1, start, size),
+                actual=ctx.memory.bytes_after(i2, start, size),
+                kernel=_kernel_text(second),  # type: ignore[arg-type]
+            ))
+    if out:
+        return InvariantResult(False, out[0].message, out)
+    if skipped:
+        return InvariantResult(
+            True, f"not judged for {', '.join(skipped)}: an apply failed "
+            "(see apply / apply_clear_apply)"
+        )
+    return InvariantResult(True)
+
+
+def _judge_in_bounds(ctx: _Ctx) -> InvariantResult:
+    """No out-of-bounds access during load, the first apply, going and the second apply."""
+    out = _oob_violations(ctx, "in_bounds", ("apply", "reapply"))
+    if out:
+        return InvariantResult(False, out[0].message, out)
+    return InvariantResult(True)
+
+
+def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
+    """N going/coming cycles at fresh addresses all succeed, every access in bounds."""
+    if not ctx.script.targets:
+        return InvariantResult(True, _NO_TARGETS)
+    cycles = ctx.results("cycles")
+    if not cycles:
+        return InvariantResult(True, "holds vacuously: cycles=0")
+    if any(_failed(sr) for _, sr in [*ctx.results("apply"), *ctx.results("reapply")]):
+        return InvariantResult(True, "not judged: an earlier apply failed")
+    out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles if _failed(sr)]
+    out += _oob_violations(ctx, "reload_cycles", ("cycles",))
+    out.sort(key=lambda v: v.step if v.step is not None else -1)
+    if out:
+        return InvariantResult(False, out[0].message, out)
+    return InvariantResult(True)
+
+
+_JUDGES = {
+    "apply": _judge_apply,
+    "apply_clear_apply": _judge_apply_clear_apply,
+    "clear_restores": _judge_clear_restores,
+    "reapply_identical": _judge_reapply_identical,
+    "in_bounds": _judge_in_bounds,
+    "reload_cycles": _judge_reload_cycles,
+}
+
+
+def judge(obj: ElfObject, script: Script, run: RunResult) -> Verdict:
+    """Judge all six invariants on ``run``, the result of running ``script`` on ``obj``."""
+    ctx = _Ctx(obj, run, script, _Memory(run))
+    return Verdict(
+        engine=run.engine,
+        invariants={name: _JUDGES[name](ctx) for name in INVARIANTS},
+        targets=list(script.targets),
+        script=list(script.steps),
+        run=run,
+    )
+
+
+def check(
+    obj: ElfObject,
+    engine: Engine,
+    world: Any,
+    *,
+    cycles: int = DEFAULT_CYCLES,
+    layout: Layout | None = None,
+    config: Config | None = None,
+    modname: str = "livepatch_test",
+) -> Verdict:
+    """Run the check script for ``obj`` on ``engine`` and judge the result.
+
+    ``world`` is a :class:`~ppcreloc.loader.world.SymbolWorld`.
+    """
+    script = build_script(target_objects(obj), cycles)
+    scenario = Scenario(
+        obj=obj,
+        world=world,
+        steps=list(script.steps),
+        layout=layout or Layout(),
+        config=config or Config(),
+        modname=modname,
+    )
+    return judge(obj, script, engine.run(scenario))

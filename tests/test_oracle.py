@@ -1,0 +1,344 @@
+"""The oracle on hand-built RunResults: each invariant holding and failing, the script shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ppcreloc.elf.builder import ObjectBuilder
+from ppcreloc.elf.model import SHF_ALLOC, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, STB_GLOBAL
+from ppcreloc.engine import (
+    KernelMessage,
+    OobAccess,
+    Placement,
+    RelocRef,
+    RunResult,
+    Step,
+    StepResult,
+    Write,
+)
+from ppcreloc.oracle import (
+    INVARIANTS,
+    Violation,
+    build_script,
+    judge,
+    target_objects,
+)
+
+R_PPC_REL24 = 10
+TEXT = 0x1000
+STUBS = 0x2000
+BL = bytes.fromhex("01000048")  # bl . (LE)
+NOP = bytes.fromhex("00000060")
+LD_R2 = bytes.fromhex("180041e8")
+
+
+def klp_object(targets: tuple[str, ...] = ("foo",)):
+    b = ObjectBuilder()
+    text = b.add_section(".text", BL + NOP)
+    b.add_stubs()
+    for t in targets:
+        sym = b.add_symbol(f".klp.sym.{t}.bar,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+        b.add_rela(text, 0, sym, R_PPC_REL24, section=f".klp.rela.{t}..text")
+    return b.build()
+
+
+OBJ = klp_object()
+RELSEC = OBJ.section_index(".klp.rela.foo..text")
+REF = RelocRef(relsec=RELSEC, index=0, offset=0, type=R_PPC_REL24, sym=1, symname=".klp.sym.foo.bar,0")
+
+
+def w(addr: int, old: bytes, new: bytes, step: int, *, in_bounds: bool = True) -> Write:
+    return Write(addr, old, new, "patch_instruction", step, REF, in_bounds)
+
+
+def branch(li: int) -> bytes:
+    return (0x48000001 | li).to_bytes(4, "little")
+
+
+def stub_write(step: int, slot: int) -> Write:
+    return w(STUBS + 40 * slot, bytes(4), bytes.fromhex("deadbeef"), step)
+
+
+def run_for(script, writes=None, rc=None, oob=None, messages=None, memory=None) -> RunResult:
+    """A RunResult for ``script``: per-step writes, rc, oob events, messages, snapshots."""
+    writes, rc, oob = writes or {}, rc or {}, oob or {}
+    messages, memory = messages or {}, memory or {}
+    steps = [
+        StepResult(
+            step=s,
+            rc=rc.get(i, 0),
+            writes=writes.get(i, []),
+            oob=oob.get(i, []),
+            messages=messages.get(i, []),
+            memory=memory.get(i, {}),
+        )
+        for i, s in enumerate(script.steps)
+    ]
+    return RunResult(
+        engine="hand",
+        steps=steps,
+        placements=[Placement(1, ".text", TEXT, 8), Placement(2, ".stubs", STUBS, 80)],
+        stubs=(STUBS, 80),
+    )
+
+
+def full_undo_writes(script) -> dict[int, list[Write]]:
+    """What a profile that undoes everything writes: apply, exact undo, apply, ... ."""
+    out: dict[int, list[Write]] = {}
+    for i, step in enumerate(script.steps):
+        li = 0x1000 - 0x40 * step.generation  # a different stub distance per generation
+        if step.kind == "coming":
+            out[i] = [stub_write(i, step.generation), w(TEXT + 4, NOP, LD_R2, i),
+                      w(TEXT, BL, branch(li), i)]
+        elif step.kind == "going":
+            out[i] = [w(TEXT + 4, LD_R2, NOP, i), w(TEXT, branch(li), BL, i)]
+    return out
+
+
+def holds(verdict) -> dict[str, bool]:
+    return {name: r.holds for name, r in verdict.invariants.items()}
+
+
+def test_script_shape():
+    script = build_script(["a", "b"], 2)
+    kinds = [(s.kind, s.objname, s.generation) for s in script.steps]
+    assert kinds == [
+        ("load", None, 0),
+        ("coming", "a", 0), ("coming", "b", 0),
+        ("going", "a", 0), ("coming", "a", 0), ("going", "b", 0), ("coming", "b", 0),
+        ("going", "a", 0), ("coming", "a", 1), ("going", "b", 0), ("coming", "b", 1),
+        ("going", "a", 1), ("coming", "a", 2), ("going", "b", 1), ("coming", "b", 2),
+    ]
+    assert script.phases.count("apply") == 3 and script.phases.count("cycles") == 8
+    with pytest.raises(ValueError):
+        build_script(["a"], -1)
+
+
+def test_target_objects_skip_vmlinux_and_plain_rela():
+    b = ObjectBuilder()
+    text = b.add_section(".text", bytes(8))
+    s = b.add_symbol(".klp.sym.vmlinux.x,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(text, 0, s, 38, section=".klp.rela.vmlinux..text")
+    b.add_rela(text, 0, s, 38, section=".klp.rela.ext4..text")
+    b.add_rela(text, 0, s, 38, section=".klp.rela.ext4..text.unlikely")
+    b.add_rela(text, 0, s, 38, section=".klp.rela.nfs.text")
+    b.add_rela(text, 0, s, 38)  # plain .rela.text
+    b.rela_section(text, ".klp.rela.noflag..text", flags=0)
+    b.add_rela(text, 0, s, 38, section=".klp.rela.noflag..text")
+    obj = b.build()
+    idx = obj.section_index(".klp.rela.noflag..text")
+    assert obj.sections[idx].flags & SHF_RELA_LIVEPATCH == 0
+    assert target_objects(obj) == ["ext4", "nfs"]
+    assert obj.sections[obj.section_index(".klp.rela.ext4..text")].flags & SHF_ALLOC
+
+
+def test_all_hold_for_full_undo():
+    script = build_script(["foo"], 3)
+    verdict = judge(OBJ, script, run_for(script, full_undo_writes(script)))
+    assert holds(verdict) == dict.fromkeys(INVARIANTS, True)
+    assert verdict.holds and verdict.violations() == []
+    assert all(r.message is None for r in verdict.invariants.values())
+
+
+def test_apply_fails():
+    script = build_script(["foo"], 1)
+    msg = KernelMessage("err", "%s: REL24 %li out of range!\n", ("livepatch_test", 1 << 30))
+    run = run_for(script, full_undo_writes(script), rc={1: -8}, messages={1: [msg]})
+    run.steps[1].failed_reloc = REF
+    verdict = judge(OBJ, script, run)
+    res = verdict.invariants["apply"]
+    assert not res.holds and len(res.violations) == 1
+    v = res.violations[0]
+    assert (v.invariant, v.step, v.rc, v.step_desc) == ("apply", 1, -8, "coming(foo, gen 0)")
+    assert v.section == ".klp.rela.foo..text" and v.type_name == "R_PPC64_REL24"
+    assert v.symbol == ".klp.sym.foo.bar,0" and v.index == 0
+    assert v.kernel_message == f"livepatch_test: REL24 {1 << 30} out of range!"
+    # the invariants built on a successful first apply are not judged (reported once, above)
+    for name in ("apply_clear_apply", "reload_cycles"):
+        assert verdict.invariants[name].holds
+        assert verdict.invariants[name].message.startswith("not judged")
+
+
+def test_load_fault_is_an_apply_failure():
+    script = build_script(["foo"], 0)
+    run = run_for(script, full_undo_writes(script))
+    run.steps[0].fault = "Oops: plain store to read-only text"
+    verdict = judge(OBJ, script, run)
+    assert not verdict.invariants["apply"].holds
+    assert "faulted" in verdict.invariants["apply"].message
+
+
+def test_apply_clear_apply_fails_like_v61():
+    script = build_script(["foo"], 1)
+    writes = full_undo_writes(script)
+    writes[2] = []  # no clear
+    writes[3] = []  # restore_r2 refuses before writing
+    msg = KernelMessage("err", "%s: Expected nop after call, got %08x at %pS\n",
+                        ("livepatch_test", 0xE8410018, TEXT + 4))
+    run = run_for(script, writes, rc={3: -8}, messages={3: [msg]})
+    verdict = judge(OBJ, script, run)
+    res = verdict.invariants["apply_clear_apply"]
+    assert not res.holds
+    assert res.violations[0].kernel_message == (
+        f"livepatch_test: Expected nop after call, got e8410018 at {TEXT + 4:#x}"
+    )
+    assert verdict.invariants["apply"].holds
+    assert verdict.invariants["reapply_identical"].holds
+    assert verdict.invariants["reapply_identical"].message.startswith("not judged")
+    assert not verdict.invariants["clear_restores"].holds
+
+
+def test_clear_restores_fails_when_going_is_a_noop():
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    writes[2] = [w(TEXT + 4, LD_R2, NOP, 2)]  # klp-clear-v7: only P+4 goes back
+    verdict = judge(OBJ, script, run_for(script, writes))
+    res = verdict.invariants["clear_restores"]
+    assert not res.holds and len(res.violations) == 1
+    v = res.violations[0]
+    assert v.addr == TEXT + 1 and v.step == 2  # only the LI byte the branch changed
+    assert v.expected == b"\x00" and v.actual == b"\x10"
+    assert v.section == ".klp.rela.foo..text"
+    # stub bytes are not required to be restored
+    assert all(not STUBS <= x.addr < STUBS + 80 for x in res.violations)
+    assert verdict.invariants["apply_clear_apply"].holds
+    assert verdict.invariants["reapply_identical"].holds
+
+
+def test_clear_restores_from_snapshots():
+    """An engine that reports memory snapshots is judged from them, not from its writes."""
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    writes[2] = []  # the engine did not log the going writes ...
+    restored = {1: BL + NOP}  # ... but its snapshot shows memory restored
+    verdict = judge(OBJ, script, run_for(script, writes, memory={2: restored}))
+    assert verdict.invariants["clear_restores"].holds
+    bad = {1: branch(0x1000) + NOP}  # snapshot: the branch still patched
+    verdict = judge(OBJ, script, run_for(script, writes, memory={2: bad}))
+    assert not verdict.invariants["clear_restores"].holds
+
+
+def test_reapply_identical_fails():
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    writes[3] = [w(TEXT + 4, NOP, LD_R2, 3), w(TEXT, BL, branch(0x2000), 3)]
+    verdict = judge(OBJ, script, run_for(script, writes))
+    res = verdict.invariants["reapply_identical"]
+    assert not res.holds
+    v = res.violations[0]
+    assert v.addr == TEXT + 1 and v.expected == b"\x10" and v.actual == b"\x20"
+    assert v.step == 3 and v.type_name == "R_PPC64_REL24"
+
+
+def test_in_bounds_fails_on_restore_r2_read_past_section():
+    script = build_script(["foo"], 0)
+    oob = {1: [OobAccess("read", TEXT + 8, 4, 1, REF, "restore_r2")]}
+    verdict = judge(OBJ, script, run_for(script, full_undo_writes(script), oob=oob))
+    res = verdict.invariants["in_bounds"]
+    assert not res.holds
+    assert res.violations[0].addr == TEXT + 8 and "read" in res.violations[0].message
+    assert verdict.invariants["apply"].holds
+
+
+def test_in_bounds_flags_unmatched_oob_write():
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    writes[3].append(w(STUBS + 80, bytes(4), b"\x01\x02\x03\x04", 3, in_bounds=False))
+    verdict = judge(OBJ, script, run_for(script, writes))
+    v = verdict.invariants["in_bounds"].violations[0]
+    assert v.expected == bytes(4) and v.actual == b"\x01\x02\x03\x04" and v.step == 3
+
+
+def test_reload_cycles_fail_on_stub_overflow_only():
+    script = build_script(["foo"], 4)
+    writes = full_undo_writes(script)
+    # the 3rd fresh address writes its stub past .stubs (sentinel scheme, zeroed memory after)
+    k = next(i for i, s in enumerate(script.steps) if s.kind == "coming" and s.generation == 3)
+    over = w(STUBS + 80, bytes(40), bytes(range(40)), k, in_bounds=False)
+    writes[k] = [over, *writes[k][1:]]
+    oob = {k: [OobAccess("write", STUBS + 80, 40, k, REF, "create_stub")]}
+    verdict = judge(OBJ, script, run_for(script, writes, oob=oob))
+    res = verdict.invariants["reload_cycles"]
+    assert not res.holds and len(res.violations) == 1
+    assert res.violations[0].step == k and res.violations[0].actual == bytes(range(40))
+    assert verdict.invariants["in_bounds"].holds  # only the base script counts for in_bounds
+
+
+def test_reload_cycles_fail_on_enoent():
+    script = build_script(["foo"], 2)
+    last = len(script.steps) - 1
+    run = run_for(script, full_undo_writes(script), rc={last: -2})
+    run.steps[last].warns = 1
+    res = judge(OBJ, script, run).invariants["reload_cycles"]
+    assert not res.holds and res.violations[0].rc == -2
+    assert "1 WARN" in res.message
+
+
+def test_reload_cycles_zero_is_vacuous():
+    script = build_script(["foo"], 0)
+    res = judge(OBJ, script, run_for(script, full_undo_writes(script))).invariants["reload_cycles"]
+    assert res.holds and res.message == "holds vacuously: cycles=0"
+
+
+def test_no_targets_is_vacuous_but_apply_and_in_bounds_are_judged():
+    b = ObjectBuilder()
+    b.add_section(".text", bytes(8))
+    obj = b.build()
+    script = build_script(target_objects(obj), 8)
+    assert [s.kind for s in script.steps] == ["load"]
+    run = run_for(script)
+    verdict = judge(obj, script, run)
+    assert verdict.holds
+    for name in ("apply_clear_apply", "clear_restores", "reapply_identical", "reload_cycles"):
+        assert "vacuously" in verdict.invariants[name].message
+    run.steps[0].rc = -8
+    run.steps[0].oob = [OobAccess("write", 0x9000, 8, 0, None, "ADDR64")]
+    verdict = judge(obj, script, run)
+    assert not verdict.invariants["apply"].holds and not verdict.invariants["in_bounds"].holds
+
+
+def test_missing_step_results_are_failures():
+    script = build_script(["foo"], 1)
+    run = run_for(script, full_undo_writes(script))
+    run.steps = run.steps[:2]
+    verdict = judge(OBJ, script, run)
+    assert not verdict.invariants["apply_clear_apply"].holds
+    assert "no result" in verdict.invariants["apply_clear_apply"].message
+
+
+def test_violation_roundtrip_and_json_shape():
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    writes[2] = []
+    verdict = judge(OBJ, script, run_for(script, writes))
+    v = verdict.invariants["clear_restores"].violations[0]
+    data = json.loads(json.dumps(v.to_dict()))
+    assert Violation.from_dict(data) == v
+    assert data["expected"] == v.expected.hex()
+    shape = json.loads(json.dumps(verdict.to_dict()))
+    assert shape["engine"] == "hand" and list(shape["invariants"]) == list(INVARIANTS)
+    assert shape["invariants"]["clear_restores"]["holds"] is False
+    assert set(shape["invariants"]["apply"]) == {"holds", "message"}
+    assert "relocation: .klp.rela.foo..text[0] R_PPC64_REL24" in v.describe()
+
+
+def test_two_targets_attributed_separately():
+    obj = klp_object(("a", "b"))
+    script = build_script(target_objects(obj), 0)
+    assert script.targets == ("a", "b")
+    writes = {}
+    for i, s in enumerate(script.steps):
+        if s.kind == "coming":
+            off = 0 if s.objname == "a" else 4
+            writes[i] = [w(TEXT + off, bytes(4), bytes([1, 2, 3, 4]), i)]
+    verdict = judge(obj, script, run_for(script, writes))
+    res = verdict.invariants["clear_restores"]
+    assert [v.step_desc for v in res.violations] == ["going(a, gen 0)", "going(b, gen 0)"]
+    assert [v.addr for v in res.violations] == [TEXT, TEXT + 4]
+    assert verdict.invariants["reapply_identical"].holds
+
+
+def test_step_is_data():
+    assert Step("coming", "foo", 0) == build_script(["foo"], 0).steps[1]
