@@ -1,0 +1,283 @@
+"""Build a kernel tree's own arch/powerpc/kernel/module_64.c into a user-space shared library.
+
+The source comes from the user's kernel tree (a directory) or a Debian ``linux-source-*.tar.xz``;
+only the files the build needs are extracted, into a cache directory outside the repository
+(``$PPCRELOC_CACHE`` or ``~/.cache/ppcreloc``, subdirectory ``kernel/``). The library is the
+kernel file compiled unchanged, plus the tree's ``lib/sort.c`` (its heapsort decides the sorted
+relocation order) and two branch predicates extracted from ``arch/powerpc/lib/code-patching.c``,
+against this project's shim headers (``shim/``) and a generated ``autoconf.h``. It is cached by
+source hash + shim hash + config + compiler, and never committed (it contains GPL code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ppcreloc.engine import Config
+from ppcreloc.errors import PpcrelocError
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+
+MODULE_64 = "arch/powerpc/kernel/module_64.c"
+CODE_PATCHING = "arch/powerpc/lib/code-patching.c"
+SORT_C = "lib/sort.c"
+#: directories extracted from a tarball besides the three source files
+INCLUDE_DIRS = ("include/", "arch/powerpc/include/")
+#: functions taken from code-patching.c (restore_r2 calls instr_is_relative_link_branch)
+EXTRACTED_FUNCS = ("instr_is_relative_branch", "instr_is_relative_link_branch")
+#: tree headers whose content the library depends on (part of the cache key)
+TREE_HEADERS = (
+    "include/linux/kconfig.h",
+    "include/linux/elf.h",
+    "include/uapi/linux/elf.h",
+    "include/uapi/linux/elf-em.h",
+    "include/linux/moduleloader.h",
+    "include/linux/sort.h",
+    "include/asm-generic/module.h",
+    "include/uapi/asm-generic/errno.h",
+    "include/uapi/asm-generic/errno-base.h",
+    "arch/powerpc/include/uapi/asm/elf.h",
+    "arch/powerpc/include/asm/module.h",
+    "arch/powerpc/include/asm/code-patching.h",
+    "arch/powerpc/include/asm/inst.h",
+    "arch/powerpc/include/asm/ppc-opcode.h",
+    "arch/powerpc/include/asm/asm-const.h",
+    "arch/powerpc/include/asm/asm-compat.h",
+    "arch/powerpc/include/asm/disassemble.h",
+)
+LIB_NAME = "libppcr_kernel.so"
+
+
+class KernelHarnessError(PpcrelocError):
+    """The kernel engine cannot be set up: bad path, not a kernel tree, no gcc, build failed."""
+
+
+@dataclass(frozen=True)
+class BuiltKernel:
+    """A built library and what it was built from."""
+
+    library: Path
+    tree: Path
+    version: str
+    has_clear_relocate_add: bool
+
+
+def cache_root() -> Path:
+    """``$PPCRELOC_CACHE/kernel`` or ``~/.cache/ppcreloc/kernel``."""
+    base = os.environ.get("PPCRELOC_CACHE")
+    root = Path(base) if base else Path.home() / ".cache" / "ppcreloc"
+    return root / "kernel"
+
+
+def _sha(*chunks: bytes) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(len(c).to_bytes(8, "little"))
+        h.update(c)
+    return h.hexdigest()
+
+
+def _is_tarball(path: Path) -> bool:
+    return path.is_file() and any(
+        path.name.endswith(s) for s in (".tar", ".tar.xz", ".tar.gz", ".tgz", ".tar.bz2")
+    )
+
+
+def _tarball_tree(path: Path) -> Path:
+    """Extract the files the build needs from a kernel source tarball (once) and return the tree."""
+    st = path.stat()
+    stem = re.sub(r"\.(tar(\.(xz|gz|bz2))?|tgz)$", "", path.name)
+    key = _sha(str(path.resolve()).encode(), str(st.st_size).encode(), str(st.st_mtime_ns).encode())
+    dest = cache_root() / f"{stem}-{key[:12]}"
+    done = dest / ".extracted"
+    if done.exists():
+        return dest / "tree"
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=dest))
+    try:
+        with tarfile.open(path) as tar:
+            names = tar.getnames()
+            top = _tar_top(names, path)
+            wanted = (MODULE_64, CODE_PATCHING, SORT_C, "Makefile")
+            members = []
+            for m in tar.getmembers():
+                rel = m.name[len(top) + 1 :] if top else m.name
+                if not (m.isfile() or m.isdir()):
+                    continue
+                if rel in wanted or rel.startswith(INCLUDE_DIRS):
+                    m.name = rel
+                    members.append(m)
+            tar.extractall(tmp, members=members, filter="data")
+        if not (tmp / MODULE_64).is_file():
+            raise KernelHarnessError(f"{path}: no {MODULE_64} in the tarball")
+        final = dest / "tree"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        done.write_text(str(path) + "\n")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise KernelHarnessError(f"{path}: cannot read kernel tarball: {e}") from e
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest / "tree"
+
+
+def _tar_top(names: list[str], path: Path) -> str:
+    """The tarball's top directory holding arch/powerpc/kernel/module_64.c ('' if none)."""
+    for n in names:
+        if n.endswith("/" + MODULE_64):
+            return n[: -len("/" + MODULE_64)]
+        if n == MODULE_64:
+            return ""
+    raise KernelHarnessError(f"{path}: not a kernel source tarball (no {MODULE_64})")
+
+
+def resolve_tree(path: str | Path) -> Path:
+    """A kernel tree directory for ``path`` (a tree, or a tarball extracted into the cache)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise KernelHarnessError(f"kernel tree {path}: no such file or directory")
+    if _is_tarball(p):
+        return _tarball_tree(p)
+    if not p.is_dir():
+        raise KernelHarnessError(f"{path}: not a kernel tree directory or source tarball")
+    if not (p / MODULE_64).is_file():
+        raise KernelHarnessError(f"{path}: not a kernel tree (no {MODULE_64})")
+    return p
+
+
+def tree_version(tree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL from the tree's top Makefile ('unknown' if absent)."""
+    mk = tree / "Makefile"
+    if not mk.is_file():
+        return "unknown"
+    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\S*)", mk.read_text(), re.M))
+    return ".".join(fields.get(k, "?") for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
+
+
+def autoconf(config: Config) -> str:
+    """generated/autoconf.h for ``config`` (an ELFv2 little-endian ppc64 livepatch kernel)."""
+    if config.abi != "elfv2":
+        raise KernelHarnessError(
+            "the kernel engine builds ELFv2 little-endian only (ELFv1 needs a big-endian "
+            "cross build under qemu)"
+        )
+    if config.pcrel:
+        raise KernelHarnessError("the kernel engine does not support CONFIG_PPC_KERNEL_PCREL")
+    on = [
+        "PPC64", "64BIT", "PPC_BOOK3S_64", "PPC64_ELF_ABI_V2", "CPU_LITTLE_ENDIAN", "MODULES",
+        "LIVEPATCH", "MODULES_USE_ELF_RELA", "HAVE_MOD_ARCH_SPECIFIC", "SMP", "PPC_PSERIES",
+    ]
+    if config.mprofile_kernel:
+        on.append("MPROFILE_KERNEL")
+    if config.dynamic_ftrace:
+        on.append("DYNAMIC_FTRACE")
+        if config.dynamic_ftrace_with_regs:
+            on.append("DYNAMIC_FTRACE_WITH_REGS")
+    lines = ["/* generated by ppcreloc reference/kernel/build.py */"]
+    lines += [f"#define CONFIG_{name} 1" for name in on]
+    lines.append(f"#define PPCR_PACA_KERNEL_TOC_OFFSET {config.paca_kernel_toc_offset}")
+    return "\n".join(lines) + "\n"
+
+
+def extract_functions(source: str, names: tuple[str, ...]) -> str:
+    """The definitions of ``names`` (top-level, ``{`` .. ``}`` at column 0) from C ``source``."""
+    out = []
+    for name in names:
+        m = re.search(rf"^[a-z][\w ]*\b{name}\([^;{{]*\)\s*\n\{{\n.*?^\}}\n", source, re.M | re.S)
+        if not m:
+            raise KernelHarnessError(f"{CODE_PATCHING}: cannot find {name}()")
+        out.append(m.group(0))
+    return "\n".join(out)
+
+
+def _gcc() -> str:
+    gcc = shutil.which(os.environ.get("CC", "gcc"))
+    if gcc is None:
+        raise KernelHarnessError("gcc not found: the kernel engine compiles module_64.c with gcc")
+    return gcc
+
+
+def _gcc_version(gcc: str) -> str:
+    return subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+
+def _shim_hash() -> str:
+    files = sorted(p for p in SHIM_DIR.rglob("*") if p.is_file())
+    return _sha(*(str(p.relative_to(SHIM_DIR)).encode() + b"\0" + p.read_bytes() for p in files))
+
+
+def _flags(tree: Path, gen: Path) -> list[str]:
+    return [
+        "-nostdinc",
+        "-I", str(SHIM_DIR),
+        "-I", str(gen),
+        "-I", str(tree / "arch/powerpc/include"),
+        "-I", str(tree / "arch/powerpc/include/uapi"),
+        "-I", str(tree / "include"),
+        "-I", str(tree / "include/uapi"),
+        "-include", str(SHIM_DIR / "prelude.h"),
+        "-D__powerpc64__", "-D__LITTLE_ENDIAN__",
+        '-DKBUILD_MODNAME="module_64"',
+        "-funsigned-char", "-fno-strict-aliasing", "-fno-strict-overflow", "-fno-common",
+        "-O2", "-fPIC", "-Wall", "-Wno-unused-function", "-Wno-pointer-sign",
+    ]
+
+
+def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
+    """Build (or reuse) the library for the kernel tree or tarball at ``path``."""
+    config = config or Config()
+    tree = resolve_tree(path)
+    header = autoconf(config)
+    gcc = _gcc()
+    module_c = (tree / MODULE_64).read_bytes()
+    cp_c = (tree / CODE_PATCHING).read_text() if (tree / CODE_PATCHING).is_file() else ""
+    if not (tree / SORT_C).is_file() or not cp_c:
+        raise KernelHarnessError(f"{path}: not a kernel tree (missing {SORT_C} or {CODE_PATCHING})")
+    predicates = extract_functions(cp_c, EXTRACTED_FUNCS)
+    headers = [(tree / h).read_bytes() for h in TREE_HEADERS if (tree / h).is_file()]
+    key = _sha(
+        module_c, (tree / SORT_C).read_bytes(), predicates.encode(), *headers,
+        _shim_hash().encode(), header.encode(), _gcc_version(gcc).encode(),
+    )[:16]
+    out_dir = cache_root() / "builds" / key
+    lib = out_dir / LIB_NAME
+    has_clear = re.search(rb"^void clear_relocate_add\(", module_c, re.M) is not None
+    result = BuiltKernel(lib, tree, tree_version(tree), has_clear)
+    if lib.is_file():
+        return result
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=out_dir))
+    try:
+        gen = work / "gen"
+        (gen / "generated").mkdir(parents=True)
+        (gen / "generated/autoconf.h").write_text(header)
+        pred_c = work / "code_patching_predicates.c"
+        pred_c.write_text(
+            "/* extracted at build time from the tree's " + CODE_PATCHING + " */\n"
+            "#include <asm/code-patching.h>\n#include <asm/inst.h>\n\n" + predicates
+        )
+        sources = [tree / MODULE_64, tree / SORT_C, pred_c, SHIM_DIR / "runtime.c"]
+        cmd = [gcc, *_flags(tree, gen), "-shared", "-o", str(work / LIB_NAME)]
+        cmd += [str(s) for s in sources]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = next(
+                (ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()
+            )
+            raise KernelHarnessError(f"building {MODULE_64} from {path} failed: {first}")
+        (work / "build.log").write_text(" ".join(cmd) + "\n" + proc.stderr)
+        os.replace(work / LIB_NAME, lib)
+        shutil.copy(work / "build.log", out_dir / "build.log")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result

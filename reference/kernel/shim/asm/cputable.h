@@ -1,0 +1,5 @@
+/* asm/cputable.h shim (project code): nothing from this header is used by module_64.c. */
+#ifndef PPCR_SHIM_ASM_CPUTABLE_H
+#define PPCR_SHIM_ASM_CPUTABLE_H
+#include <linux/types.h>
+#endif

@@ -1,0 +1,275 @@
+/* ppcreloc kernel harness runtime (project code, MIT).
+ *
+ * Linked with the kernel's module_64.c into one shared library. It provides what the running
+ * kernel would: the patch primitives (with the kernel's rule that patch_instruction stores 8
+ * bytes for a prefixed instruction, primary opcode 1), copy_from_kernel_nofault, the harness-set
+ * kernel TOC and ftrace trampoline addresses, and recorders for printk and WARN_ON. The Python
+ * driver (reference/kernel/driver.py) reads the records through the ppcr_* accessors below.
+ */
+#include <asm/code-patching.h>
+#include <asm/inst.h>
+#include <linux/module.h>
+#include <asm/sections.h>
+
+typedef __builtin_va_list va_list;
+#define va_start(v, l) __builtin_va_start(v, l)
+#define va_end(v) __builtin_va_end(v)
+#define va_arg(v, T) __builtin_va_arg(v, T)
+
+unsigned long ppcr_kernel_toc;
+unsigned long ppcr_ftrace_caller_addr;
+unsigned long ppcr_ftrace_regs_caller_addr;
+static struct paca_struct ppcr_paca;
+struct paca_struct *ppcr_local_paca = &ppcr_paca;
+
+/* ---- mapped ranges: a patch primitive outside them fails with -EFAULT, as the kernel's
+ * nofault stores do on an unmapped address ---- */
+#define PPCR_MAX_RANGES 64
+static unsigned long ranges[PPCR_MAX_RANGES][2];
+static int nranges;
+
+void ppcr_reset_ranges(void) { nranges = 0; }
+
+int ppcr_add_range(unsigned long start, unsigned long end)
+{
+	if (nranges >= PPCR_MAX_RANGES)
+		return -1;
+	ranges[nranges][0] = start;
+	ranges[nranges][1] = end;
+	nranges++;
+	return 0;
+}
+
+static int mapped(unsigned long addr, int size)
+{
+	int i;
+
+	for (i = 0; i < nranges; i++)
+		if (addr >= ranges[i][0] && addr + size <= ranges[i][1])
+			return 1;
+	return 0;
+}
+
+/* ---- write records ---- */
+struct ppcr_write {
+	unsigned long addr;
+	unsigned long old;
+	unsigned long new;
+	int size;
+	int primitive;
+	int ok;
+};
+#define PPCR_MAX_WRITES 65536
+static struct ppcr_write writes[PPCR_MAX_WRITES];
+static int nwrites;
+
+int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive)
+{
+	unsigned long a = (unsigned long)addr, old = 0;
+	int ok = mapped(a, size);
+
+	if (ok)
+		memcpy(&old, addr, size);
+	if (nwrites < PPCR_MAX_WRITES) {
+		struct ppcr_write *w = &writes[nwrites++];
+
+		w->addr = a;
+		w->old = old;
+		w->new = val;
+		w->size = size;
+		w->primitive = primitive;
+		w->ok = ok;
+	}
+	if (!ok)
+		return -14; /* -EFAULT */
+	memcpy(addr, &val, size);
+	return 0;
+}
+
+int ppcr_nwrites(void) { return nwrites; }
+
+const struct ppcr_write *ppcr_write_at(int i) { return &writes[i]; }
+
+/* arch/powerpc/lib/code-patching.c semantics: a prefixed instruction is one 8-byte store. */
+int patch_instruction(u32 *addr, ppc_inst_t instr)
+{
+	if (ppc_inst_prefixed(instr))
+		return ppcr_patch_write(addr, ppc_inst_as_ulong(instr), 8, PPCR_PATCH_INSTRUCTION);
+	return ppcr_patch_write(addr, ppc_inst_val(instr), 4, PPCR_PATCH_INSTRUCTION);
+}
+
+int patch_uint(void *addr, unsigned int val)
+{
+	if (!IS_ALIGNED((unsigned long)addr, sizeof(unsigned int)))
+		return -22; /* -EINVAL */
+	return ppcr_patch_write(addr, val, 4, PPCR_PATCH_U32);
+}
+
+int patch_ulong(void *addr, unsigned long val)
+{
+	if (!IS_ALIGNED((unsigned long)addr, sizeof(unsigned long)))
+		return -22;
+	return ppcr_patch_write(addr, val, 8, PPCR_PATCH_ULONG);
+}
+
+int copy_from_kernel_nofault(void *dst, const void *src, size_t size)
+{
+	if (!mapped((unsigned long)src, size))
+		return -14;
+	memcpy(dst, src, size);
+	return 0;
+}
+
+/* ---- printk records: level, format, integer/string arguments (pointers as integers) ---- */
+#define PPCR_MAX_MSGS 4096
+#define PPCR_MAX_ARGS 8
+#define PPCR_STR 128
+struct ppcr_msg {
+	const char *level;
+	const char *fmt;
+	int nargs;
+	int is_str[PPCR_MAX_ARGS];
+	unsigned long ival[PPCR_MAX_ARGS];
+	char sval[PPCR_MAX_ARGS][PPCR_STR];
+};
+static struct ppcr_msg msgs[PPCR_MAX_MSGS];
+static int nmsgs;
+
+int ppcr_printk(const char *level, const char *fmt, ...)
+{
+	struct ppcr_msg *m;
+	const char *p;
+	va_list ap;
+
+	if (nmsgs >= PPCR_MAX_MSGS)
+		return 0;
+	m = &msgs[nmsgs++];
+	m->level = level;
+	m->fmt = fmt;
+	m->nargs = 0;
+	va_start(ap, fmt);
+	for (p = fmt; *p; p++) {
+		int longs = 0, n = m->nargs;
+
+		if (*p != '%')
+			continue;
+		p++;
+		if (*p == '%')
+			continue;
+		while (*p == '-' || *p == '+' || *p == ' ' || *p == '#' || *p == '0' ||
+		       (*p >= '1' && *p <= '9') || *p == '.')
+			p++;
+		while (*p == 'l' || *p == 'L' || *p == 'z' || *p == 'h') {
+			if (*p == 'l' || *p == 'L' || *p == 'z')
+				longs++;
+			p++;
+		}
+		if (!*p || n >= PPCR_MAX_ARGS)
+			break;
+		m->is_str[n] = 0;
+		switch (*p) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			size_t len = s ? strlen(s) : 0;
+
+			if (len >= PPCR_STR)
+				len = PPCR_STR - 1;
+			m->is_str[n] = 1;
+			if (s)
+				memcpy(m->sval[n], s, len);
+			m->sval[n][len] = 0;
+			break;
+		}
+		case 'p':
+			m->ival[n] = (unsigned long)va_arg(ap, void *);
+			/* lib/vsprintf.c: alphanumerics after %p select an extension */
+			while ((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
+			       (p[1] >= '0' && p[1] <= '9'))
+				p++;
+			break;
+		case 'd': case 'i':
+			m->ival[n] = longs ? (unsigned long)va_arg(ap, long) :
+					     (unsigned long)(long)va_arg(ap, int);
+			break;
+		default: /* u x X o c */
+			m->ival[n] = longs ? va_arg(ap, unsigned long) :
+					     (unsigned long)va_arg(ap, unsigned int);
+			break;
+		}
+		m->nargs = n + 1;
+	}
+	va_end(ap);
+	return 0;
+}
+
+int ppcr_nmsgs(void) { return nmsgs; }
+
+const struct ppcr_msg *ppcr_msg_at(int i) { return &msgs[i]; }
+
+/* ---- WARN_ON records ---- */
+static int nwarns;
+
+void ppcr_warn(const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	nwarns++;
+}
+
+int ppcr_nwarns(void) { return nwarns; }
+
+void ppcr_reset_records(void)
+{
+	nwrites = 0;
+	nmsgs = 0;
+	nwarns = 0;
+}
+
+/* ---- harness settings and struct module access ---- */
+void ppcr_set_kernel(unsigned long toc, unsigned long ftrace_caller_addr,
+		     unsigned long ftrace_regs_caller_addr)
+{
+	ppcr_kernel_toc = toc;
+	ppcr_ftrace_caller_addr = ftrace_caller_addr;
+	ppcr_ftrace_regs_caller_addr = ftrace_regs_caller_addr;
+	ppcr_paca.kernel_toc = toc;
+}
+
+static struct module the_module;
+
+struct module *ppcr_module(void) { return &the_module; }
+
+/* arch fields in a fixed order: stubs_section, toc_section, toc_fixed, tramp, tramp_regs */
+void ppcr_arch_get(unsigned long out[5])
+{
+	out[0] = the_module.arch.stubs_section;
+	out[1] = the_module.arch.toc_section;
+	out[2] = the_module.arch.toc_fixed;
+	out[3] = the_module.arch.tramp;
+	out[4] = the_module.arch.tramp_regs;
+}
+
+void ppcr_arch_set(const unsigned long in[5], const char *name, unsigned long core_base,
+		   unsigned long core_size)
+{
+	size_t len = strlen(name);
+
+	if (len >= sizeof(the_module.name))
+		len = sizeof(the_module.name) - 1;
+	memset(the_module.name, 0, sizeof(the_module.name));
+	memcpy(the_module.name, name, len);
+	the_module.arch.stubs_section = in[0];
+	the_module.arch.toc_section = in[1];
+	the_module.arch.toc_fixed = in[2];
+	the_module.arch.tramp = in[3];
+	the_module.arch.tramp_regs = in[4];
+	the_module.core_base = core_base;
+	the_module.core_size = core_size;
+}
+
+void ppcr_set_kallsyms(Elf_Sym *symtab, unsigned int num, char *strtab)
+{
+	the_module.core_kallsyms.symtab = symtab;
+	the_module.core_kallsyms.num_symtab = num;
+	the_module.core_kallsyms.strtab = strtab;
+}
