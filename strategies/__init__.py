@@ -1,1 +1,22 @@
-"""Hypothesis strategies that generate ppc64 livepatch objects and symbol worlds."""
+"""Hypothesis strategies for ppcreloc: symbol worlds, compiler-like and adversarial objects.
+
+Public entry points: :func:`livepatch_objects` (a :class:`Case`: object, world, layout),
+:func:`symbol_worlds` (a :class:`WorldSpec`) and :func:`mutations` (adversarial changes).
+"""
+
+from strategies.adversarial import MUTATIONS, mutations
+from strategies.objects import HANDLED_TYPES, Case, livepatch_objects
+from strategies.worlds import ObjectSpec, WorldSpec, WorldSymbol, symbol_worlds, to_symbol_world
+
+__all__ = [
+    "HANDLED_TYPES",
+    "MUTATIONS",
+    "Case",
+    "ObjectSpec",
+    "WorldSpec",
+    "WorldSymbol",
+    "livepatch_objects",
+    "mutations",
+    "symbol_worlds",
+    "to_symbol_world",
+]

@@ -1,0 +1,511 @@
+"""Compiler-like livepatch modules: what GCC and klp-convert/kpatch emit for ppc64le.
+
+Each function lives in its own ``.text.<fn>`` (-ffunction-sections) and is built from snippets:
+global-entry prologue (addis r2,r12 / addi r2,r2 with REL16_HA/LO against ``.TOC.``), the large
+model prologue (ld r2,-8(r12); add r2,r2,r12 with R_PPC64_ENTRY and a REL64 quad before the
+function), ``mflr r0; bl _mcount`` (-mprofile-kernel), ``bl sym; nop`` calls to local, SHN_UNDEF
+and SHN_LIVEPATCH symbols (TOCSAVE on the nop), sibling ``b sym``, and TOC accesses (addis/addi,
+addis/ld, ld/addi off r2). ``.toc`` entries (ADDR64, TOC), ``.data`` words (ADDR64, ADDR32,
+REL64) and ``__ex_table`` pairs (REL32) complete it. Relocations against livepatch symbols go into
+``.klp.rela.<obj>.<section>`` (Documentation/livepatch/module-elf-format.rst), everything else into
+plain ``.rela<section>``. Placeholders are zero, as the compiler leaves them.
+
+:func:`livepatch_objects` is the one public entry point; it is composed from small private
+strategies and every knob is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+
+from ppcreloc.elf.builder import ObjectBuilder, SymRef
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_WRITE,
+    SHN_LIVEPATCH,
+    STB_GLOBAL,
+    STB_LOCAL,
+    STT_FUNC,
+    STT_OBJECT,
+    ElfObject,
+)
+from ppcreloc.engine import Config, Layout, Scenario, Step
+from strategies import _ppc as P
+from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
+
+Placeholders = Literal["compiler", "adversarial"]
+HANDLED_TYPES: frozenset[int] = frozenset(P.TYPE_NAMES)
+
+
+def note(text: str) -> None:
+    """hypothesis.event(), when a test is running (strategies also serve bench and `matrix`)."""
+    try:
+        current_build_context()
+    except Exception:
+        return
+    from hypothesis import event
+
+    event(text)
+
+
+@dataclass
+class Case:
+    """One generated input: the object, its symbol world and where it is loaded.
+
+    Everything needed to replay a run is here (fixtures store it). ``targets`` are the module
+    objnames the object has ``.klp.rela.<obj>.*`` sections for; ``mutations`` names the
+    adversarial changes applied (empty for compiler-like cases).
+    """
+
+    obj: ElfObject
+    world: WorldSpec
+    layout: Layout = field(default_factory=Layout)
+    placeholders: str = "compiler"
+    targets: tuple[str, ...] = ()
+    mutations: tuple[str, ...] = ()
+
+    @property
+    def reloc_count(self) -> int:
+        """Number of relocations over all RELA sections."""
+        return sum(len(v) for v in self.obj.relocs.values())
+
+    def steps(self, cycles: int = 1) -> list[Step]:
+        """load, then ``cycles`` rounds of every target coming (at a fresh address) and going."""
+        out = [Step("load")]
+        for gen in range(cycles):
+            out += [Step("coming", t, gen) for t in self.targets]
+            out += [Step("going", t, gen) for t in self.targets]
+        return out
+
+    def scenario(self, steps: list[Step] | None = None, config: Config | None = None) -> Scenario:
+        """The engine input for this case (steps default to one apply/clear cycle)."""
+        from strategies.worlds import to_symbol_world
+
+        return Scenario(self.obj, to_symbol_world(self.world),
+                        steps if steps is not None else self.steps(),
+                        self.layout, config or Config())
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary for sidecars and reports."""
+        return {"placeholders": self.placeholders, "targets": list(self.targets),
+                "mutations": list(self.mutations), "relocs": self.reloc_count,
+                "world": self.world.to_dict(),
+                "layout": {"base": hex(self.layout.base),
+                           "addresses": {k: hex(v) for k, v in self.layout.addresses.items()},
+                           "after_stubs": self.layout.after_stubs.hex()}}
+
+
+# -- emission ---------------------------------------------------------------------------------
+class _Emitter:
+    """Owns the ObjectBuilder and the symbol handles, and records an event per relocation."""
+
+    def __init__(self, world: WorldSpec) -> None:
+        self.b = ObjectBuilder()
+        self.world = world
+        self._undef: dict[str, SymRef] = {}
+        self._klp: dict[str, SymRef] = {}
+        self._toc: SymRef | None = None
+        self.klp_objects: set[str] = set()
+
+    def undef(self, name: str) -> SymRef:
+        """SHN_UNDEF global (resolved by the loader from vmlinux exports); '.TOC.' for the TOC."""
+        if name not in self._undef:
+            self._undef[name] = self.b.add_symbol(name, bind=STB_GLOBAL)
+        return self._undef[name]
+
+    def toc_symbol(self) -> SymRef:
+        """``.TOC.``: SHN_UNDEF in the object; dedotify makes it the SHN_ABS "TOC."."""
+        return self.undef(".TOC.")
+
+    def klp(self, choice: SymbolChoice) -> SymRef:
+        """The SHN_LIVEPATCH symbol ``.klp.sym.<obj>.<name>,<pos>``."""
+        key = choice.klp_name
+        if key not in self._klp:
+            typ = STT_FUNC if choice.kind == "func" else STT_OBJECT
+            self._klp[key] = self.b.add_symbol(key, bind=STB_GLOBAL, type=typ,
+                                               shndx=SHN_LIVEPATCH)
+        return self._klp[key]
+
+    def rela(self, target: int, offset: int, sym: SymRef | None, rtype: int, addend: int,
+             kind: str, klp_obj: str | None = None) -> None:
+        """Add a relocation; klp ones go into ``.klp.rela.<obj>.<section>``."""
+        section = None
+        if klp_obj is not None:
+            section = f".klp.rela.{klp_obj}.{self.b.sections[target].name}"
+            self.klp_objects.add(klp_obj)
+        self.b.add_rela(target, offset, sym, rtype, addend, section=section)
+        note(f"type {P.type_name(rtype)}")
+        note(f"symbol {kind}")
+
+
+def _words(words: list[int]) -> bytes:
+    return b"".join(w.to_bytes(4, "little") for w in words)
+
+
+# -- drawing a symbol reference ---------------------------------------------------------------
+@dataclass(frozen=True)
+class _Ref:
+    """What a relocation points at: a local function, a .data/.toc offset, undef or klp."""
+
+    kind: Literal["local", "data", "undef", "klp"]
+    index: int = 0  # local: function index; data: byte offset
+    name: str = ""
+    choice: SymbolChoice | None = None
+    addend: int = 0
+
+
+@dataclass
+class _Ctx:
+    """Per-object choices shared by the snippet strategies."""
+
+    world: WorldSpec
+    n_functions: int
+    klp_targets: tuple[str, ...]
+    types: frozenset[int]
+    data_slots: int
+
+
+def _klp_choices(ctx: _Ctx, kind: str | None) -> list[SymbolChoice]:
+    out: list[SymbolChoice] = []
+    for obj in ctx.klp_targets:
+        out += resolvable(ctx.world, obj, kind)
+    return out
+
+
+@st.composite
+def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
+    """Callee of a bl/b: a local function, a vmlinux export (SHN_UNDEF) or a klp function."""
+    options: list[str] = ["local", "undef"]
+    klp = _klp_choices(ctx, "func")
+    if klp:
+        options.append("klp")
+    kind = draw(st.sampled_from(options))
+    if kind == "local":
+        return _Ref("local", draw(st.integers(0, ctx.n_functions - 1)))
+    if kind == "undef":
+        return _Ref("undef", name=draw(st.sampled_from(sorted(ctx.world.exports()))))
+    return _Ref("klp", choice=draw(st.sampled_from(klp)),
+                addend=draw(st.sampled_from((0, 0, 0, 4, 8))))
+
+
+@st.composite
+def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
+    """What a data word or .toc entry points at (any symbol kind, with an addend)."""
+    options: list[str] = ["local", "data", "undef"]
+    klp = _klp_choices(ctx, None)
+    if klp:
+        options.append("klp")
+    kind = draw(st.sampled_from(options))
+    addend = draw(st.sampled_from((0, 0, 8, 16, -8)))
+    if kind == "local":
+        return _Ref("local", draw(st.integers(0, ctx.n_functions - 1)), addend=addend)
+    if kind == "data":
+        return _Ref("data", 8 * draw(st.integers(0, ctx.data_slots - 1)))
+    if kind == "undef":
+        return _Ref("undef", name=draw(st.sampled_from(sorted(ctx.world.exports()))),
+                    addend=addend)
+    return _Ref("klp", choice=draw(st.sampled_from(klp)), addend=addend)
+
+
+# -- snippets ---------------------------------------------------------------------------------
+#: snippet name -> relocation types it needs
+_SNIPPET_TYPES: dict[str, frozenset[int]] = {
+    "call": frozenset({P.R_PPC_REL24}),
+    "sibling": frozenset({P.R_PPC_REL24}),
+    "toc_addi": frozenset({P.R_PPC64_TOC16_HA, P.R_PPC64_TOC16_LO}),
+    "toc_ld": frozenset({P.R_PPC64_TOC16_HA, P.R_PPC64_TOC16_LO_DS}),
+    "toc16": frozenset({P.R_PPC64_TOC16}),
+    "toc16_ds": frozenset({P.R_PPC64_TOC16_DS}),
+}
+_PROLOGUE_TYPES: dict[str, frozenset[int]] = {
+    "none": frozenset(),
+    "global": frozenset({P.R_PPC64_REL16_HA, P.R_PPC64_REL16_LO}),
+    "large": frozenset({P.R_PPC64_ENTRY, P.R_PPC64_REL64}),
+}
+
+
+@dataclass(frozen=True)
+class _Snippet:
+    kind: str
+    ref: _Ref | None = None
+    tocsave: bool = False
+    toc_data: bool = False  # TOC access to .data rather than to a .toc entry
+
+
+@dataclass(frozen=True)
+class _Function:
+    prologue: str
+    mcount: bool
+    bind: int
+    other: int
+    body: tuple[_Snippet, ...]
+
+
+@st.composite
+def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
+    kinds = [k for k, need in _SNIPPET_TYPES.items() if need <= ctx.types]
+    if not kinds:
+        return _Snippet("blr")
+    kind = draw(st.sampled_from(kinds))
+    if kind in ("call", "sibling"):
+        ref = draw(_call_ref(ctx))
+        tocsave = (kind == "call" and ref.kind != "local" and P.R_PPC64_TOCSAVE in ctx.types
+                   and draw(st.booleans()))
+        return _Snippet(kind, ref, tocsave)
+    toc_data = kind in ("toc_addi", "toc_ld") and draw(st.booleans())
+    return _Snippet(kind, None, False, toc_data)
+
+
+@st.composite
+def _function(draw: st.DrawFn, ctx: _Ctx, max_snippets: int) -> _Function:
+    prologues = [k for k, need in _PROLOGUE_TYPES.items() if need <= ctx.types]
+    prologue = draw(st.sampled_from(prologues))
+    mcount = P.R_PPC_REL24 in ctx.types and draw(st.booleans())
+    # st_other bits 5..7: 3 = 8-byte global entry; without one GCC emits 0 (or 1: r2 unused)
+    other = (3 << 5) if prologue != "none" else draw(st.sampled_from((0, 1 << 5)))
+    bind = draw(st.sampled_from((STB_LOCAL, STB_GLOBAL)))
+    body = draw(st.lists(_snippet(ctx), min_size=0, max_size=max_snippets))
+    return _Function(prologue, mcount, bind, other, tuple(body))
+
+
+@dataclass(frozen=True)
+class _DataItem:
+    rtype: int
+    ref: _Ref | None
+
+
+@st.composite
+def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
+    types = [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_ADDR32, P.R_PPC64_REL64) if t in ctx.types]
+    if not types:
+        return _DataItem(0, None)
+    return _DataItem(draw(st.sampled_from(types)), draw(_data_ref(ctx)))
+
+
+# -- putting it together ----------------------------------------------------------------------
+class _Assembler:
+    """Lays out functions, .toc, .data and __ex_table and emits their relocations."""
+
+    def __init__(self, ctx: _Ctx, draw: st.DrawFn) -> None:
+        self.ctx = ctx
+        self.draw = draw
+        self.e = _Emitter(ctx.world)
+        self.toc_entries: list[_Ref | None] = []
+        self.toc_entry_types: list[int] = []
+        self.fn_sections: list[int] = []
+        self.fn_syms: list[SymRef] = []
+        self.fn_values: list[int] = []
+
+    def ref_symbol(self, ref: _Ref, data_sec: int) -> tuple[SymRef, int, str, str | None]:
+        """(symbol, addend, kind for events, klp objname or None)."""
+        if ref.kind == "local":
+            return self.fn_syms[ref.index], ref.addend, "local", None
+        if ref.kind == "data":
+            return self.e.b.section_symbol(data_sec), ref.index + ref.addend, "section", None
+        if ref.kind == "undef":
+            return self.e.undef(ref.name), ref.addend, "SHN_UNDEF", None
+        assert ref.choice is not None
+        return self.e.klp(ref.choice), ref.addend, "SHN_LIVEPATCH", ref.choice.objname
+
+    def build(self, functions: list[_Function], data: list[_DataItem], ex_table: bool,
+              toc_type: bool) -> ElfObject:
+        b = self.e.b
+        for i, fn in enumerate(functions):
+            value = 8 if fn.prologue == "large" else 0
+            self.fn_sections.append(b.add_section(f".text.livepatch_fn{i}", addralign=16))
+            self.fn_values.append(value)
+            self.fn_syms.append(b.add_symbol(f"livepatch_fn{i}", value, bind=fn.bind,
+                                             type=STT_FUNC, other=fn.other,
+                                             shndx=self.fn_sections[-1]))
+        data_sec = b.add_section(".data", bytes(8 * self.ctx.data_slots),
+                                 flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+        bodies = [self.function_body(i, fn, data_sec) for i, fn in enumerate(functions)]
+        for sec, words in zip(self.fn_sections, bodies, strict=True):
+            b.sections[sec].data = words
+        self.data_words(data, data_sec)
+        if ex_table:
+            self.ex_table()
+        if self.toc_entries or toc_type:
+            self.toc(data_sec, toc_type)
+        b.add_stubs()
+        return b.build()
+
+    def toc_slot(self, snippet: _Snippet) -> int:
+        """A new .toc entry (byte offset) for one TOC access; what it holds is drawn here."""
+        types = self._toc_reloc_types()
+        ref = self.draw(_data_ref(self.ctx)) if types else None
+        self.toc_entries.append(ref)
+        self.toc_entry_types.append(self.draw(st.sampled_from(types)) if types else 0)
+        return 8 * (len(self.toc_entries) - 1)
+
+    def _toc_reloc_types(self) -> list[int]:
+        return [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_TOC) if t in self.ctx.types]
+
+    def function_body(self, i: int, fn: _Function, data_sec: int) -> bytes:
+        e, sec = self.e, self.fn_sections[i]
+        words: list[int] = []
+        if fn.prologue == "large":
+            words += [0, 0]  # .quad .TOC.-func, REL64 (addend -8: P is func-8)
+            e.rela(sec, 0, e.toc_symbol(), P.R_PPC64_REL64, -8, "ABS .TOC.")
+            e.rela(sec, 8, None, P.R_PPC64_ENTRY, 0, "none")
+            words += [P.LD_R2_M8_R12, P.ADD_R2_R2_R12]
+        elif fn.prologue == "global":
+            e.rela(sec, 0, e.toc_symbol(), P.R_PPC64_REL16_HA, 0, "ABS .TOC.")
+            e.rela(sec, 4, e.toc_symbol(), P.R_PPC64_REL16_LO, 4, "ABS .TOC.")
+            words += [P.ADDIS_R2_R12, P.ADDI_R2_R2]
+        if fn.mcount:
+            words.append(P.MFLR_R0)
+            e.rela(sec, 4 * len(words), e.undef("_mcount"), P.R_PPC_REL24, 0, "SHN_UNDEF")
+            words.append(P.BL)
+        for sn in fn.body:
+            words += self.snippet(sec, 4 * len(words), sn, data_sec)
+        words.append(P.BLR)
+        return _words(words)
+
+    def snippet(self, sec: int, at: int, sn: _Snippet, data_sec: int) -> list[int]:
+        e = self.e
+        if sn.kind == "blr":
+            return [P.NOP]
+        if sn.kind in ("call", "sibling"):
+            assert sn.ref is not None
+            sym, addend, kind, klp_obj = self.ref_symbol(sn.ref, data_sec)
+            e.rela(sec, at, sym, P.R_PPC_REL24, addend, kind, klp_obj)
+            if sn.kind == "sibling":
+                return [P.B]
+            if sn.tocsave:  # on the nop, pointing at the function's TOC save slot
+                e.rela(sec, at + 4, e.b.section_symbol(sec), P.R_PPC64_TOCSAVE, 0, "section")
+            return [P.BL, P.NOP]
+        # TOC accesses: against a .toc entry (section symbol + slot) or straight to .data
+        if sn.toc_data:
+            target, addend = e.b.section_symbol(data_sec), 8 * self.draw(
+                st.integers(0, self.ctx.data_slots - 1))
+        else:
+            target, addend = self._toc_section_ref(), self.toc_slot(sn)
+        kind = "section"
+        if sn.kind == "toc_addi":
+            e.rela(sec, at, target, P.R_PPC64_TOC16_HA, addend, kind)
+            e.rela(sec, at + 4, target, P.R_PPC64_TOC16_LO, addend, kind)
+            return [P.ADDIS_R9_R2, P.ADDI_R9_R9]
+        if sn.kind == "toc_ld":
+            e.rela(sec, at, target, P.R_PPC64_TOC16_HA, addend, kind)
+            e.rela(sec, at + 4, target, P.R_PPC64_TOC16_LO_DS, addend, kind)
+            return [P.ADDIS_R9_R2, P.LD_R9_R9]
+        if sn.kind == "toc16":
+            e.rela(sec, at, target, P.R_PPC64_TOC16, addend, kind)
+            return [P.ADDI_R9_R2]
+        e.rela(sec, at, target, P.R_PPC64_TOC16_DS, addend, kind)
+        return [P.LD_R9_R2]
+
+    def _toc_section_ref(self) -> SymRef:
+        b = self.e.b
+        try:
+            idx = b.index(".toc")
+        except KeyError:  # created now so its section symbol exists; sized in toc()
+            idx = b.add_section(".toc", flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+        return b.section_symbol(idx)
+
+    def toc(self, data_sec: int, toc_type: bool) -> None:
+        """Fill `.toc`: one 8-byte entry per access (ADDR64 to its symbol, or TOC), zeroed."""
+        b, e = self.e.b, self.e
+        if toc_type and P.R_PPC64_TOC in self.ctx.types:
+            self.toc_entries.append(None)
+            self.toc_entry_types.append(P.R_PPC64_TOC)
+        self._toc_section_ref()
+        idx = b.index(".toc")
+        b.sections[idx].data = bytes(8 * len(self.toc_entries))
+        for slot, (ref, rtype) in enumerate(zip(self.toc_entries, self.toc_entry_types,
+                                                strict=True)):
+            if rtype == P.R_PPC64_TOC:
+                e.rela(idx, 8 * slot, None, P.R_PPC64_TOC, 0, "none")
+            elif ref is not None and rtype:
+                sym, addend, kind, klp_obj = self.ref_symbol(ref, data_sec)
+                e.rela(idx, 8 * slot, sym, rtype, addend, kind, klp_obj)
+
+    def data_words(self, items: list[_DataItem], data_sec: int) -> None:
+        """ADDR64 / ADDR32 / REL64 words in .data, one per 8-byte slot."""
+        for slot, item in enumerate(items[: self.ctx.data_slots]):
+            if item.ref is None:
+                continue
+            sym, addend, kind, klp_obj = self.ref_symbol(item.ref, data_sec)
+            self.e.rela(data_sec, 8 * slot, sym, item.rtype, addend, kind, klp_obj)
+
+    def ex_table(self) -> None:
+        """__ex_table: (insn - ., fixup - .) pairs of REL32 against function sections."""
+        b, e = self.e.b, self.e
+        n = len(self.fn_sections)
+        pairs = self.draw(st.integers(1, 2))
+        sec = b.add_section("__ex_table", bytes(8 * pairs), flags=SHF_ALLOC, addralign=4)
+        for k in range(pairs):
+            fn = self.draw(st.integers(0, n - 1))
+            base = self.fn_values[fn]
+            e.rela(sec, 8 * k, b.section_symbol(self.fn_sections[fn]), P.R_PPC64_REL32,
+                   base, "section")
+            e.rela(sec, 8 * k + 4, b.section_symbol(self.fn_sections[fn]), P.R_PPC64_REL32,
+                   base + 4, "section")
+
+
+def _as_strategy(value: Any, default: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    if value is None:
+        return default
+    if isinstance(value, st.SearchStrategy):
+        return value
+    return st.just(value)
+
+
+@st.composite
+def livepatch_objects(
+    draw: st.DrawFn,
+    *,
+    placeholders: Placeholders = "compiler",
+    max_functions: int = 4,
+    max_snippets: int = 4,
+    max_data: int = 4,
+    targets: int | Collection[str] | None = None,
+    types: Collection[int] | None = None,
+    world: WorldSpec | st.SearchStrategy[WorldSpec] | None = None,
+    klp_vmlinux: bool = True,
+) -> Case:
+    """A livepatch module with compiler-like content, as a :class:`Case`.
+
+    ``targets``: module objnames (or how many of the world's modules) that get
+    ``.klp.rela.<obj>.*`` sections; ``types``: the relocation types allowed (default: every type
+    apply_relocate_add handles); ``world``: a fixed WorldSpec or a strategy for one;
+    ``klp_vmlinux``: also reference vmlinux through ``.klp.rela.vmlinux.*``;
+    ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
+    """
+    spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
+    names = spec.module_names
+    if targets is None:
+        chosen = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names),
+                                     unique=True))) if names else ()
+    elif isinstance(targets, int):
+        chosen = names[: targets]
+    else:
+        chosen = tuple(targets)
+    missing = [t for t in chosen if t not in names]
+    if missing:
+        raise ValueError(f"targets not in the symbol world: {missing}")
+    allowed = frozenset(types) if types is not None else HANDLED_TYPES
+    klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
+    ctx = _Ctx(spec, draw(st.integers(1, max_functions)), klp_targets, allowed,
+               data_slots=max(1, max_data))
+    functions = [draw(_function(ctx, max_snippets)) for _ in range(ctx.n_functions)]
+    data = draw(st.lists(_data_item(ctx), max_size=max_data))
+    ex_table = P.R_PPC64_REL32 in allowed and draw(st.booleans())
+    toc_type = P.R_PPC64_TOC in allowed and draw(st.booleans())
+    asm = _Assembler(ctx, draw)
+    obj = asm.build(functions, data, ex_table, toc_type)
+    used = tuple(t for t in chosen if t in asm.e.klp_objects)
+    case = Case(obj, spec, Layout(), "compiler", used)
+    if placeholders == "adversarial":
+        from strategies.adversarial import mutations
+
+        case = draw(mutations(case))
+    elif placeholders != "compiler":
+        raise ValueError(f"placeholders must be 'compiler' or 'adversarial', not {placeholders!r}")
+    return case

@@ -1,0 +1,236 @@
+"""Symbol worlds: vmlinux plus a few target modules, each module at a fresh address per load.
+
+A :class:`WorldSpec` is plain, hashable data (so a fixture can store it and Hypothesis can shrink
+it). :func:`to_symbol_world` turns it into the loader's ``SymbolWorld``. Addresses follow a ppc64
+kernel: vmlinux in the linear map at 0xc000000000000000, modules in the vmalloc'd module area at
+0xc008000000000000 (arch/powerpc/include/asm/book3s/64/pgtable.h, MODULES_VADDR), each load of a
+target module at its own base (``bases[generation]``), as klp_module_coming sees a reloaded module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+VMLINUX = "vmlinux"
+VMLINUX_BASE = 0xC000_0000_0000_0000
+#: where the kernel TOC lies; create_ftrace_stub needs |target - kernel_toc| < 2**31
+KERNEL_TOC = VMLINUX_BASE + 0x0200_0000
+MODULE_AREA = 0xC008_0000_0000_0000
+#: the livepatch module's own default base (engine.Layout.base); target bases stay clear of it
+LIVEPATCH_BASE = 0xC008_0000_0010_0000
+#: ftrace entry points every mprofile kernel has (arch/powerpc/kernel/trace/ftrace_64_mprofile.S)
+FTRACE_NAMES = ("_mcount", "ftrace_caller", "ftrace_regs_caller")
+
+#: plausible C identifiers; few enough that duplicates (sympos > 1) appear often
+FUNC_NAMES = (
+    "do_work", "init_one", "cleanup", "show_stats", "read_page", "write_page", "get_ctx",
+    "put_ctx", "lookup", "release",
+)
+DATA_NAMES = ("counter", "table", "state", "ops")
+VMLINUX_EXPORTS = ("printk", "kmalloc", "kfree", "memcpy", "schedule", "mutex_lock")
+MODULE_NAMES = ("ext4", "xfs", "nfsd", "btrfs", "kvm")
+
+
+@dataclass(frozen=True)
+class WorldSymbol:
+    """One kallsyms entry: ``offset`` from its object's base; ``exported`` for EXPORT_SYMBOL."""
+
+    name: str
+    offset: int
+    exported: bool = False
+    kind: str = "func"
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """vmlinux or one target module: its symbols (duplicates allowed) and a base per load."""
+
+    name: str
+    symbols: tuple[WorldSymbol, ...]
+    bases: tuple[int, ...]
+
+    def count(self, name: str) -> int:
+        """How many symbols are called ``name`` (what sympos 0 requires to be 1)."""
+        return sum(1 for s in self.symbols if s.name == name)
+
+    def address(self, name: str, pos: int, generation: int = 0) -> int | None:
+        """The address klp_find_object_symbol would return for (name, sympos), or None."""
+        matches = [s for s in self.symbols if s.name == name]
+        if pos == 0:
+            hit = matches[0] if len(matches) == 1 else None
+        else:
+            hit = matches[pos - 1] if pos <= len(matches) else None
+        if hit is None:
+            return None
+        return self.bases[generation % len(self.bases)] + hit.offset
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """vmlinux and the target modules a livepatch may reference."""
+
+    vmlinux: ObjectSpec
+    modules: tuple[ObjectSpec, ...] = ()
+    kernel_toc: int = KERNEL_TOC
+
+    def object(self, name: str) -> ObjectSpec:
+        """vmlinux or the module called ``name`` (KeyError when absent)."""
+        if name == VMLINUX:
+            return self.vmlinux
+        for m in self.modules:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        """Names of the target modules."""
+        return tuple(m.name for m in self.modules)
+
+    def exports(self) -> dict[str, int]:
+        """vmlinux's exported symbols (what simplify_symbols resolves SHN_UNDEF against)."""
+        out: dict[str, int] = {}
+        for s in self.vmlinux.symbols:
+            if s.exported:
+                out.setdefault(s.name, self.vmlinux.bases[0] + s.offset)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (fixtures store it)."""
+        def obj(o: ObjectSpec) -> dict[str, Any]:
+            return {
+                "name": o.name,
+                "bases": [hex(b) for b in o.bases],
+                "symbols": [[s.name, hex(s.offset), s.exported, s.kind] for s in o.symbols],
+            }
+
+        return {
+            "kernel_toc": hex(self.kernel_toc),
+            "vmlinux": obj(self.vmlinux),
+            "modules": [obj(m) for m in self.modules],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorldSpec:
+        """Inverse of :meth:`to_dict`."""
+        def obj(d: dict[str, Any]) -> ObjectSpec:
+            return ObjectSpec(
+                d["name"],
+                tuple(WorldSymbol(n, int(o, 16), bool(e), k) for n, o, e, k in d["symbols"]),
+                tuple(int(b, 16) for b in d["bases"]),
+            )
+
+        return cls(obj(data["vmlinux"]), tuple(obj(m) for m in data["modules"]),
+                   int(data["kernel_toc"], 16))
+
+
+def to_symbol_world(spec: WorldSpec) -> Any:
+    """The loader's SymbolWorld for ``spec`` (ppcreloc/loader/world.py)."""
+    from ppcreloc.loader.world import world_from_spec
+
+    return world_from_spec(spec)
+
+
+# -- strategies -------------------------------------------------------------------------------
+@st.composite
+def _object_symbols(
+    draw: st.DrawFn, names: tuple[str, ...], max_symbols: int, max_dups: int
+) -> tuple[WorldSymbol, ...]:
+    """Distinct offsets, names from ``names`` with up to ``max_dups`` copies each (sympos)."""
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=max_symbols))
+    out: list[WorldSymbol] = []
+    seen: dict[str, int] = {}
+    offset = 0x100
+    for name in chosen:
+        if seen.get(name, 0) >= max_dups:
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        offset += draw(st.integers(1, 0x400)) * 16
+        kind = "data" if name in DATA_NAMES else "func"
+        out.append(WorldSymbol(name, offset, False, kind))
+    return tuple(out)
+
+
+@st.composite
+def _bases(draw: st.DrawFn, generations: int, fresh: bool) -> tuple[int, ...]:
+    """Module bases in the module area, 64 KiB aligned, above the livepatch module's own base.
+
+    ``fresh``: every load at a new address (vmalloc may also reuse one; then pass False).
+    """
+    slot = st.integers(0x20, 0x2000)
+    if fresh:
+        slots = draw(st.lists(slot, min_size=generations, max_size=generations, unique=True))
+    else:
+        slots = draw(st.lists(slot, min_size=generations, max_size=generations))
+    return tuple(MODULE_AREA + 0x100_0000 + s * 0x1_0000 for s in slots)
+
+
+@st.composite
+def _vmlinux(draw: st.DrawFn) -> ObjectSpec:
+    """vmlinux: the ftrace entry points, a few exports, and duplicated static names."""
+    syms = [WorldSymbol(n, 0x10_0000 + i * 0x100, True) for i, n in enumerate(FTRACE_NAMES)]
+    syms += [WorldSymbol(n, 0x20_0000 + i * 0x1000, True) for i, n in enumerate(VMLINUX_EXPORTS)]
+    extra = draw(_object_symbols(FUNC_NAMES + DATA_NAMES, 6, 2))
+    syms += [WorldSymbol(s.name, 0x100_0000 + s.offset, False, s.kind) for s in extra]
+    return ObjectSpec(VMLINUX, tuple(syms), (VMLINUX_BASE,))
+
+
+@st.composite
+def symbol_worlds(
+    draw: st.DrawFn,
+    *,
+    max_modules: int = 3,
+    generations: int = 4,
+    max_symbols: int = 8,
+    max_dups: int = 3,
+    fresh: bool = True,
+) -> WorldSpec:
+    """A vmlinux and 1..``max_modules`` target modules, each with ``generations`` load addresses.
+
+    Module names are unique; symbol names repeat within an object up to ``max_dups`` times, so
+    sympos 0 is ambiguous for some of them, as for static functions in real kallsyms.
+    """
+    vmlinux = draw(_vmlinux())
+    names = draw(st.lists(st.sampled_from(MODULE_NAMES), min_size=1, max_size=max_modules,
+                          unique=True))
+    modules = []
+    for name in names:
+        syms = draw(_object_symbols(FUNC_NAMES + DATA_NAMES, max_symbols, max_dups))
+        modules.append(ObjectSpec(name, syms, draw(_bases(generations, fresh))))
+    return WorldSpec(vmlinux, tuple(modules))
+
+
+@dataclass(frozen=True)
+class SymbolChoice:
+    """A symbol a relocation may reference, with the klp name that resolves to it."""
+
+    objname: str
+    name: str
+    pos: int
+    kind: str = field(default="func")
+
+    @property
+    def klp_name(self) -> str:
+        """``.klp.sym.<objname>.<name>,<pos>`` (Documentation/livepatch/module-elf-format.rst)."""
+        return f".klp.sym.{self.objname}.{self.name},{self.pos}"
+
+
+def resolvable(world: WorldSpec, objname: str, kind: str | None = None) -> list[SymbolChoice]:
+    """Every (name, sympos) in ``objname`` that klp_find_object_symbol resolves uniquely.
+
+    Unique names get sympos 0 (as kpatch emits) and 1; duplicated names get 1..n.
+    """
+    obj = world.object(objname)
+    out: list[SymbolChoice] = []
+    seen: set[str] = set()
+    for s in obj.symbols:
+        if s.name in seen or (kind is not None and s.kind != kind):
+            continue
+        seen.add(s.name)
+        n = obj.count(s.name)
+        positions = [0, 1] if n == 1 else list(range(1, n + 1))
+        out.extend(SymbolChoice(objname, s.name, p, s.kind) for p in positions)
+    return out
