@@ -1,0 +1,391 @@
+"""GNU ld and lld as references: link an object at the model's exact layout and read it back.
+
+:func:`link_gnu_ld` and :func:`link_lld` take an :class:`ElfObject`, where each SHF_ALLOC
+section goes, the value of every external symbol and the TOC base (the kernel's my_r2), and
+return the relocated bytes of each section (:class:`LinkResult`). The object is first rewritten
+into a *link copy* that keeps only what a linker computes the way a loader does: placed PROGBITS
+sections renamed ``.s<i>`` (so no name means anything special to a linker), every relocation of
+every RELA section that targets them (``.klp.rela.*`` included, merged per target) whose type
+the ABI table knows (:data:`reference.formulas.TYPES`) and whose field lies in the section, and
+symbols renamed ``__d<k>`` (defined), ``__a<k>`` (absolute), ``__u<k>`` (undefined or
+SHN_LIVEPATCH, assigned in the script). The copy is serialised with our writer when present,
+else with GNU as (:mod:`reference.gas`).
+
+Flags, the stub-placement trick and each linker's quirks: /work/shared/docs/references.md.
+Placement is verified from the -Map file (:class:`PlacementError` when it differs). Each REL24
+to an external symbol is followed through the linker's own stub (``--emit-stub-syms`` /
+``__long_branch_*`` names it) to its final destination (:mod:`reference.stubwalk`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from ppcreloc.elf.builder import ObjectBuilder, SymRef
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    SHN_ABS,
+    SHN_LIVEPATCH,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    SHT_RELA,
+    STB_GLOBAL,
+    STT_SECTION,
+    ElfObject,
+)
+from ppcreloc.errors import PpcrelocError
+from reference import gas, lds
+from reference.formulas import R_PPC64_REL24, TYPES
+from reference.stubwalk import StubWalkError, follow
+
+GNU_LD = "powerpc64le-linux-gnu-ld"
+LLD = "ld.lld"
+
+GNU_LD_FLAGS = [
+    "-m", "elf64lppc", "-static", "-e", "0", "-q", "--no-warn-rwx-segments", "-z", "norelro",
+    "-z", "noseparate-code", "--build-id=none", "--no-ld-generated-unwind-info",
+    "--emit-stub-syms", "--traditional-format", "--no-toc-optimize", "--no-toc-sort",
+    "--no-multi-toc", "--no-plt-localentry", "--no-inline-optimize", "--no-pcrel-optimize",
+    "--no-tls-optimize", "--no-tls-get-addr-optimize", "--no-save-restore-funcs",
+    "--no-plt-align", "--no-power10-stubs", "--no-check-sections", "--noinhibit-exec",
+]
+LLD_FLAGS = [
+    "-m", "elf64lppc", "-static", "-e", "0", "-q", "--no-relax", "--no-toc-optimize",
+    "--no-pcrel-optimize", "--power10-stubs=no", "-z", "norelro", "--build-id=none",
+    "--no-rosegment", "-z", "noseparate-code", "--no-check-sections", "--noinhibit-exec",
+]
+#: bytes of stub room per REL24 in front of a hooked section (ld's largest stub is 28 bytes)
+STUB_ROOM = 32
+M64 = (1 << 64) - 1
+
+
+class LinkerError(PpcrelocError):
+    """A reference link could not be set up or run."""
+
+
+class LinkerMissing(LinkerError):
+    """The linker binary is not installed."""
+
+
+class PlacementError(LinkerError):
+    """The linker did not put a section where the model did (checked from the -Map file)."""
+
+
+class LinkFailed(LinkerError):
+    """The linker exited without an output; ``diagnostics`` holds what it reported."""
+
+    def __init__(self, message: str, diagnostics: list[LinkDiagnostic]) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True)
+class LinkDiagnostic:
+    """One warning/error line, with the original section index and offset it names if any."""
+
+    section: int | None
+    offset: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class BranchTarget:
+    """Where a REL24 to an external symbol ends up: the stub it enters and its destination."""
+
+    section: int
+    offset: int
+    stub: int | None
+    stub_name: str | None
+    destination: int | None
+    error: str | None = None
+
+
+@dataclass
+class LinkResult:
+    """The linked image of one object, in the original object's section indices.
+
+    ``relocs`` lists the (RELA section, index) pairs the linker was given; ``diagnostics`` every
+    message naming a place (ld "relocation truncated to fit", lld "out of range", ...).
+    """
+
+    linker: str
+    sections: dict[int, bytes]
+    placements: dict[int, int]
+    branch_targets: dict[tuple[int, int], BranchTarget]
+    diagnostics: list[LinkDiagnostic]
+    relocs: list[tuple[int, int]]
+    toc: int
+    stub_ranges: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    """The link copy and what the linker script needs to know about it."""
+
+    copy: ElfObject
+    out: list[lds.OutSection]
+    externs: dict[str, int]
+    relocs: list[tuple[int, int]]
+    external_rel24: list[tuple[int, int]]
+    end: int
+
+
+def _placed_sections(obj: ElfObject, placements: Mapping[int, int]) -> list[int]:
+    placed = []
+    for i, addr in sorted(placements.items()):
+        if not 0 < i < len(obj.sections):
+            raise LinkerError(f"placement for section index {i}, which does not exist")
+        sec = obj.sections[i]
+        if not sec.flags & SHF_ALLOC or sec.type == SHT_RELA:
+            raise LinkerError(f"placement for section {i} ({sec.name}), which is not loaded")
+        if addr < 0 or addr + sec.sh_size > M64:
+            raise LinkerError(f"section {i} ({sec.name}) placed outside the address space")
+        if addr % max(sec.addralign, 1):
+            raise LinkerError(f"section {i} ({sec.name}) at {addr:#x} breaks its alignment "
+                              f"{sec.addralign}")
+        if sec.type != SHT_NOBITS:
+            placed.append(i)
+    return placed
+
+
+def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
+          hooks: bool) -> _Plan:
+    """Build the link copy (see the module docstring)."""
+    if obj.big_endian:
+        raise LinkerError("reference links support little-endian (ELFv2) objects only")
+    placed = _placed_sections(obj, placements)
+    b = ObjectBuilder()
+    new: dict[int, int] = {}
+    for i in placed:
+        sec = obj.sections[i]
+        new[i] = b.add_section(f".s{i}", sec.data,
+                               flags=sec.flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR),
+                               addralign=max(sec.addralign, 1))
+    refs: dict[int, SymRef | None] = {0: None}
+    externs: dict[str, int] = {}
+
+    def ref(k: int) -> SymRef | None:
+        if k in refs:
+            return refs[k]
+        sym = obj.symbols[k]
+        if sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
+            if sym.name not in symbols:
+                raise LinkerError(f"no value given for external symbol {sym.name!r}")
+            name = ".TOC." if sym.name == ".TOC." else f"__u{k}"
+            if name != ".TOC.":
+                externs[name] = symbols[sym.name] & M64
+            refs[k] = b.add_symbol(name, bind=STB_GLOBAL)
+        elif sym.shndx == SHN_ABS:
+            refs[k] = b.add_symbol(f"__a{k}", sym.value & M64, bind=STB_GLOBAL, shndx=SHN_ABS)
+        elif sym.type == STT_SECTION:
+            refs[k] = b.section_symbol(new[sym.shndx])
+        else:
+            refs[k] = b.add_symbol(f"__d{k}", sym.value, bind=STB_GLOBAL, type=sym.type,
+                                   other=sym.other & 0xE0, shndx=new[sym.shndx])
+        return refs[k]
+
+    relocs: list[tuple[int, int]] = []
+    external: list[tuple[int, int]] = []
+    rel24: dict[int, int] = {}
+    for relsec in obj.rela_sections():
+        target = obj.sections[relsec].info
+        if target not in new:
+            continue
+        size = len(obj.sections[target].data)
+        for index, r in enumerate(obj.relocs.get(relsec, [])):
+            rt = TYPES.get(r.type)
+            if rt is None or r.offset + rt.field.size > size or r.sym >= len(obj.symbols):
+                continue
+            sym = obj.symbols[r.sym] if r.sym else None
+            if sym is not None and sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH, SHN_ABS) \
+                    and sym.shndx not in new:
+                continue  # defined in a section the link does not place: value unknown
+            b.add_rela(new[target], r.offset, ref(r.sym), r.type, r.addend)
+            relocs.append((relsec, index))
+            if r.type == R_PPC64_REL24:
+                rel24[target] = rel24.get(target, 0) + 1
+                if sym is not None and sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
+                    external.append((relsec, index))
+    out = []
+    for i in placed:
+        gap = 0
+        if hooks and rel24.get(i):
+            b.add_section(f".h{i}", flags=SHF_ALLOC | SHF_EXECINSTR, addralign=4)
+            room = -(-(STUB_ROOM * rel24[i] + 64) // 64) * 64
+            gap = placements[i] % 32 + room
+        out.append(lds.OutSection(i, placements[i], gap))
+    thunk_room = STUB_ROOM * sum(rel24.values())
+    end = max(placements[i] + obj.sections[i].sh_size for i in placed) if placed else 0
+    return _Plan(b.build(), out, externs, relocs, external, end + thunk_room)
+
+
+def serialise(obj: ElfObject, workdir: Path, producer: str = "auto") -> bytes:
+    """ELF bytes of a link copy: ``writer`` (ppcreloc.elf.writer), ``gas``, or ``auto``."""
+    if producer in ("auto", "writer"):
+        try:
+            from ppcreloc.elf.writer import write_elf
+        except ImportError:
+            if producer == "writer":
+                raise LinkerError("ppcreloc.elf.writer is not available") from None
+        else:
+            return write_elf(obj)
+    if producer not in ("auto", "gas"):
+        raise LinkerError(f"unknown object producer {producer!r} (writer, gas, auto)")
+    return gas.assemble(obj, workdir)
+
+
+_PLACE = re.compile(r"\(\.[sh](\d+)\+0x([0-9a-f]+)\)")
+
+
+def _diagnostics(stderr: str) -> list[LinkDiagnostic]:
+    out = []
+    for line in stderr.splitlines():
+        if not line.strip():
+            continue
+        m = _PLACE.search(line)
+        sec, off = (int(m.group(1)), int(m.group(2), 16)) if m else (None, None)
+        out.append(LinkDiagnostic(sec, off, line.strip()))
+    return out
+
+
+@dataclass(frozen=True)
+class _Linker:
+    name: str
+    exe: str
+    flags: list[str]
+    hooks: bool
+    script: Callable[..., str]
+    parse_map: Callable[[str], list[lds.MapEntry]]
+    stub_section: Callable[[str], bool]
+
+
+_GNU_LD = _Linker("gnu-ld", GNU_LD, GNU_LD_FLAGS, True, lds.gnu_ld_script,
+                  lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"))
+_LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
+               lambda n: "thunk" in n)
+
+
+def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[int, str]]:
+    """Every output section's (address, bytes) by name, and the symbol names by address."""
+    with path.open("rb") as f:
+        elf = ELFFile(BytesIO(f.read()))
+    secs = {}
+    for s in elf.iter_sections():
+        if s["sh_flags"] & SHF_ALLOC and s["sh_type"] != "SHT_NOBITS":
+            secs[s.name] = (s["sh_addr"], s.data())
+    names: dict[int, str] = {}
+    symtab = elf.get_section_by_name(".symtab")
+    if symtab is not None:
+        for sym in symtab.iter_symbols():
+            if sym.name and sym["st_info"]["type"] != "STT_SECTION":
+                names.setdefault(sym["st_value"], sym.name)
+    return secs, names
+
+
+def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
+          symbols: Mapping[str, int], toc: int, producer: str) -> LinkResult:
+    exe = shutil.which(linker.exe)
+    if exe is None:
+        raise LinkerMissing(f"{linker.exe} not found")
+    toc &= M64
+    plan = _plan(obj, placements, symbols, linker.hooks)
+    branch_lt = (plan.end + 0x10FF) & ~0xFF
+    with tempfile.TemporaryDirectory(prefix="ppcreloc-link-") as tmp:
+        work = Path(tmp)
+        (work / lds.INPUT).write_bytes(serialise(plan.copy, work, producer))
+        (work / "link.lds").write_text(linker.script(plan.out, branch_lt, toc, plan.externs))
+        cmd = [exe, *linker.flags, "-T", str(work / "link.lds"), "-Map", str(work / "out.map"),
+               "-o", str(work / "out.elf"), str(work / lds.INPUT)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        diags = _diagnostics(proc.stderr)
+        if not (work / "out.elf").exists() or not (work / "out.map").exists():
+            raise LinkFailed(f"{linker.name} produced no output (exit {proc.returncode}): "
+                             + "; ".join(d.text for d in diags[:3]), diags)
+        entries = linker.parse_map((work / "out.map").read_text())
+        out, names = _read_output(work / "out.elf")
+    return _collect(linker, obj, placements, toc, plan, entries, out, names, diags)
+
+
+def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc: int,
+             plan: _Plan, entries: list[lds.MapEntry], out: dict[str, tuple[int, bytes]],
+             names: dict[int, str], diags: list[LinkDiagnostic]) -> LinkResult:
+    """Check placement against the map, cut each section out, follow external branches."""
+    mapped = {e.name: e for e in entries}
+    sections: dict[int, bytes] = {}
+    for s in plan.out:
+        e = mapped.get(f".s{s.index}")
+        if e is None or e.addr != s.addr:
+            got = "absent" if e is None else f"{e.addr:#x}"
+            raise PlacementError(f"{linker.name} placed section {s.index} "
+                                 f"({obj.sections[s.index].name}) at {got}, not {s.addr:#x}")
+        base, data = out[f".o{s.index}"]
+        lo = s.addr - base
+        sections[s.index] = data[lo : lo + len(obj.sections[s.index].data)]
+    stub_entries = [e for e in entries if linker.stub_section(e.name) and e.out in out]
+    stubs = [(e.addr, e.addr + e.size) for e in stub_entries]
+
+    def in_stub(addr: int) -> bool:
+        return any(lo <= addr < hi for lo, hi in stubs)
+
+    def read(addr: int, size: int) -> bytes | None:
+        # stub code is read from its own output section: a ld stub gap may overlap the
+        # previous section's addresses
+        owners = [e.out for e in stub_entries if e.addr <= addr < e.addr + e.size]
+        for name in owners + sorted(out):
+            base, data = out[name]
+            if base <= addr and addr + size <= base + len(data):
+                return data[addr - base : addr - base + size]
+        return None
+
+    targets: dict[tuple[int, int], BranchTarget] = {}
+    for relsec, index in plan.external_rel24:
+        sec = obj.sections[relsec].info
+        off = obj.relocs[relsec][index].offset
+        insn = int.from_bytes(sections[sec][off : off + 4], "little")
+        try:
+            hop = follow(placements[sec] + off, insn, read, in_stub, toc)
+        except StubWalkError as e:
+            targets[(sec, off)] = BranchTarget(sec, off, None, None, None, str(e))
+            continue
+        name = names.get(hop.stub) if hop.stub is not None else None
+        targets[(sec, off)] = BranchTarget(sec, off, hop.stub, name, hop.destination)
+    return LinkResult(linker.name, sections, dict(placements), targets, diags, plan.relocs,
+                      toc, stubs)
+
+
+def link_gnu_ld(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
+                toc: int, producer: str = "auto") -> LinkResult:
+    """Link ``obj`` with GNU ld (2.40 measured) at ``placements``, ``.TOC.`` = ``toc``.
+
+    ``placements`` maps section index to address for every SHF_ALLOC section to link;
+    ``symbols`` gives the value of each undefined or SHN_LIVEPATCH symbol, by its name in
+    ``obj``. ``producer`` picks the serialiser of the link copy (see :func:`serialise`).
+    """
+    return _link(_GNU_LD, obj, placements, symbols, toc, producer)
+
+
+def link_lld(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
+             toc: int, producer: str = "auto") -> LinkResult:
+    """Link ``obj`` with lld (14 measured); as :func:`link_gnu_ld`, .TOC. via .got + 0x8000."""
+    return _link(_LLD, obj, placements, symbols, toc, producer)
+
+
+LINKERS: dict[str, Callable[..., LinkResult]] = {"gnu-ld": link_gnu_ld, "lld": link_lld}
+
+
+def available(name: str) -> str | None:
+    """None when linker ``name`` can run here, else the reason it cannot (for pytest.skip)."""
+    exe = {"gnu-ld": GNU_LD, "lld": LLD}[name]
+    return None if shutil.which(exe) else f"{exe} not installed ({sys.platform})"
