@@ -1,0 +1,207 @@
+"""The ``ppcreloc`` command line: one subparser per command, shared error handling.
+
+Exit codes: 0 every invariant holds, 1 an invariant is violated, 2 bad input or usage (one line on
+stderr, never a traceback). A command module registers itself by exposing
+``add_subcommand(subparsers) -> None``, which adds its parser and sets ``func`` (taking the parsed
+arguments, returning the exit code) via ``set_defaults``; wiring it in is one line in
+:data:`SUBCOMMAND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from ppcreloc.errors import PpcrelocError, UsageError
+
+if TYPE_CHECKING:
+    from ppcreloc.elf.model import ElfObject
+    from ppcreloc.engine import Engine
+    from ppcreloc.loader.world import SymbolWorld
+
+EXIT_OK, EXIT_VIOLATED, EXIT_ERROR = 0, 1, 2
+
+#: The profile `ppcreloc check` runs when --engine is not given (today's Debian stable kernel).
+DEFAULT_ENGINE = "v6.12"
+MAX_CYCLES = 10_000
+
+#: Modules exposing ``add_subcommand(subparsers)``, imported when the parser is built
+#: (later issues add "ppcreloc.matrix", "ppcreloc.fuzz", "ppcreloc.replay", ...).
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (usage errors exit 2 without the usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+# -- helpers shared by commands --------------------------------------------------------------------
+def load_object(path: str) -> ElfObject:
+    """Read an ELF relocatable object; unreadable or malformed files raise PpcrelocError."""
+    from ppcreloc.elf.reader import read_elf_file
+
+    try:
+        return read_elf_file(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def load_world(kallsyms: str | None) -> SymbolWorld:
+    """The symbol world: a kallsyms/System.map file, or the synthetic default."""
+    from ppcreloc.loader.world import SymbolWorld
+
+    if kallsyms is None:
+        return SymbolWorld.synthetic()
+    try:
+        return SymbolWorld.from_kallsyms(kallsyms)
+    except OSError as exc:
+        raise UsageError(f"cannot read {kallsyms}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{kallsyms}: not a kallsyms/System.map file ({exc})") from None
+
+
+def resolve_engines(spec: str) -> list[Engine]:
+    """``NAME`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names` lists)."""
+    from ppcreloc.engines import engine_names, get_engine
+
+    names = list(engine_names()) if spec == "all" else [spec]
+    try:
+        return [get_engine(n) for n in names]
+    except KeyError:
+        raise UsageError(
+            f"unknown engine {spec!r} (choose from: all, {', '.join(engine_names())})"
+        ) from None
+
+
+def module_name(path: str) -> str:
+    """The kernel's name for a module file: the stem, '-' as '_' (kernel/module: KBUILD_MODNAME)."""
+    stem = Path(path).name
+    stem = re.sub(r"\.(ko|o)(\.xz|\.gz|\.zst)?$", "", stem)
+    return stem.replace("-", "_")[:55] or "livepatch_test"
+
+
+def _cycles(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_CYCLES:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_CYCLES}, got {value}")
+    return value
+
+
+# -- check -----------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """Load OBJ as a livepatch module on each engine and judge the six invariants."""
+    from ppcreloc.oracle import check
+    from ppcreloc.report import emit_json, print_verdict
+
+    engines = resolve_engines(args.engine)
+    obj = load_object(args.object)
+    world = load_world(args.kallsyms)
+    verdicts = [
+        check(obj.clone(), e, world, cycles=args.cycles, modname=module_name(args.object))
+        for e in engines
+    ]
+    if args.json:
+        docs = [v.to_dict() for v in verdicts]
+        emit_json(docs if args.engine == "all" else docs[0])
+    else:
+        for v in verdicts:
+            print_verdict(v, args.object)
+    return EXIT_OK if all(v.holds for v in verdicts) else EXIT_VIOLATED
+
+
+def add_check(subparsers: argparse._SubParsersAction) -> None:
+    """``ppcreloc check OBJ.o [--engine NAME|all] [--kallsyms FILE] [--cycles N] [--json]``."""
+    from ppcreloc.oracle import DEFAULT_CYCLES
+
+    p = subparsers.add_parser(
+        "check",
+        help="load an object as a livepatch module and judge the six invariants",
+        description="Load OBJ as a livepatch module, run load / coming / going / coming and "
+        "N reload cycles, and judge the invariants apply, apply_clear_apply, clear_restores, "
+        "reapply_identical, in_bounds and reload_cycles. Exit 0 when all hold, 1 when any is "
+        "violated, 2 on bad input.",
+    )
+    p.add_argument("object", metavar="OBJ", help="ppc64 ELF relocatable object (.o or .ko)")
+    p.add_argument("--engine", default=DEFAULT_ENGINE,
+                   help=f"engine profile name, or 'all' (default: {DEFAULT_ENGINE})")
+    p.add_argument("--kallsyms", metavar="FILE",
+                   help="/proc/kallsyms or System.map for symbol addresses (default: synthetic)")
+    p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
+                   help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
+    p.add_argument("--json", action="store_true",
+                   help="print {engine, invariants: {name: {holds, message}}} as JSON")
+    p.set_defaults(func=cmd_check)
+
+
+# -- profiles --------------------------------------------------------------------------------------
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """One line per profile: name, then summary."""
+    from ppcreloc.profiles import PROFILES
+
+    width = max((len(n) for n in PROFILES), default=0)
+    for name, profile in PROFILES.items():
+        print(f"{name:<{width}}  {profile.summary}")
+    return EXIT_OK
+
+
+def add_profiles(subparsers: argparse._SubParsersAction) -> None:
+    """``ppcreloc profiles``."""
+    p = subparsers.add_parser("profiles", help="list the engine profiles",
+                              description="List the engine profiles, one per line.")
+    p.set_defaults(func=cmd_profiles)
+
+
+BUILTIN_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_check,
+    add_profiles,
+)
+
+
+# -- entry point -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every built-in and registered subcommand."""
+    parser = _Parser(
+        prog="ppcreloc",
+        description="Property-based differential tester for the Linux kernel's ppc64 module "
+        "relocation code (livepatch apply -> clear -> apply).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in BUILTIN_COMMANDS:
+        add(subparsers)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).add_subcommand(subparsers)
+    return parser
+
+
+def error(message: str) -> int:
+    """Print ``ppcreloc: error: MESSAGE`` (one line) on stderr; return exit code 2."""
+    line = " ".join(str(message).split())
+    print(f"ppcreloc: error: {line}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PpcrelocError as exc:
+        return error(str(exc))
+    except KeyboardInterrupt:
+        return error("interrupted")
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

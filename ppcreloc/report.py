@@ -1,0 +1,52 @@
+"""Human and JSON output for verdicts: rich tables, violation details, one JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ppcreloc.oracle import INVARIANTS, Verdict
+
+#: violations printed per invariant in human output (the rest are counted)
+MAX_DETAILS = 5
+
+
+def emit_json(data: Any, out: IO[str] | None = None) -> None:
+    """Print ``data`` as one JSON document (2-space indent) followed by a newline."""
+    stream = out or sys.stdout
+    stream.write(json.dumps(data, indent=2) + "\n")
+
+
+def console(out: IO[str] | None = None) -> Console:
+    """A rich console on ``out`` (stdout by default); no colour when it is not a terminal."""
+    return Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
+
+
+def verdict_table(verdict: Verdict, title: str) -> Table:
+    """One row per invariant: name, holds/VIOLATED, message."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("invariant")
+    table.add_column("result")
+    table.add_column("note", overflow="fold")
+    for name in INVARIANTS:
+        res = verdict.invariants[name]
+        mark = "[green]holds[/]" if res.holds else "[bold red]VIOLATED[/]"
+        table.add_row(name, mark, escape(res.message or ""))
+    return table
+
+
+def print_verdict(verdict: Verdict, subject: str, out: IO[str] | None = None) -> None:
+    """The verdict table for one engine, then the details of each violation."""
+    con = console(out)
+    con.print(verdict_table(verdict, f"{subject} on engine {verdict.engine}"))
+    for name in INVARIANTS:
+        violations = verdict.invariants[name].violations
+        for v in violations[:MAX_DETAILS]:
+            con.print(f"[bold]{name}[/]: " + escape(v.describe()))
+        if len(violations) > MAX_DETAILS:
+            con.print(f"{name}: ... {len(violations) - MAX_DETAILS} more violation(s)")

@@ -1,0 +1,263 @@
+"""`ppcreloc check` / `ppcreloc profiles`: exit codes, JSON shape, errors, a gas-made livepatch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppcreloc.cli import DEFAULT_ENGINE, main, module_name
+from ppcreloc.elf.builder import ObjectBuilder
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_RELA_LIVEPATCH,
+    SHN_LIVEPATCH,
+    SHN_UNDEF,
+    SHT_RELA,
+    STB_GLOBAL,
+)
+from ppcreloc.elf.reader import read_elf_file
+from ppcreloc.elf.writer import write_elf
+from ppcreloc.oracle import INVARIANTS
+
+GAS = shutil.which("powerpc64le-linux-gnu-as")
+R_PPC64_ADDR64 = 38
+
+#: A livepatch function calling foo() in module "target", as a new user would write it. Every
+#: module has an (empty) .stubs section: asm/module.h emits it into each module object.
+CALLER_S = """\
+\t.section .stubs,"ax",@nobits
+\t.align 3
+\t.text
+\t.globl caller
+caller:
+\tbl foo
+\tnop
+\tblr
+"""
+
+
+def klpify(path: Path, target: str) -> None:
+    """Turn a gas object into a livepatch object for ``target`` (the README recipe).
+
+    .rela.text becomes .klp.rela.<target>..text with SHF_ALLOC | SHF_RELA_LIVEPATCH, and each
+    undefined symbol it uses becomes SHN_LIVEPATCH ``.klp.sym.<target>.<name>,0``
+    (Documentation/livepatch/module-elf-format.rst).
+    """
+    obj = read_elf_file(path)
+    for idx, sec in enumerate(obj.sections):
+        if sec.type == SHT_RELA and sec.name == ".rela.text":
+            sec.name = f".klp.rela.{target}..text"
+            sec.flags |= SHF_ALLOC | SHF_RELA_LIVEPATCH
+            for rela in obj.relocs[idx]:
+                sym = obj.symbols[rela.sym]
+                if sym.shndx == SHN_UNDEF and not sym.name.startswith(".klp.sym."):
+                    sym.name = f".klp.sym.{target}.{sym.name},0"
+                    sym.shndx = SHN_LIVEPATCH
+    path.write_bytes(write_elf(obj))
+
+
+@pytest.fixture(scope="module")
+def livepatch_o(tmp_path_factory) -> Path:
+    if GAS is None:
+        pytest.skip("powerpc64le-linux-gnu-as not installed (Debian binutils-powerpc64le-linux-gnu)")
+    d = tmp_path_factory.mktemp("gas")
+    (d / "caller.s").write_text(CALLER_S)
+    out = d / "livepatch_caller.o"
+    subprocess.run([GAS, "-o", str(out), str(d / "caller.s")], check=True)
+    klpify(out, "target")
+    return out
+
+
+@pytest.fixture(scope="module")
+def plain_o(tmp_path_factory) -> Path:
+    """A module with one ADDR64 to a vmlinux symbol and no klp targets (built, not assembled)."""
+    b = ObjectBuilder()
+    data = b.add_section(".data", bytes(8), flags=SHF_ALLOC)
+    b.add_stubs()
+    sym = b.add_symbol("printk", bind=STB_GLOBAL)
+    b.add_rela(data, 0, sym, R_PPC64_ADDR64)
+    path = tmp_path_factory.mktemp("plain") / "plain.o"
+    path.write_bytes(write_elf(b.build()))
+    return path
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "ppcreloc.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+# -- usage and input errors -----------------------------------------------------------------------
+def test_no_command_is_usage_error():
+    line = one_line_error(run())
+    assert line.startswith("ppcreloc: error:")
+
+
+@pytest.mark.parametrize("cycles", ["-1", "x", "10001", "1.5"])
+def test_bad_cycles(plain_o, cycles):
+    line = one_line_error(run("check", str(plain_o), "--cycles", cycles))
+    assert "--cycles" in line
+
+
+def test_unknown_option():
+    assert "unrecognized" in one_line_error(run("check", "x.o", "--frobnicate"))
+
+
+def test_missing_file(tmp_path):
+    line = one_line_error(run("check", str(tmp_path / "nope.o")))
+    assert "nope.o" in line
+
+
+def test_malformed_file(tmp_path):
+    junk = tmp_path / "junk.o"
+    junk.write_bytes(b"\x7fELF" + os.urandom(200))
+    line = one_line_error(run("check", str(junk)))
+    assert line.startswith("ppcreloc: error:")
+    empty = tmp_path / "empty.o"
+    empty.write_bytes(b"")
+    one_line_error(run("check", str(empty)))
+
+
+def test_directory_as_object(tmp_path):
+    one_line_error(run("check", str(tmp_path)))
+
+
+def test_unknown_engine(plain_o):
+    line = one_line_error(run("check", str(plain_o), "--engine", "v9.99"))
+    assert "v9.99" in line and DEFAULT_ENGINE in line
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["this is not a symbol map\n", "zzzz T foo\n", "", "0000000000000000 T foo\n"],
+)
+def test_bad_kallsyms(plain_o, tmp_path, content):
+    bad = tmp_path / "kallsyms"
+    bad.write_text(content)
+    line = one_line_error(run("check", str(plain_o), "--kallsyms", str(bad)))
+    assert "kallsyms" in line
+
+
+def test_missing_kallsyms(plain_o, tmp_path):
+    assert "nomap" in one_line_error(run("check", str(plain_o), "--kallsyms",
+                                         str(tmp_path / "nomap")))
+
+
+def test_module_name():
+    assert module_name("/x/nfsd.ko") == "nfsd"
+    assert module_name("a/livepatch-foo.ko.xz") == "livepatch_foo"
+    assert module_name("t.o") == "t"
+
+
+# -- profiles ---------------------------------------------------------------------------------------
+def test_profiles_lists_each_profile(capsys):
+    from ppcreloc.profiles import PROFILES
+
+    assert main(["profiles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(PROFILES)
+    for line, (name, profile) in zip(lines, PROFILES.items(), strict=True):
+        assert line.split()[0] == name and line.endswith(profile.summary)
+    for name in ("v6.1", "klp-clear-v7", "v6.12", "full-undo"):
+        assert name in PROFILES
+
+
+# -- check ------------------------------------------------------------------------------------------
+def test_plain_module_holds_json(plain_o, capsys):
+    assert main(["check", str(plain_o), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["engine"] == DEFAULT_ENGINE
+    assert list(doc["invariants"]) == list(INVARIANTS)
+    for name, res in doc["invariants"].items():
+        assert set(res) == {"holds", "message"} and res["holds"] is True
+        if name not in ("apply", "in_bounds"):
+            assert "vacuously" in res["message"]
+
+
+def test_check_all_engines_json(livepatch_o, capsys):
+    from ppcreloc.engines import engine_names
+
+    code = main(["check", str(livepatch_o), "--engine", "all", "--json"])
+    docs = json.loads(capsys.readouterr().out)
+    assert isinstance(docs, list) and [d["engine"] for d in docs] == list(engine_names())
+    assert code == 1  # v6.1 at least violates apply_clear_apply
+
+
+EXPECTED = {
+    # profile: the invariants it violates on `bl foo; nop` (all others hold)
+    "v6.1": {"apply_clear_apply"},
+    "klp-clear-v7": {"clear_restores"},
+    "v6.12": {"clear_restores", "reload_cycles"},
+    "full-undo": set(),
+}
+
+
+@pytest.mark.parametrize("engine", list(EXPECTED))
+def test_gas_livepatch_verdicts(livepatch_o, capsys, engine):
+    code = main(["check", str(livepatch_o), "--engine", engine, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    violated = {n for n, r in doc["invariants"].items() if not r["holds"]}
+    assert EXPECTED[engine] <= violated, doc
+    if engine == "v6.1":
+        assert not violated & {"apply", "in_bounds"}, doc
+    else:
+        assert violated == EXPECTED[engine], doc
+    assert code == (1 if violated else 0)
+
+
+def test_gas_livepatch_human_output(livepatch_o):
+    proc = run("check", str(livepatch_o), "--engine", "v6.12")
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout
+    for name in INVARIANTS:
+        assert name in out
+    assert "VIOLATED" in out
+    # the violation names the relocation, the address, the bytes
+    assert ".klp.rela.target..text[0] R_PPC64_REL24 sym .klp.sym.target.foo,0" in out
+    assert "expected:" in out and "address: 0x" in out
+
+
+def test_full_undo_exit_zero_human(livepatch_o):
+    proc = run("check", str(livepatch_o), "--engine", "full-undo", "--cycles", "3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "VIOLATED" not in proc.stdout
+
+
+def test_cycles_zero_hides_stub_exhaustion(livepatch_o, capsys):
+    assert main(["check", str(livepatch_o), "--engine", "v6.12", "--cycles", "0", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["invariants"]["reload_cycles"] == {
+        "holds": True, "message": "holds vacuously: cycles=0"
+    }
+
+
+def test_kallsyms_world(livepatch_o, tmp_path, capsys):
+    ks = tmp_path / "kallsyms"
+    ks.write_text(
+        "c000000000001000 T _mcount\n"
+        "c008000000100000 t foo\t[target]\n"
+        "c008000000100100 t bar\t[target]\n"
+    )
+    code = main(["check", str(livepatch_o), "--engine", "full-undo", "--kallsyms", str(ks),
+                 "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(r["holds"] for r in doc["invariants"].values()), doc
