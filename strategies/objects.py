@@ -457,9 +457,7 @@ def _as_strategy(value: Any, default: st.SearchStrategy[Any]) -> st.SearchStrate
     return st.just(value)
 
 
-@st.composite
 def livepatch_objects(
-    draw: st.DrawFn,
     *,
     placeholders: Placeholders = "compiler",
     max_functions: int = 4,
@@ -469,7 +467,7 @@ def livepatch_objects(
     types: Collection[int] | None = None,
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None = None,
     klp_vmlinux: bool = True,
-) -> Case:
+) -> st.SearchStrategy[Case]:
     """A livepatch module with compiler-like content, as a :class:`Case`.
 
     ``targets``: module objnames (or how many of the world's modules) that get
@@ -478,6 +476,31 @@ def livepatch_objects(
     ``klp_vmlinux``: also reference vmlinux through ``.klp.rela.vmlinux.*``;
     ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
     """
+    if placeholders not in ("compiler", "adversarial"):
+        raise ValueError(f"placeholders must be 'compiler' or 'adversarial', not {placeholders!r}")
+    if max_functions < 1 or max_snippets < 0 or max_data < 0:
+        raise ValueError("max_functions must be >= 1, max_snippets and max_data >= 0")
+    if isinstance(world, WorldSpec) and not isinstance(targets, int | None):
+        missing = [t for t in targets if t not in world.module_names]
+        if missing:
+            raise ValueError(f"targets not in the symbol world: {missing}")
+    return _livepatch_objects(placeholders, max_functions, max_snippets, max_data, targets,
+                              frozenset(types) if types is not None else HANDLED_TYPES,
+                              world, klp_vmlinux)
+
+
+@st.composite
+def _livepatch_objects(
+    draw: st.DrawFn,
+    placeholders: Placeholders,
+    max_functions: int,
+    max_snippets: int,
+    max_data: int,
+    targets: int | Collection[str] | None,
+    allowed: frozenset[int],
+    world: WorldSpec | st.SearchStrategy[WorldSpec] | None,
+    klp_vmlinux: bool,
+) -> Case:
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
     if targets is None:
@@ -490,7 +513,6 @@ def livepatch_objects(
     missing = [t for t in chosen if t not in names]
     if missing:
         raise ValueError(f"targets not in the symbol world: {missing}")
-    allowed = frozenset(types) if types is not None else HANDLED_TYPES
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
     ctx = _Ctx(spec, draw(st.integers(1, max_functions)), klp_targets, allowed,
                data_slots=max(1, max_data))
@@ -506,6 +528,4 @@ def livepatch_objects(
         from strategies.adversarial import mutations
 
         case = draw(mutations(case))
-    elif placeholders != "compiler":
-        raise ValueError(f"placeholders must be 'compiler' or 'adversarial', not {placeholders!r}")
     return case
