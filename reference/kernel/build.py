@@ -233,6 +233,15 @@ def _flags(tree: Path, gen: Path) -> list[str]:
     ]
 
 
+def _run(gcc: str, args: list[str], path: str | Path, log: list[str]) -> None:
+    """Run one gcc command; a failure becomes a KernelHarnessError naming the first error."""
+    proc = subprocess.run([gcc, *args], capture_output=True, text=True)
+    log.append(" ".join([gcc, *args]) + "\n" + proc.stderr)
+    if proc.returncode != 0:
+        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip())
+        raise KernelHarnessError(f"building {MODULE_64} from {path} failed: {first}")
+
+
 def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
     """Build (or reuse) the library for the kernel tree or tarball at ``path``."""
     config = config or Config()
@@ -267,15 +276,16 @@ def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
             "#include <asm/code-patching.h>\n#include <asm/inst.h>\n\n" + predicates
         )
         sources = [tree / MODULE_64, tree / SORT_C, pred_c, SHIM_DIR / "runtime.c"]
-        cmd = [gcc, *_flags(tree, gen), "-shared", "-o", str(work / LIB_NAME)]
-        cmd += [str(s) for s in sources]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            first = next(
-                (ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()
-            )
-            raise KernelHarnessError(f"building {MODULE_64} from {path} failed: {first}")
-        (work / "build.log").write_text(" ".join(cmd) + "\n" + proc.stderr)
+        log: list[str] = []
+        objs = []
+        for i, src in enumerate([*sources, SHIM_DIR / "guard.c"]):
+            obj = work / f"{i}.o"
+            # guard.c uses the system's libc headers (setjmp/signal), never the kernel's
+            flags = _flags(tree, gen) if src.name != "guard.c" else ["-O2", "-fPIC", "-Wall"]
+            _run(gcc, [*flags, "-c", "-o", str(obj), str(src)], path, log)
+            objs.append(str(obj))
+        _run(gcc, ["-shared", "-o", str(work / LIB_NAME), *objs], path, log)
+        (work / "build.log").write_text("\n".join(log))
         os.replace(work / LIB_NAME, lib)
         shutil.copy(work / "build.log", out_dir / "build.log")
     finally:

@@ -1,0 +1,441 @@
+"""ctypes glue: the kernel's own module_64.c as an :class:`~ppcreloc.loader.module.ArchBackend`.
+
+:class:`KernelArch` marshals a :class:`~ppcreloc.loader.module.ModuleState` into the C view the
+kernel functions expect (an Elf64_Ehdr image with its section headers, section names, symtab,
+strtab and RELA arrays; module memory mapped at the layout's real addresses), calls the function
+under a fault guard, and syncs the results back: sorted RELA arrays, the `.stubs` size and `.toc`
+alignment module_frob_arch_sections sets, dedotified symbols, the .TOC. value, the
+mod_arch_specific fields, every write (patch primitives as recorded by the shim, plain stores
+found by diffing memory), printk calls and WARN_ONs.
+
+Module memory must lie at user addresses (the code dereferences them): this module mmaps each
+page the layout needs with MAP_FIXED_NOREPLACE and refuses kernel addresses. Use it in a child
+process (reference/kernel/child.py): a fault or a wild store can leave the process unusable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHT_NOBITS,
+    SHT_RELA,
+    SHT_STRTAB,
+    SHT_SYMTAB,
+    ElfObject,
+    Rela,
+)
+from ppcreloc.engine import OobAccess, Primitive, Write
+from ppcreloc.errors import PpcrelocError
+from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.loader.module import ModuleState
+
+PAGE = mmap.PAGESIZE
+#: highest address a user mapping may use (x86-64 / ppc64 user space is below 2**47 here)
+USER_LIMIT = 1 << 47
+EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+SHDR = struct.Struct("<IIQQQQIIQQ")
+SYM = struct.Struct("<IBBHQQ")
+RELA = struct.Struct("<QQq")
+#: printk level names as the shim records them, mapped to the ones ModuleState.pr uses
+KBUILD_PREFIX = "module_64: "
+PRIMITIVES: dict[int, Primitive] = {0: "patch_instruction", 1: "patch_u32", 2: "patch_u32"}
+SIGNALS = {7: "SIGBUS", 4: "SIGILL", 8: "SIGFPE", 11: "SIGSEGV"}
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [
+    ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long,
+]
+MAP_FIXED_NOREPLACE = 0x100000
+
+
+class KernelFault(PpcrelocError):
+    """The kernel code faulted (the real code would oops); ``signal`` names the signal."""
+
+    def __init__(self, signal: str, addr: int, function: str) -> None:
+        super().__init__(f"{function} faulted with {signal} at {addr:#x}")
+        self.signal = signal
+        self.addr = addr
+        self.function = function
+
+
+class LayoutError(PpcrelocError):
+    """Module memory cannot be mapped where the layout puts it."""
+
+
+class _Write(ctypes.Structure):
+    _fields_ = [
+        ("addr", ctypes.c_ulong), ("old", ctypes.c_ulong), ("new", ctypes.c_ulong),
+        ("size", ctypes.c_int), ("primitive", ctypes.c_int), ("ok", ctypes.c_int),
+    ]
+
+
+class _Msg(ctypes.Structure):
+    _fields_ = [
+        ("level", ctypes.c_char_p), ("fmt", ctypes.c_char_p), ("nargs", ctypes.c_int),
+        ("is_str", ctypes.c_int * 8), ("ival", ctypes.c_ulong * 8),
+        ("sval", (ctypes.c_char * 128) * 8),
+    ]
+
+
+def load_library(path: Path) -> ctypes.CDLL:
+    """Open a built library and declare the harness entry points."""
+    lib = ctypes.CDLL(str(path))
+    vp, ul, ui = ctypes.c_void_p, ctypes.c_ulong, ctypes.c_uint
+    sigs: dict[str, tuple[type | None, list[type]]] = {
+        "ppcr_guard_frob": (ctypes.c_int, [vp, vp, vp, vp]),
+        "ppcr_guard_finalize_ftrace": (ctypes.c_int, [vp, vp]),
+        "ppcr_guard_apply": (ctypes.c_int, [vp, vp, ui, ui, vp]),
+        "ppcr_guard_clear": (ctypes.c_int, [vp, vp, ui, ui, vp]),
+        "ppcr_fault_signal": (ctypes.c_int, []),
+        "ppcr_fault_addr": (ul, []),
+        "ppcr_has_clear_relocate_add": (ctypes.c_int, []),
+        "ppcr_module": (vp, []),
+        "ppcr_arch_get": (None, [ctypes.POINTER(ul)]),
+        "ppcr_arch_set": (None, [ctypes.POINTER(ul), ctypes.c_char_p, ul, ul]),
+        "ppcr_set_kernel": (None, [ul, ul, ul]),
+        "ppcr_set_kallsyms": (None, [vp, ui, vp]),
+        "ppcr_reset_ranges": (None, []),
+        "ppcr_add_range": (ctypes.c_int, [ul, ul]),
+        "ppcr_reset_records": (None, []),
+        "ppcr_nwrites": (ctypes.c_int, []),
+        "ppcr_write_at": (ctypes.POINTER(_Write), [ctypes.c_int]),
+        "ppcr_nmsgs": (ctypes.c_int, []),
+        "ppcr_msg_at": (ctypes.POINTER(_Msg), [ctypes.c_int]),
+        "ppcr_nwarns": (ctypes.c_int, []),
+    }
+    for name, (res, args) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+    return lib
+
+
+class AddressSpace:
+    """The pages this process mapped for module memory (fixed addresses, zero-filled)."""
+
+    def __init__(self) -> None:
+        self.pages: set[int] = set()
+
+    def ensure(self, addr: int, size: int) -> None:
+        """Map every page of [addr, addr+size) not mapped yet, at its exact address."""
+        if size <= 0:
+            return
+        if addr < PAGE or addr + size > USER_LIMIT:
+            raise LayoutError(
+                f"module memory at {addr:#x} is not a user address: the kernel engine needs a "
+                "user-range Layout (e.g. base 0x7e0000000000)"
+            )
+        first, last = addr // PAGE, (addr + size - 1) // PAGE
+        for page in range(first, last + 1):
+            if page in self.pages:
+                continue
+            want = page * PAGE
+            got = libc.mmap(want, PAGE, mmap.PROT_READ | mmap.PROT_WRITE,
+                            mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+            if got != want:
+                raise LayoutError(f"cannot map module memory at {want:#x}: address in use")
+            self.pages.add(page)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Mapped memory as sorted (start, end) runs of contiguous pages."""
+        out: list[tuple[int, int]] = []
+        for page in sorted(self.pages):
+            start = page * PAGE
+            if out and out[-1][1] == start:
+                out[-1] = (out[-1][0], start + PAGE)
+            else:
+                out.append((start, start + PAGE))
+        return out
+
+
+@dataclass
+class _Image:
+    """One call's C view of the module: keeps the buffers alive while C uses them."""
+
+    buf: ctypes.Array[ctypes.c_char]
+    base: int
+    shdr_off: int
+    shstr_off: int
+    sym_off: int
+    str_off: int
+    rela_off: dict[int, int]
+    str_offsets: dict[str, int]
+    versions_off: int | None
+
+    @property
+    def hdr(self) -> int:
+        return self.base
+
+    @property
+    def sechdrs(self) -> int:
+        return self.base + self.shdr_off
+
+    @property
+    def secstrings(self) -> int:
+        return self.base + self.shstr_off
+
+    @property
+    def strtab(self) -> int:
+        return self.base + self.str_off
+
+
+def _strtab(names: list[str]) -> tuple[bytes, dict[str, int]]:
+    data = bytearray(b"\0")
+    offsets = {"": 0}
+    for n in names:
+        if n not in offsets:
+            offsets[n] = len(data)
+            data += n.encode("utf-8", "surrogateescape") + b"\0"
+    return bytes(data), offsets
+
+
+def build_image(obj: ElfObject) -> _Image:
+    """The Elf64_Ehdr image module_frob_arch_sections and apply_relocate_add read.
+
+    Placed SHF_ALLOC sections get sh_addr = their address; before placement (addr 0) and for
+    everything else sh_addr points into the image, as layout_and_allocate leaves it
+    (kernel/module/main.c).
+    """
+    shstr, shoff = _strtab([s.name for s in obj.sections])
+    symstr, stroff = _strtab([s.name for s in obj.symbols])
+    symtab = b"".join(
+        SYM.pack(stroff[s.name], s.info, s.other, s.shndx & 0xFFFF, s.value & (2**64 - 1),
+                 s.size & (2**64 - 1))
+        for s in obj.symbols
+    )
+    n = len(obj.sections)
+    off = EHDR.size
+    shdr_off = off
+    off += n * SHDR.size
+    chunks: list[tuple[int, bytes]] = []
+
+    def put(data: bytes, align: int = 8) -> int:
+        nonlocal off
+        off = (off + align - 1) // align * align
+        at = off
+        chunks.append((at, data))
+        off += len(data)
+        return at
+
+    shstr_off = put(shstr, 1)
+    sym_off = put(symtab)
+    str_off = put(symstr, 1)
+    rela_off = {
+        i: put(b"".join(RELA.pack(r.offset & (2**64 - 1), r.info, r.addend)
+                        for r in obj.relocs.get(i, [])))
+        for i in obj.rela_sections()
+    }
+    versions = obj.section_index("__versions")
+    data_off: dict[int, int] = {}
+    for i, s in enumerate(obj.sections):
+        if i and s.type not in (SHT_NOBITS, SHT_RELA, SHT_SYMTAB, SHT_STRTAB) and s.data:
+            data_off[i] = put(s.data)
+    buf = ctypes.create_string_buffer(max(off, 1) + 64)
+    base = ctypes.addressof(buf)
+    for at, data in chunks:
+        ctypes.memmove(base + at, data, len(data))
+    symtab_idx = obj.symtab_index
+    strtab_idx = obj.sections[symtab_idx].link if symtab_idx is not None else 0
+    for i, s in enumerate(obj.sections):
+        if i == 0:
+            hdr = SHDR.pack(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        else:
+            size, offset = s.sh_size, data_off.get(i, 0)
+            if s.type == SHT_RELA:
+                offset, size = rela_off[i], len(obj.relocs.get(i, [])) * RELA.size
+            elif i == symtab_idx:
+                offset, size = sym_off, len(symtab)
+            elif i == strtab_idx:
+                offset, size = str_off, len(symstr)
+            elif i == obj.shstrndx:
+                offset, size = shstr_off, len(shstr)
+            addr = s.addr if (s.flags & SHF_ALLOC and s.addr and s.type != SHT_RELA) else 0
+            if not addr:
+                addr = base + offset
+            hdr = SHDR.pack(shoff[s.name], s.type, s.flags, addr, offset, size, s.link, s.info,
+                            s.addralign, s.entsize)
+        ctypes.memmove(base + shdr_off + i * SHDR.size, hdr, SHDR.size)
+    ehdr = EHDR.pack(b"\x7fELF\x02\x01\x01" + bytes(9), obj.type, obj.machine, 1, 0, 0,
+                     shdr_off, obj.flags, EHDR.size, 0, 0, SHDR.size, n, obj.shstrndx)
+    ctypes.memmove(base, ehdr, EHDR.size)
+    return _Image(buf, base, shdr_off, shstr_off, sym_off, str_off, rela_off, stroff,
+                  data_off.get(versions) if versions is not None else None)
+
+
+def _shdr(img: _Image, i: int) -> tuple[int, ...]:
+    return SHDR.unpack(ctypes.string_at(img.sechdrs + i * SHDR.size, SHDR.size))
+
+
+class KernelArch:
+    """The ArchBackend whose four methods run the kernel tree's own C functions."""
+
+    def __init__(self, library: Path, name: str = "kernel") -> None:
+        self.name = name
+        self.lib = load_library(library)
+        self.space = AddressSpace()
+        self.has_clear = bool(self.lib.ppcr_has_clear_relocate_add())
+
+    # -- ArchBackend ------------------------------------------------------------------------
+    def module_frob_arch_sections(self, mod: ModuleState) -> int:
+        """v6.1/v6.12 module_frob_arch_sections: sort RELA, dedotify, size .stubs."""
+        img = build_image(mod.obj)
+        rc = self._call(mod, img, "module_frob_arch_sections", self.lib.ppcr_guard_frob,
+                        img.hdr, img.sechdrs, img.secstrings, self.lib.ppcr_module())
+        obj = mod.obj
+        for i in obj.rela_sections():
+            raw = ctypes.string_at(img.base + img.rela_off[i], len(obj.relocs.get(i, [])) * 24)
+            obj.relocs[i] = [
+                Rela(off, info >> 32, info & 0xFFFFFFFF, add) for off, info, add in RELA.iter_unpack(raw)
+            ]
+        for i, s in enumerate(obj.sections):
+            if i:
+                sh = _shdr(img, i)
+                s.addralign = sh[8]
+                if s.type == SHT_NOBITS or sh[5] != s.sh_size:
+                    s.size = sh[5]
+        if img.versions_off is not None:
+            v = obj.section_index("__versions")
+            assert v is not None
+            sec = obj.sections[v]
+            sec.data = ctypes.string_at(img.base + img.versions_off, len(sec.data))
+        return rc
+
+    def module_finalize_ftrace(self, mod: ModuleState) -> int:
+        """v6.1/v6.12 module_finalize_ftrace: stubs for ftrace_caller and ftrace_regs_caller."""
+        img = build_image(mod.obj)
+        return self._call(mod, img, "module_finalize_ftrace", self.lib.ppcr_guard_finalize_ftrace,
+                          self.lib.ppcr_module(), img.sechdrs)
+
+    def apply_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> int:
+        """v6.1/v6.12 apply_relocate_add over one RELA section."""
+        img = build_image(mod.obj)
+        return self._call(mod, img, "apply_relocate_add", self.lib.ppcr_guard_apply,
+                          img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
+
+    def clear_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> None:
+        """The tree's ppc64 clear_relocate_add when it has one; else kernel/livepatch/core.c's
+        weak, empty default (true of every 6.1-6.12 tree: powerpc defines none)."""
+        if not self.has_clear:
+            return
+        img = build_image(mod.obj)
+        self.lib.ppcr_set_kallsyms(img.base + img.sym_off, len(mod.obj.symbols), img.strtab)
+        self._call(mod, img, "clear_relocate_add", self.lib.ppcr_guard_clear,
+                   img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
+
+    # -- marshalling ------------------------------------------------------------------------
+    def _enter(self, mod: ModuleState) -> dict[int, bytes]:
+        """Map and fill module memory, set struct module and the kernel's values."""
+        mem = mod.memory
+        lib = self.lib
+        for r in mem.regions:
+            self.space.ensure(r.addr, len(r.buf))
+        for r in mem.regions:
+            if r.buf:
+                ctypes.memmove(r.addr, bytes(r.buf), len(r.buf))
+        lib.ppcr_reset_ranges()
+        for start, end in self.space.spans():
+            lib.ppcr_add_range(start, end)
+        lib.ppcr_reset_records()
+        a = mod.arch
+        arch = (ctypes.c_ulong * 5)(a.stubs_section, a.toc_section, int(a.toc_fixed),
+                                     a.tramp, a.tramp_regs)
+        core = [r for r in mem.regions if r.in_module] or mem.regions
+        lo = min((r.addr for r in core), default=0)
+        hi = max((r.end for r in core), default=0)
+        lib.ppcr_arch_set(arch, mod.name.encode(), lo, hi - lo)
+        w = mod.world
+        lib.ppcr_set_kernel(w.kernel_toc_addr(), w.vmlinux_symbol("ftrace_caller") or 0,
+                            w.vmlinux_symbol("ftrace_regs_caller") or 0)
+        return {s: ctypes.string_at(s, e - s) for s, e in self.space.spans()}
+
+    def _call(self, mod: ModuleState, img: _Image, fname: str, fn: ctypes._CFuncPtr,
+              *args: object) -> int:
+        before = self._enter(mod)
+        rc = fn(*args)
+        sig = self.lib.ppcr_fault_signal()
+        self._leave(mod, img, before)
+        if sig:
+            raise KernelFault(SIGNALS.get(sig, f"signal {sig}"), self.lib.ppcr_fault_addr(), fname)
+        return int(rc)
+
+    def _leave(self, mod: ModuleState, img: _Image, before: dict[int, bytes]) -> None:
+        """Record writes, messages and WARNs; copy memory, symbols and arch fields back."""
+        lib = self.lib
+        mem = mod.memory
+        expected = {s: bytearray(b) for s, b in before.items()}
+        for i in range(lib.ppcr_nwrites()):
+            w = lib.ppcr_write_at(i).contents
+            new = w.new.to_bytes(8, "little")[: w.size]
+            old = w.old.to_bytes(8, "little")[: w.size]
+            self._record(mem, w.addr, old, new, PRIMITIVES.get(w.primitive, "patch_u32"),
+                         "patch primitive" if w.ok else "patch primitive (unmapped: -EFAULT)")
+            for s in expected:
+                if w.ok and s <= w.addr and w.addr + w.size <= s + len(expected[s]):
+                    expected[s][w.addr - s : w.addr - s + w.size] = new
+        for s, exp in expected.items():
+            after = ctypes.string_at(s, len(exp))
+            for lo, hi in _diff_runs(exp, after):
+                self._record(mem, s + lo, bytes(before[s][lo:hi]), after[lo:hi], "store",
+                             "plain store (memory diff)")
+        for r in mem.regions:
+            if r.buf:
+                r.buf[:] = ctypes.string_at(r.addr, len(r.buf))
+        for i in range(lib.ppcr_nmsgs()):
+            m = lib.ppcr_msg_at(i).contents
+            fmt = (m.fmt or b"").decode("utf-8", "replace")
+            if fmt.startswith(KBUILD_PREFIX):
+                fmt = fmt[len(KBUILD_PREFIX):]
+            args: list[int | str] = []
+            for k in range(m.nargs):
+                if m.is_str[k]:
+                    args.append(m.sval[k].value.decode("utf-8", "replace"))
+                else:
+                    args.append(int(m.ival[k]))
+            mod.pr((m.level or b"").decode(), fmt, *args)
+        mod.warns += lib.ppcr_nwarns()
+        out = (ctypes.c_ulong * 5)()
+        lib.ppcr_arch_get(out)
+        a = mod.arch
+        a.stubs_section, a.toc_section = int(out[0]), int(out[1])
+        a.toc_fixed, a.tramp, a.tramp_regs = bool(out[2]), int(out[3]), int(out[4])
+        raw = ctypes.string_at(img.base + img.sym_off, len(mod.obj.symbols) * SYM.size)
+        for sym, (st_name, _info, _other, shndx, value, _size) in zip(
+            mod.obj.symbols, SYM.iter_unpack(raw), strict=True
+        ):
+            sym.value = value
+            sym.shndx = shndx
+            # dedotify advances st_name past a leading dot
+            sym.name = ctypes.string_at(img.strtab + st_name).decode("utf-8", "surrogateescape")
+
+    @staticmethod
+    def _record(mem: ModuleMemory, addr: int, old: bytes, new: bytes, primitive: Primitive,
+                what: str) -> None:
+        ok = mem.in_module(addr, len(new))
+        mem.writes.append(Write(addr, old, new, primitive, mem.step, mem.reloc, ok, what))
+        if not ok:
+            mem.oob.append(OobAccess("write", addr, len(new), mem.step, mem.reloc, what))
+
+
+def _diff_runs(a: bytes | bytearray, b: bytes) -> list[tuple[int, int]]:
+    """Maximal [lo, hi) runs where ``a`` and ``b`` differ."""
+    runs: list[tuple[int, int]] = []
+    if a == b:
+        return runs
+    i, n = 0, len(a)
+    while i < n:
+        if a[i] != b[i]:
+            j = i
+            while j < n and a[j] != b[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    return runs
