@@ -300,6 +300,7 @@ class _Assembler:
         self.fn_sections: list[int] = []
         self.fn_syms: list[SymRef] = []
         self.fn_values: list[int] = []
+        self.uses_toc = False  # a TOC-relative access exists: the module then has a .toc
 
     def ref_symbol(self, ref: _Ref, data_sec: int) -> tuple[SymRef, int, str, str | None]:
         """(symbol, addend, kind for events, klp objname or None)."""
@@ -330,7 +331,7 @@ class _Assembler:
         self.data_words(data, data_sec)
         if ex_table:
             self.ex_table()
-        if self.toc_entries or toc_type:
+        if self.toc_entries or toc_type or self.uses_toc:
             self.toc(data_sec, toc_type)
         b.add_stubs()
         return b.build()
@@ -381,6 +382,7 @@ class _Assembler:
                 e.rela(sec, at + 4, e.b.section_symbol(sec), P.R_PPC64_TOCSAVE, 0, "section")
             return [P.BL, P.NOP]
         # TOC accesses: against a .toc entry (section symbol + slot) or straight to .data
+        self.uses_toc = True
         if sn.toc_data:
             target, addend = e.b.section_symbol(data_sec), 8 * self.draw(
                 st.integers(0, self.ctx.data_slots - 1))
@@ -417,7 +419,7 @@ class _Assembler:
             self.toc_entry_types.append(P.R_PPC64_TOC)
         self._toc_section_ref()
         idx = b.index(".toc")
-        b.sections[idx].data = bytes(8 * len(self.toc_entries))
+        b.sections[idx].data = bytes(8 * max(1, len(self.toc_entries)))
         for slot, (ref, rtype) in enumerate(zip(self.toc_entries, self.toc_entry_types,
                                                 strict=True)):
             if rtype == P.R_PPC64_TOC:
