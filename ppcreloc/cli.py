@@ -10,7 +10,9 @@ arguments, returning the exit code) via ``set_defaults``; wiring it in is one li
 from __future__ import annotations
 
 import argparse
+import gzip
 import importlib
+import lzma
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -44,13 +46,33 @@ class _Parser(argparse.ArgumentParser):
 
 # -- helpers shared by commands --------------------------------------------------------------------
 def load_object(path: str) -> ElfObject:
-    """Read an ELF relocatable object; unreadable or malformed files raise PpcrelocError."""
-    from ppcreloc.elf.reader import read_elf_file
+    """Read an ELF relocatable object, ``.xz``/``.gz`` compressed or not (as Debian ships .ko).
+
+    Unreadable, badly compressed or malformed files raise PpcrelocError.
+    """
+    from ppcreloc.elf.errors import ElfFormatError
+    from ppcreloc.elf.reader import read_elf
 
     try:
-        return read_elf_file(path)
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    unpack = _DECOMPRESS.get(Path(path).suffix)
+    if unpack is not None:
+        try:
+            data = unpack(data)
+        except (lzma.LZMAError, OSError, EOFError) as exc:
+            raise UsageError(f"{path}: cannot decompress ({exc})") from None
+    try:
+        return read_elf(data)
+    except ElfFormatError as exc:
+        raise ElfFormatError(f"{path}: {exc}") from None
+
+
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    ".xz": lzma.decompress,
+    ".gz": gzip.decompress,
+}
 
 
 def load_world(kallsyms: str | None) -> SymbolWorld:

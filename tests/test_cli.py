@@ -261,3 +261,19 @@ def test_kallsyms_world(livepatch_o, tmp_path, capsys):
                  "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and all(r["holds"] for r in doc["invariants"].values()), doc
+
+
+def test_compressed_objects_load(plain_o, tmp_path):
+    import gzip
+    import lzma
+
+    from ppcreloc.cli import load_object
+
+    raw = plain_o.read_bytes()
+    (tmp_path / "m.ko.xz").write_bytes(lzma.compress(raw))
+    (tmp_path / "m.ko.gz").write_bytes(gzip.compress(raw))
+    ref = load_object(str(plain_o))
+    assert load_object(str(tmp_path / "m.ko.xz")) == ref
+    assert load_object(str(tmp_path / "m.ko.gz")) == ref
+    (tmp_path / "bad.ko.xz").write_bytes(b"not xz")
+    assert "decompress" in one_line_error(run("check", str(tmp_path / "bad.ko.xz")))

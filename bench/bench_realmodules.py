@@ -1,0 +1,123 @@
+"""Load EVERY module of Debian's ppc64el kernel package through the model; print JSON.
+
+Usage: .venv/bin/python bench/bench_realmodules.py [--engine v6.12] [--jobs N] [--limit K]
+
+Needs the cache from ``scripts/fetch-ppc64el-modules.sh``. A module is ``ok`` when ``apply`` and
+``in_bounds`` hold (a real module has no klp targets, so the other invariants hold vacuously),
+``failed`` when either is violated and ``error`` when the tool raised. ``nfsd`` reports the time
+to read nfsd.ko and to run the check on it (single process, after a warm-up of the world).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ppcreloc.cli import load_object, load_world, module_name, resolve_engines  # noqa: E402
+from ppcreloc.oracle import check  # noqa: E402
+
+NFSD = "kernel/fs/nfsd/nfsd.ko"
+_STATE: dict[str, Any] = {}
+
+
+def cached_package(cache: Path) -> tuple[Path, Path]:
+    """(module dir, System.map) from the fetch script's cache; exits 2 when not cached."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fetch-ppc64el-modules.sh"), "--cached", str(cache)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        sys.exit(f"bench_realmodules: {proc.stderr.strip()}")
+    moddir, sysmap = proc.stdout.splitlines()[:2]
+    return Path(moddir), Path(sysmap)
+
+
+def _init(sysmap: str, engine: str) -> None:
+    _STATE["world"] = load_world(sysmap)
+    _STATE["engine"] = resolve_engines(engine)[0]
+
+
+def load_one(path: str) -> dict[str, Any]:
+    """Check one module; returns its status, relocation count and time."""
+    t0 = time.perf_counter()
+    try:
+        obj = load_object(path)
+        nrel = sum(len(r) for r in obj.relocs.values())
+        verdict = check(obj, _STATE["engine"], _STATE["world"], cycles=0,
+                        modname=module_name(path))
+    except Exception as exc:  # a bench counts tool errors instead of stopping at the first
+        return {"module": path, "status": "error", "detail": f"{type(exc).__name__}: {exc}",
+                "seconds": time.perf_counter() - t0}
+    bad = [n for n in ("apply", "in_bounds") if not verdict.invariants[n].holds]
+    detail = "; ".join(f"{n}: {verdict.invariants[n].message}" for n in bad) or None
+    return {"module": path, "status": "failed" if bad else "ok", "detail": detail,
+            "relocations": nrel, "seconds": time.perf_counter() - t0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", default="v6.12")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--limit", type=int, default=0, help="only the first K modules (0: all)")
+    parser.add_argument("--cache", default=str(ROOT / "cache" / "ppc64el"))
+    args = parser.parse_args()
+
+    moddir, sysmap = cached_package(Path(args.cache))
+    modules = sorted(str(p) for pat in ("*.ko", "*.ko.xz") for p in moddir.rglob(pat))
+    if args.limit:
+        modules = modules[: args.limit]
+
+    _init(str(sysmap), args.engine)
+    nfsd_path = str(moddir / NFSD)
+    t0 = time.perf_counter()
+    obj = load_object(nfsd_path)
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    verdict = check(obj, _STATE["engine"], _STATE["world"], cycles=0, modname="nfsd")
+    t_check = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, initializer=_init,
+                             initargs=(str(sysmap), args.engine)) as pool:
+        results = list(pool.map(load_one, modules, chunksize=8))
+    wall = time.perf_counter() - t0
+
+    counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "failed", "error")}
+    slowest = max(results, key=lambda r: r["seconds"]) if results else None
+    print(json.dumps({
+        "package": moddir.name,
+        "engine": args.engine,
+        "modules": len(results),
+        **counts,
+        "relocations": sum(r.get("relocations", 0) for r in results),
+        "wall_seconds": round(wall, 2),
+        "jobs": args.jobs,
+        "nfsd": {
+            "relocations": sum(len(r) for r in obj.relocs.values()),
+            "read_seconds": round(t_read, 3),
+            "check_seconds": round(t_check, 3),
+            "apply": verdict.invariants["apply"].holds,
+            "in_bounds": verdict.invariants["in_bounds"].holds,
+        },
+        "slowest": {"module": slowest["module"], "seconds": round(slowest["seconds"], 3)}
+        if slowest else None,
+        "not_ok": [
+            {"module": str(Path(r["module"]).relative_to(moddir)), "status": r["status"],
+             "detail": r["detail"]}
+            for r in results if r["status"] != "ok"
+        ][:50],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
