@@ -14,6 +14,7 @@ Messages record the format string as written in core.c, without pr_fmt's "livepa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, Symbol
 from ppcreloc.engine import RelocRef
 from ppcreloc.loader.module import ArchBackend, ModuleState
