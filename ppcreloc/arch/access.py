@@ -1,0 +1,66 @@
+"""Typed reads and the kernel write primitives on top of ModuleMemory's single recorded write.
+
+patch_instruction models arch/powerpc/lib/code-patching.c (6.1 and 6.12): an instruction whose
+primary opcode is 1 is prefixed, so the kernel stores 8 bytes (the word, then its suffix, which
+ppc_inst() sets to 0). patch_u32 (6.12 patch_uint) always stores 4 bytes. "store" is a plain C
+assignment and "memcpy" a memcpy.
+"""
+
+from __future__ import annotations
+
+from ppcreloc.engine import Primitive
+from ppcreloc.loader.module import ModuleState
+from ppcreloc.ppc64.insn import M64, is_prefixed
+
+
+def endian(mod: ModuleState) -> str:
+    """Byte order of the configured kernel."""
+    return "big" if mod.config.big_endian else "little"
+
+
+def read_uint(mod: ModuleState, addr: int, size: int, what: str) -> int:
+    """A native-endian load of ``size`` bytes (logged as OOB when outside the module)."""
+    return int.from_bytes(mod.memory.read(addr & M64, size, what), endian(mod))
+
+
+def read_u32(mod: ModuleState, addr: int, what: str) -> int:
+    """A u32 load."""
+    return read_uint(mod, addr, 4, what)
+
+
+def read_u64(mod: ModuleState, addr: int, what: str) -> int:
+    """A u64 load."""
+    return read_uint(mod, addr, 8, what)
+
+
+def write_uint(
+    mod: ModuleState, addr: int, value: int, size: int, primitive: Primitive, what: str
+) -> None:
+    """A native-endian store of the low ``size`` bytes of ``value`` through ``primitive``."""
+    data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, endian(mod))
+    mod.memory.write(addr & M64, data, primitive, what)
+
+
+def store(mod: ModuleState, addr: int, value: int, size: int, what: str) -> None:
+    """A plain C store (``*(uN *)location = value``)."""
+    write_uint(mod, addr, value, size, "store", what)
+
+
+def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix: int = 0) -> int:
+    """patch_instruction(addr, ppc_inst(word)) or ppc_inst_prefix(word, suffix); returns 0.
+
+    A word with primary opcode 1 is a prefixed instruction: 8 bytes are written, the word at
+    ``addr`` and ``suffix`` at ``addr + 4`` (ppc_inst_as_ulong in either byte order).
+    """
+    word &= 0xFFFF_FFFF
+    data = word.to_bytes(4, endian(mod))
+    if is_prefixed(word):
+        data += (suffix & 0xFFFF_FFFF).to_bytes(4, endian(mod))
+    mod.memory.write(addr & M64, data, "patch_instruction", what)
+    return 0
+
+
+def patch_u32(mod: ModuleState, addr: int, word: int, what: str) -> int:
+    """patch_u32 (6.12 patch_uint): always a 4-byte store; returns 0."""
+    write_uint(mod, addr, word, 4, "patch_u32", what)
+    return 0
