@@ -1,0 +1,138 @@
+"""Engines by name: :class:`ModelEngine` runs a scenario through a Python profile; ``kernel:PATH``
+runs the kernel's own module_64.c (reference.kernel.engine, imported only when asked for).
+
+A run is: the "load" step (load_module: frob, placement, symbol resolution, load-time relocations,
+module_finalize_ftrace), then per "coming" step klp_module_coming for the target object at the
+world's base of that generation, per "going" step klp_module_going. Each StepResult carries only
+that step's messages, WARNs, writes and out-of-bounds events, plus the memory afterwards. When the
+load fails, later steps are not run and the RunResult holds the load's StepResult only (the
+kernel would have refused the livepatch module, so there is nothing to come or go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ppcreloc.engine import Engine, RelocRef, RunResult, Scenario, Step, StepResult
+from ppcreloc.errors import UsageError
+from ppcreloc.loader.layout import AFTER_STUBS
+from ppcreloc.loader.livepatch import KlpPatch
+from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
+from ppcreloc.loader.module import ArchBackend, ModuleState
+
+KERNEL_PREFIX = "kernel:"
+
+
+def _profiles() -> dict[str, object]:
+    try:
+        from ppcreloc.profiles import PROFILES
+    except ImportError:
+        return {}
+    return dict(PROFILES)
+
+
+def engine_names() -> list[str]:
+    """Every model profile name, in the profiles' own order."""
+    return list(_profiles())
+
+
+def _backend(name: str) -> ArchBackend:
+    from ppcreloc.profiles import get_profile
+
+    return get_profile(name)
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name``: a profile name, or ``kernel:PATH`` (the kernel tree/library)."""
+    if name.startswith(KERNEL_PREFIX):
+        path = name[len(KERNEL_PREFIX) :]
+        if not path:
+            raise UsageError("kernel engine needs a path: kernel:PATH")
+        try:
+            from reference.kernel.engine import KernelEngine
+        except ImportError as e:
+            raise UsageError(f"kernel engine not available: {e}") from None
+        engine: Engine = KernelEngine(path)
+        return engine
+    return ModelEngine(name)
+
+
+def _check_steps(steps: Sequence[Step]) -> None:
+    if not steps or steps[0].kind != "load":
+        raise UsageError("a scenario must start with a 'load' step")
+    for n, step in enumerate(steps[1:], 1):
+        if step.kind == "load":
+            raise UsageError(f"step {n}: 'load' may only be the first step")
+        if step.kind not in ("coming", "going"):
+            raise UsageError(f"step {n}: unknown step kind {step.kind!r}")
+        if not step.objname:
+            raise UsageError(f"step {n}: '{step.kind}' needs an object name")
+        if step.generation < 0:
+            raise UsageError(f"step {n}: generation {step.generation} is negative")
+
+
+class _Marks:
+    """Where one step's events start in the module's logs."""
+
+    def __init__(self, mod: ModuleState | None = None) -> None:
+        """Marks at the current end of ``mod``'s logs (None: at the very start)."""
+        self.writes = len(mod.memory.writes) if mod else 0
+        self.oob = len(mod.memory.oob) if mod else 0
+        self.messages = len(mod.messages) if mod else 0
+        self.warns = mod.warns if mod else 0
+
+    def result(
+        self, step: Step, rc: int, mod: ModuleState, failed: RelocRef | None = None
+    ) -> StepResult:
+        region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
+        return StepResult(
+            step=step,
+            rc=rc,
+            messages=mod.messages[self.messages :],
+            warns=mod.warns - self.warns,
+            writes=mod.memory.writes[self.writes :],
+            oob=mod.memory.oob[self.oob :],
+            memory=mod.memory.snapshot(),
+            after_stubs=bytes(region.buf) if region is not None else b"",
+            failed_reloc=failed if rc else None,
+        )
+
+
+class ModelEngine:
+    """A Python profile (ppcreloc.profiles) behind the Engine interface."""
+
+    def __init__(self, profile_name: str) -> None:
+        known = engine_names()
+        if profile_name not in known:
+            raise UsageError(
+                f"unknown engine {profile_name!r} (known: {', '.join(known + ['kernel:PATH'])})"
+            )
+        self.name = profile_name
+
+    def run(self, scenario: Scenario) -> RunResult:
+        """Load the module, then run every coming/going step on the livepatch driver."""
+        _check_steps(scenario.steps)
+        backend = _backend(self.name)
+        load = load_module(backend, scenario.obj, scenario.world, scenario.layout,
+                           scenario.config, scenario.modname)
+        mod = load.mod
+        results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc)]
+        run = RunResult(self.name, results, load.placements,
+                        stubs_extent(mod) if load.placements else (0, 0))
+        if load.rc:
+            return run
+        patch = KlpPatch.for_module(backend, mod)
+        for n, step in enumerate(scenario.steps[1:], 1):
+            objname = step.objname or ""  # _check_steps made sure it is set
+            scenario.world.module_base(objname, step.generation)  # validates the generation
+            mod.memory.step = n
+            marks = _Marks(mod)
+            forget_reloc(mod.memory)
+            if step.kind == "coming":
+                rc = patch.klp_module_coming(objname, step.generation)
+            else:
+                patch.klp_module_going(objname)
+                rc = 0
+            results.append(marks.result(step, rc, mod, last_reloc(mod.memory)))
+        run.stubs = stubs_extent(mod)
+        return run

@@ -1,0 +1,208 @@
+"""The generic module loader: kernel/module/main.c load_module's relocation-relevant sequence.
+
+Order (6.1 and 6.12): rewrite_section_headers (drop SHF_ALLOC from __versions and .modinfo) ->
+layout_and_allocate (module_frob_arch_sections, the percpu section set aside, layout and
+move_module: :mod:`ppcreloc.loader.layout`) -> simplify_symbols -> apply_relocations ->
+post_relocation (module_finalize -> module_finalize_ftrace, arch/powerpc/kernel/module.c).
+module_finalize_ftrace therefore runs *after* the load-time relocations: the ftrace stubs take
+the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub.
+
+Not modelled: signature, modinfo, version and license checks, module_enforce_rwx_sections,
+feature fixups, and the ELF validity checks beyond "has a symbol table".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_RELA_LIVEPATCH,
+    SHN_ABS,
+    SHN_COMMON,
+    SHN_LIVEPATCH,
+    SHN_UNDEF,
+    SHT_RELA,
+    STB_WEAK,
+    ElfObject,
+)
+from ppcreloc.engine import Config, Layout, Placement, RelocRef
+from ppcreloc.loader.layout import place_sections, section_size
+from ppcreloc.loader.livepatch import klp_apply_section_relocs
+from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.loader.module import ArchBackend, ModuleState
+from ppcreloc.loader.world import SymbolWorld
+
+SHT_REL = 9  # include/uapi/linux/elf.h
+ENOENT = 2
+ENOEXEC = 8
+_U64 = (1 << 64) - 1
+#: sections rewrite_section_headers keeps out of module memory (info->index.vers / .info)
+UNKEPT_SECTIONS = ("__versions", ".modinfo")
+PERCPU_SECTION = ".data..percpu"
+
+
+class TrackedMemory(ModuleMemory):
+    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)."""
+
+    last_reloc: RelocRef | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "reloc" and value is not None:
+            object.__setattr__(self, "last_reloc", value)
+        object.__setattr__(self, name, value)
+
+
+@dataclass
+class LoadResult:
+    """What load_module produced: the module (also after a failure), its rc and placement."""
+
+    mod: ModuleState
+    rc: int
+    placements: list[Placement] = field(default_factory=list)
+    failed_reloc: RelocRef | None = None
+    #: the kernel function that failed ("" on success)
+    failed_in: str = ""
+    pcpu_section: int = 0
+
+
+def new_module(
+    obj: ElfObject, world: SymbolWorld, config: Config, name: str
+) -> ModuleState:
+    """The ModuleState of a fresh load: the module's own copy of ``obj`` and empty memory."""
+    return ModuleState(name, obj.clone(), config, world, TrackedMemory())
+
+
+def rewrite_section_headers(mod: ModuleState) -> None:
+    """Drop SHF_ALLOC from the first __versions and .modinfo sections (find_any_sec)."""
+    for name in UNKEPT_SECTIONS:
+        idx = mod.obj.section_index(name)
+        if idx is not None:
+            mod.obj.sections[idx].flags &= ~SHF_ALLOC
+
+
+def set_aside_percpu(mod: ModuleState) -> int:
+    """layout_and_allocate: the SHF_ALLOC .data..percpu (find_pcpusec) loses SHF_ALLOC; its index."""
+    for i, sec in enumerate(mod.obj.sections):
+        if i and sec.flags & SHF_ALLOC and sec.name == PERCPU_SECTION:
+            sec.flags &= ~SHF_ALLOC
+            return i
+    return 0
+
+
+def simplify_symbols(mod: ModuleState, pcpu: int) -> int:
+    """simplify_symbols: resolve SHN_UNDEF, relocate defined symbols; 0 or the last -errno.
+
+    Every symbol is visited even after an error (the kernel's loop only records ``ret``).
+    """
+    obj = mod.obj
+    world = mod.world
+    nsec = len(obj.sections)
+    percpu = world.percpu_base(mod.name) if pcpu else 0
+    ret = 0
+    for sym in obj.symbols[1:]:
+        shndx = sym.shndx
+        if shndx == SHN_COMMON:
+            if sym.name.startswith("__gnu_lto"):
+                continue
+            mod.pr("warn", "%s: please compile with -fno-common\n", mod.name)
+            ret = -ENOEXEC
+        elif shndx in (SHN_ABS, SHN_LIVEPATCH):
+            continue
+        elif shndx == SHN_UNDEF:
+            addr = world.resolve_export(sym.name)
+            if addr is not None:
+                sym.value = addr
+            elif sym.bind != STB_WEAK:
+                ret = -ENOENT
+                mod.pr("warn", "%s: Unknown symbol %s (err %d)\n", mod.name, sym.name, ret)
+        elif shndx >= nsec:
+            mod.pr("err", "%s: Symbol %s has an invalid section index %u (max %u)\n", mod.name,
+                   sym.name, shndx, nsec - 1)
+            ret = -ENOEXEC
+        else:
+            base = percpu if shndx == pcpu else obj.sections[shndx].addr
+            sym.value = (sym.value + base) & _U64
+    return ret
+
+
+def apply_relocations(backend: ArchBackend, mod: ModuleState) -> int:
+    """apply_relocations: every relocation section whose target is SHF_ALLOC, in section order.
+
+    SHF_RELA_LIVEPATCH sections go to klp_apply_section_relocs with objname NULL (so only
+    ``.klp.rela.vmlinux.*`` is applied now); SHT_REL gets ppc64's "REL relocation unsupported"
+    (moduleloader.h, no CONFIG_MODULES_USE_ELF_REL); SHT_RELA goes to apply_relocate_add. The
+    first error stops the loop.
+    """
+    obj = mod.obj
+    symndx = obj.symtab_index or 0
+    n = len(obj.sections)
+    err = 0
+    for i in range(1, n):
+        sec = obj.sections[i]
+        infosec = sec.info
+        if infosec >= n or not obj.sections[infosec].flags & SHF_ALLOC:
+            continue
+        if sec.flags & SHF_RELA_LIVEPATCH:
+            err = klp_apply_section_relocs(backend, mod, i, None)
+        elif sec.type == SHT_REL:
+            mod.pr("err", "module %s: REL relocation unsupported\n", mod.name)
+            err = -ENOEXEC
+        elif sec.type == SHT_RELA:
+            err = backend.apply_relocate_add(mod, symndx, i)
+        if err < 0:
+            break
+    return err
+
+
+def load_module(
+    backend: ArchBackend,
+    obj: ElfObject,
+    world: SymbolWorld,
+    layout: Layout,
+    config: Config,
+    name: str = "livepatch_test",
+) -> LoadResult:
+    """Load ``obj`` as module ``name``: frob, place, resolve, apply, finalize (in main.c order)."""
+    mod = new_module(obj, world, config, name)
+    memory = mod.memory
+    if mod.obj.symtab_index is None:
+        mod.pr("warn", "%s: module has no symbols (stripped?)\n", name)
+        return LoadResult(mod, -ENOEXEC, failed_in="elf_validity_cache_copy")
+    rewrite_section_headers(mod)
+    rc = backend.module_frob_arch_sections(mod)
+    if rc < 0:
+        return LoadResult(mod, rc, failed_in="module_frob_arch_sections")
+    pcpu = set_aside_percpu(mod)
+    placements = place_sections(mod.obj, layout, memory)
+    rc = simplify_symbols(mod, pcpu)
+    if rc < 0:
+        return LoadResult(mod, rc, placements, failed_in="simplify_symbols", pcpu_section=pcpu)
+    forget_reloc(memory)
+    rc = apply_relocations(backend, mod)
+    if rc < 0:
+        return LoadResult(mod, rc, placements, last_reloc(memory), "apply_relocations", pcpu)
+    rc = backend.module_finalize_ftrace(mod)
+    if rc:
+        return LoadResult(mod, rc, placements, failed_in="module_finalize_ftrace",
+                          pcpu_section=pcpu)
+    return LoadResult(mod, 0, placements, pcpu_section=pcpu)
+
+
+def stubs_extent(mod: ModuleState) -> tuple[int, int]:
+    """(address, size) of `.stubs` after frob and placement; (0, 0) when there is none."""
+    idx = mod.arch.stubs_section
+    if not idx or idx >= len(mod.obj.sections):
+        return 0, 0
+    return mod.obj.sections[idx].addr, section_size(mod.obj, idx)
+
+
+def forget_reloc(memory: ModuleMemory) -> None:
+    """Start a new phase: no relocation has been applied in it yet."""
+    if isinstance(memory, TrackedMemory):
+        memory.last_reloc = None
+
+
+def last_reloc(memory: ModuleMemory) -> RelocRef | None:
+    """The relocation the arch code (or klp resolution) last worked on, if tracked."""
+    return memory.last_reloc if isinstance(memory, TrackedMemory) else None
