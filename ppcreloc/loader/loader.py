@@ -7,8 +7,9 @@ post_relocation (module_finalize -> module_finalize_ftrace, arch/powerpc/kernel/
 module_finalize_ftrace therefore runs *after* the load-time relocations: the ftrace stubs take
 the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub.
 
-Not modelled: signature, modinfo, version and license checks, module_enforce_rwx_sections,
-feature fixups, and the ELF validity checks beyond "has a symbol table".
+Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists. Not
+modelled: signature, modinfo, version and license checks, the section-header validity checks,
+module_enforce_rwx_sections and feature fixups.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ppcreloc.elf.model import (
+    EM_PPC64,
+    ET_REL,
     SHF_ALLOC,
     SHF_RELA_LIVEPATCH,
     SHN_ABS,
@@ -71,6 +74,23 @@ def new_module(
 ) -> ModuleState:
     """The ModuleState of a fresh load: the module's own copy of ``obj`` and empty memory."""
     return ModuleState(name, obj.clone(), config, world, TrackedMemory())
+
+
+def elf_validity_ehdr(backend: ArchBackend, mod: ModuleState) -> int:
+    """elf_validity_ehdr (6.12; 6.1 has the same checks inline): ET_REL, EM_PPC64, and the arch
+    hook module_elf_check_arch (ABI level in e_flags, 6.12 only) when the backend has one."""
+    obj = mod.obj
+    if obj.type != ET_REL:
+        mod.pr("err", "Invalid ELF header type: %u != %u\n", obj.type, ET_REL)
+        return -ENOEXEC
+    if obj.machine != EM_PPC64:
+        mod.pr("err", "Invalid architecture in ELF header: %u\n", obj.machine)
+        return -ENOEXEC
+    check = getattr(backend, "module_elf_check_arch", None)
+    if check is not None and not check(mod):
+        mod.pr("err", "Invalid module architecture in ELF header: %u\n", obj.machine)
+        return -ENOEXEC
+    return 0
 
 
 def rewrite_section_headers(mod: ModuleState) -> None:
@@ -166,6 +186,9 @@ def load_module(
     """Load ``obj`` as module ``name``: frob, place, resolve, apply, finalize (in main.c order)."""
     mod = new_module(obj, world, config, name)
     memory = mod.memory
+    rc = elf_validity_ehdr(backend, mod)
+    if rc:
+        return LoadResult(mod, rc, failed_in="elf_validity_ehdr")
     if mod.obj.symtab_index is None:
         mod.pr("warn", "%s: module has no symbols (stripped?)\n", name)
         return LoadResult(mod, -ENOEXEC, failed_in="elf_validity_cache_copy")
