@@ -16,6 +16,7 @@ strategies and every knob is an argument.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -469,6 +470,7 @@ def livepatch_objects(
     types: Collection[int] | None = None,
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None = None,
     klp_vmlinux: bool = True,
+    require_targets: bool = False,
 ) -> st.SearchStrategy[Case]:
     """A livepatch module with compiler-like content, as a :class:`Case`.
 
@@ -476,6 +478,8 @@ def livepatch_objects(
     ``.klp.rela.<obj>.*`` sections; ``types``: the relocation types allowed (default: every type
     apply_relocate_add handles); ``world``: a fixed WorldSpec or a strategy for one;
     ``klp_vmlinux``: also reference vmlinux through ``.klp.rela.vmlinux.*``;
+    ``require_targets``: the first function always calls a target module's function through a
+    klp symbol (so the case has a target object to bring up and down; needs REL24 in ``types``);
     ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
     """
     if placeholders not in ("compiler", "adversarial"):
@@ -488,7 +492,7 @@ def livepatch_objects(
             raise ValueError(f"targets not in the symbol world: {missing}")
     return _livepatch_objects(placeholders, max_functions, max_snippets, max_data, targets,
                               frozenset(types) if types is not None else HANDLED_TYPES,
-                              world, klp_vmlinux)
+                              world, klp_vmlinux, require_targets)
 
 
 @st.composite
@@ -502,6 +506,7 @@ def _livepatch_objects(
     allowed: frozenset[int],
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None,
     klp_vmlinux: bool,
+    require_targets: bool,
 ) -> Case:
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
@@ -519,6 +524,12 @@ def _livepatch_objects(
     ctx = _Ctx(spec, draw(st.integers(1, max_functions)), klp_targets, allowed,
                data_slots=max(1, max_data))
     functions = [draw(_function(ctx, max_snippets)) for _ in range(ctx.n_functions)]
+    if require_targets and chosen and P.R_PPC_REL24 in allowed:
+        module_ctx = dataclasses.replace(ctx, klp_targets=chosen)
+        choice = draw(st.sampled_from(_klp_choices(module_ctx, "func")))
+        first = functions[0]
+        call = _Snippet("call", _Ref("klp", choice=choice))
+        functions[0] = dataclasses.replace(first, body=(call, *first.body))
     data = draw(st.lists(_data_item(ctx), max_size=max_data))
     ex_table = P.R_PPC64_REL32 in allowed and draw(st.booleans())
     toc_type = P.R_PPC64_TOC in allowed and draw(st.booleans())

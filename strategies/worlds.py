@@ -139,8 +139,13 @@ def to_symbol_world(spec: WorldSpec) -> Any:
 def _object_symbols(
     draw: st.DrawFn, names: tuple[str, ...], max_symbols: int, max_dups: int
 ) -> tuple[WorldSymbol, ...]:
-    """Distinct offsets, names from ``names`` with up to ``max_dups`` copies each (sympos)."""
-    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=max_symbols))
+    """Distinct offsets, names from ``names`` with up to ``max_dups`` copies each (sympos).
+
+    The first symbol is always a function, so every object has something to call.
+    """
+    funcs = tuple(n for n in names if n not in DATA_NAMES)
+    chosen = [draw(st.sampled_from(funcs))]
+    chosen += draw(st.lists(st.sampled_from(names), max_size=max_symbols - 1))
     out: list[WorldSymbol] = []
     seen: dict[str, int] = {}
     offset = 0x100
