@@ -118,10 +118,18 @@ def load_library(path: Path) -> ctypes.CDLL:
 
 
 class AddressSpace:
-    """The pages this process mapped for module memory (fixed addresses, zero-filled)."""
+    """The pages this process mapped for module memory (fixed addresses, zero-filled).
+
+    One per process (:data:`SPACE`): every KernelArch in the process shares it.
+    """
 
     def __init__(self) -> None:
         self.pages: set[int] = set()
+
+    def zero(self) -> None:
+        """Clear every mapped page (a new module load starts from zeroed memory)."""
+        for start, end in self.spans():
+            ctypes.memset(start, 0, end - start)
 
     def ensure(self, addr: int, size: int) -> None:
         """Map every page of [addr, addr+size) not mapped yet, at its exact address."""
@@ -184,6 +192,9 @@ class _Image:
     @property
     def strtab(self) -> int:
         return self.base + self.str_off
+
+
+SPACE = AddressSpace()
 
 
 def _strtab(names: list[str]) -> tuple[bytes, dict[str, int]]:
@@ -279,12 +290,13 @@ class KernelArch:
     def __init__(self, library: Path, name: str = "kernel") -> None:
         self.name = name
         self.lib = load_library(library)
-        self.space = AddressSpace()
+        self.space = SPACE
         self.has_clear = bool(self.lib.ppcr_has_clear_relocate_add())
 
     # -- ArchBackend ------------------------------------------------------------------------
     def module_frob_arch_sections(self, mod: ModuleState) -> int:
         """v6.1/v6.12 module_frob_arch_sections: sort RELA, dedotify, size .stubs."""
+        self.space.zero()  # a new load: nothing of an earlier run may linger between sections
         img = build_image(mod.obj)
         rc = self._call(mod, img, "module_frob_arch_sections", self.lib.ppcr_guard_frob,
                         img.hdr, img.sechdrs, img.secstrings, self.lib.ppcr_module())

@@ -1,0 +1,104 @@
+"""The child process that runs scenarios through one kernel library: ``python -m reference.kernel.child``.
+
+Protocol (pickle over stdin/stdout): the parent writes one :class:`Request`; the child answers
+each scenario in order with a length-prefixed pickle of a RunResult (or a :class:`CaseError`),
+flushing after each, so a child that dies mid-case loses only that case. One library per
+process: both kernel versions export the same symbol names and the module memory lives at fixed
+addresses.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from ppcreloc.engine import RunResult, Scenario, StepResult
+from ppcreloc.errors import PpcrelocError
+from reference.kernel.driver import KernelArch, KernelFault
+
+LEN = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the parent asks: run these scenarios with this library; name the engine so."""
+
+    library: Path
+    engine: str
+    scenarios: list[Scenario]
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """A scenario the loader rejected with a user-facing error (message only)."""
+
+    message: str
+
+
+def run_case(arch: KernelArch, engine: str, scenario: Scenario) -> RunResult:
+    """Run one scenario; a fault ends it with a StepResult whose ``fault`` names the signal.
+
+    The generic loader does not know about faults, so on one the scenario is replayed step by
+    step (it is deterministic) to report every step before the faulting one as it completed.
+    ``rc`` of a faulting step is 0 and means nothing: the real kernel would have oopsed.
+    """
+    from reference.kernel.engine import run_with_backend
+
+    try:
+        return run_with_backend(scenario, arch, engine)
+    except KernelFault:
+        pass
+    done: RunResult | None = None
+    for k in range(1, len(scenario.steps) + 1):
+        try:
+            done = run_with_backend(replace(scenario, steps=scenario.steps[:k]), arch, engine)
+        except KernelFault as f:
+            steps = done.steps if done else []
+            failed = StepResult(scenario.steps[k - 1], 0, fault=f.signal)
+            return RunResult(engine, [*steps, failed], done.placements if done else [],
+                             done.stubs if done else (0, 0))
+    assert done is not None  # the full run faulted, so some prefix does
+    return done
+
+
+def write_frame(out: BinaryIO, obj: object) -> None:
+    """One length-prefixed pickle, flushed."""
+    data = pickle.dumps(obj)
+    out.write(LEN.pack(len(data)) + data)
+    out.flush()
+
+
+def read_frame(inp: BinaryIO) -> object | None:
+    """The next frame, or None at end of stream (or a truncated frame)."""
+    head = inp.read(LEN.size)
+    if len(head) < LEN.size:
+        return None
+    (n,) = LEN.unpack(head)
+    data = inp.read(n)
+    if len(data) < n:
+        return None
+    return pickle.loads(data)
+
+
+def main() -> int:
+    """Serve one request from stdin."""
+    req = pickle.load(sys.stdin.buffer)
+    assert isinstance(req, Request)
+    arch = KernelArch(req.library, req.engine)
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the result stream
+    for sc in req.scenarios:
+        try:
+            result: object = run_case(arch, req.engine, sc)
+        except PpcrelocError as e:
+            result = CaseError(str(e))
+        write_frame(out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The kernel's own module_64.c (Debian's 6.1 and 6.12 trees) built and driven through KernelArch.
+
+Reproduces the feasibility build's findings (/work/shared/docs/kernel-harness.md): one external
+``bl; nop`` through a livepatch symbol, 4 stub slots (2 ftrace, 1 call, 1 spare). Each case runs
+the arch functions in the kernel's call order in a spawned child process (one library per
+process, module memory at fixed user addresses).
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pytest
+
+from ppcreloc.elf.builder import ObjectBuilder
+from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
+from ppcreloc.engine import Config
+from ppcreloc.loader.memory import ModuleMemory, Region
+from ppcreloc.loader.module import ModuleState
+from ppcreloc.loader.world import SymbolWorld
+from reference.kernel.build import KernelHarnessError, build, resolve_tree
+
+TARBALLS = {v: Path(f"/usr/src/linux-source-{v}.tar.xz") for v in ("6.1", "6.12")}
+BASE = 0x7E00_0000_0000
+STUBS_AT = BASE + 0x1000
+BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018
+R_PPC_REL24 = 10
+
+
+def _tree(version: str) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not TARBALLS[version].is_file():
+        pytest.skip(f"{TARBALLS[version]} missing (apt-get install linux-source-{version})")
+    return TARBALLS[version]
+
+
+def _cycles(library: str, after_stubs: bytes, ncycles: int) -> list[dict]:
+    """In the child: load, then apply the klp section ncycles times, the target moving each time."""
+    from reference.kernel.driver import KernelArch
+
+    arch = KernelArch(Path(library))
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<II", BL, NOP))
+    stubs = ob.add_stubs()
+    target = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 0, target, R_PPC_REL24, section=".klp.rela.target.text")
+    obj = ob.build()
+    mod = ModuleState("livepatch_test", obj, Config(), SymbolWorld.synthetic(), ModuleMemory())
+    out = [{"frob": arch.module_frob_arch_sections(mod), "stubs_size": obj.sections[stubs].size}]
+    obj.sections[text].addr, obj.sections[stubs].addr = BASE, STUBS_AT
+    mem = mod.memory
+    mem.add_region(Region(".text", BASE, bytearray(obj.sections[text].data), text))
+    mem.add_region(Region(".stubs", STUBS_AT, bytearray(obj.sections[stubs].size), stubs))
+    mem.add_region(Region("after", STUBS_AT + obj.sections[stubs].size, bytearray(after_stubs),
+                          None, in_module=False))
+    out.append({"ftrace": arch.module_finalize_ftrace(mod), "tramp": mod.arch.tramp,
+                "tramp_regs": mod.arch.tramp_regs})
+    relsec = obj.rela_sections()[0]
+    for cycle in range(ncycles):
+        obj.symbols[1].value = 0xC008_1000_0000_0000 + (cycle + 1) * 0x1000_0000  # klp resolve
+        n_w, n_m, n_o, warns = len(mem.writes), len(mod.messages), len(mem.oob), mod.warns
+        rc = arch.apply_relocate_add(mod, obj.symtab_index, relsec)
+        out.append({
+            "rc": rc,
+            "warns": mod.warns - warns,
+            "messages": [(m.level, m.fmt, m.args) for m in mod.messages[n_m:]],
+            "writes": [(w.addr, w.new, w.primitive, w.in_bounds) for w in mem.writes[n_w:]],
+            "oob": [(o.kind, o.addr, o.size) for o in mem.oob[n_o:]],
+            "text": bytes(mem.section(text).buf),
+            "stubs": bytes(mem.section(stubs).buf),
+        })
+    return out
+
+
+def _run(version: str, after_stubs: bytes = bytes(64), ncycles: int = 5) -> list[dict]:
+    lib = build(_tree(version)).library
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_cycles, str(lib), after_stubs, ncycles).result(timeout=120)
+
+
+def _words(data: bytes) -> tuple[int, int]:
+    return struct.unpack("<II", data)
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_build_and_sizes(version):
+    res = _run(version, ncycles=1)
+    assert res[0] == {"frob": 0, "stubs_size": 4 * 40}  # 1 terminator + 1 REL24 + 2 ftrace
+    assert res[1] == {"ftrace": 0, "tramp": STUBS_AT, "tramp_regs": STUBS_AT + 40}
+    first = res[2]
+    assert first["rc"] == 0 and first["warns"] == 0 and first["messages"] == []
+    insn, after = _words(first["text"])
+    assert after == LD_R2
+    assert insn & ~0x03FFFFFC == BL and (insn & 0x03FFFFFC) == STUBS_AT + 80 - BASE
+    stub = first["stubs"][80:120]
+    assert struct.unpack_from("<I", stub, 28)[0] == 0x73747562  # STUB_MAGIC
+    assert struct.unpack_from("<Q", stub, 32)[0] == 0xC008_1000_1000_0000  # funcdata
+    prims = {p for _, _, p, _ in first["writes"]}
+    # 6.1 writes funcdata/magic with patch_instruction, 6.12 with patch_u32 (Benjamin Gray's change)
+    assert prims == ({"patch_instruction"} if version == "6.1" else {"patch_instruction", "patch_u32"})
+
+
+def test_apply_twice_6_1_expected_nop():
+    res = _run("6.1", ncycles=2)
+    second = res[3]
+    assert second["rc"] == -8
+    assert second["messages"] == [
+        ("err", "%s: Expected nop after call, got %08x at %pS\n", ("livepatch_test", LD_R2, BASE + 4))
+    ]
+
+
+def test_apply_twice_6_12_unchanged_bytes():
+    res = _run("6.12", ncycles=1)
+    # same target address again: stub reused, ld r2 accepted, branch rewritten to the same bytes
+    lib = build(_tree("6.12")).library
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        again = pool.submit(_same_target_twice, str(lib)).result(timeout=120)
+    assert again[0]["rc"] == 0 and again[1]["rc"] == 0
+    assert again[1]["text"] == again[0]["text"] == res[2]["text"]
+    assert again[1]["messages"] == [] and again[1]["warns"] == 0
+
+
+def _same_target_twice(library: str) -> list[dict]:
+    res = _cycles(library, bytes(64), 0)
+    del res  # warm the import in this child; the real run follows
+    from reference.kernel.driver import KernelArch
+
+    arch = KernelArch(Path(library))
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<II", BL, NOP))
+    stubs = ob.add_stubs()
+    target = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 0, target, R_PPC_REL24, section=".klp.rela.target.text")
+    obj = ob.build()
+    mod = ModuleState("livepatch_test", obj, Config(), SymbolWorld.synthetic(), ModuleMemory())
+    arch.module_frob_arch_sections(mod)
+    obj.sections[text].addr, obj.sections[stubs].addr = BASE, STUBS_AT
+    mod.memory.add_region(Region(".text", BASE, bytearray(obj.sections[text].data), text))
+    mod.memory.add_region(Region(".stubs", STUBS_AT, bytearray(obj.sections[stubs].size), stubs))
+    arch.module_finalize_ftrace(mod)
+    out = []
+    for _ in range(2):
+        obj.symbols[1].value = 0xC008_1000_1000_0000
+        n_m, warns = len(mod.messages), mod.warns
+        rc = arch.apply_relocate_add(mod, obj.symtab_index, obj.rela_sections()[0])
+        out.append({"rc": rc, "text": bytes(mod.memory.section(text).buf),
+                    "messages": mod.messages[n_m:], "warns": mod.warns - warns})
+    return out
+
+
+def test_reload_cycles_6_12_zeroed_after_stubs_overflows():
+    res = _run("6.12", bytes(64), ncycles=5)
+    c1, c2, c3, c4, c5 = res[2:]
+    assert [c["rc"] for c in (c1, c2, c3)] == [0, 0, 0]
+    assert all(c["warns"] == 0 and c["oob"] == [] for c in (c1, c2))
+    # cycle 2 filled the last slot (the terminator); cycle 3 writes a 40-byte stub past the end
+    end = STUBS_AT + 160
+    oob = c3["oob"]
+    assert oob and all(kind == "write" for kind, _, _ in oob)
+    assert min(a for _, a, _ in oob) == end and max(a + s for _, a, s in oob) == end + 40
+    insn, _ = _words(c3["text"])
+    assert (insn & 0x03FFFFFC) == end - BASE  # the branch points at the out-of-bounds stub
+    for c in (c4, c5):
+        assert c["rc"] == -2 and c["warns"] == 1 and c["writes"] == []
+
+
+def test_reload_cycles_nonzero_after_stubs_warns_at_cycle_3():
+    res = _run("6.12", b"\xff" * 64, ncycles=4)
+    c1, c2, c3, c4 = res[2:]
+    assert (c1["rc"], c2["rc"]) == (0, 0)
+    assert c3["rc"] == -2 and c3["warns"] == 1 and c3["oob"] == [] and c3["writes"] == []
+    assert c4["rc"] == -2 and c4["warns"] == 1
+
+
+def test_reload_cycles_6_1_consumes_stub_on_failed_apply():
+    res = _run("6.1", bytes(64), ncycles=4)
+    c1, c2, c3, c4 = res[2:]
+    assert c1["rc"] == 0
+    # each failed apply (Expected nop) has already created its stub: cycle 3 fills past the end
+    assert c2["rc"] == -8 and c3["rc"] == -8
+    assert c3["oob"] and c3["oob"][0][1] == STUBS_AT + 160
+    assert c4["rc"] == -2 and c4["warns"] == 1
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(KernelHarnessError, match="no such file"):
+        resolve_tree(tmp_path / "missing")
+    with pytest.raises(KernelHarnessError, match="not a kernel tree"):
+        resolve_tree(tmp_path)
+    bogus = tmp_path / "x.tar.xz"
+    bogus.write_bytes(b"not a tarball")
+    with pytest.raises(KernelHarnessError, match="cannot read kernel tarball"):
+        resolve_tree(bogus)
+
+
+def test_build_failure_names_first_error(tmp_path):
+    tree = tmp_path / "tree"
+    for rel in ("arch/powerpc/kernel", "arch/powerpc/lib", "lib"):
+        (tree / rel).mkdir(parents=True)
+    (tree / "arch/powerpc/kernel/module_64.c").write_text("int broken( {\n")
+    (tree / "lib/sort.c").write_text("\n")
+    (tree / "arch/powerpc/lib/code-patching.c").write_text(
+        "int instr_is_relative_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
+        "int instr_is_relative_link_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
+    )
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    with pytest.raises(KernelHarnessError, match=r"failed: .*error"):
+        build(tree)
