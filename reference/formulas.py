@@ -188,6 +188,9 @@ TYPES: dict[int, RelocType] = {
 #: The ABI names of the types above, by number (the names gas's ``.reloc`` accepts).
 NAMES: dict[int, str] = {n: t.name for n, t in TYPES.items()}
 R_PPC64_REL24 = 10
+R_PPC64_TOC = 51
+#: relative branches, which reach a defined function at its local entry point
+BRANCHES = frozenset({10, 11})
 
 
 def store(field: Field, old: bytes, value: int, endian: str) -> bytes:
@@ -225,15 +228,17 @@ class Expected:
 
 
 def symbol_value(obj: ElfObject, symidx: int, placements: Mapping[int, int],
-                 symbols: Mapping[str, int]) -> int | None:
-    """S for symbol ``symidx``: section address + st_value, st_value for SHN_ABS, the given
-    value for undefined/livepatch symbols; None when it cannot be known (unplaced section,
-    unknown name, SHN_COMMON)."""
+                 symbols: Mapping[str, int], toc: int | None = None) -> int | None:
+    """S for symbol ``symidx``: section address + st_value, st_value for SHN_ABS, ``toc`` for
+    an undefined ``.TOC.``, the given value for other undefined/livepatch symbols; None when it
+    cannot be known (unplaced section, unknown name, SHN_COMMON)."""
     if symidx == 0:
         return 0
     if symidx >= len(obj.symbols):
         return None
     sym = obj.symbols[symidx]
+    if sym.shndx == SHN_UNDEF and sym.name == ".TOC." and toc is not None:
+        return toc & M64
     if sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
         return symbols.get(sym.name)
     if sym.shndx == SHN_ABS:
@@ -245,9 +250,12 @@ def symbol_value(obj: ElfObject, symidx: int, placements: Mapping[int, int],
 
 
 def is_external(obj: ElfObject, symidx: int) -> bool:
-    """True for a symbol a module reaches through a stub (SHN_UNDEF or SHN_LIVEPATCH)."""
-    return 0 < symidx < len(obj.symbols) and obj.symbols[symidx].shndx in (
-        SHN_UNDEF, SHN_LIVEPATCH)
+    """True for a symbol a module reaches through a stub (SHN_UNDEF or SHN_LIVEPATCH; the
+    undefined ``.TOC.`` is the TOC base, an absolute value)."""
+    if not 0 < symidx < len(obj.symbols):
+        return False
+    sym = obj.symbols[symidx]
+    return sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH) and sym.name != ".TOC."
 
 
 def relocate(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
@@ -273,11 +281,11 @@ def relocate(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str
             rt = TYPES.get(r.type)
             if rt is None or r.offset + rt.field.size > len(tsec.data):
                 continue
-            s = symbol_value(obj, r.sym, placements, symbols)
+            s = symbol_value(obj, r.sym, placements, symbols, toc)
             if s is None:
                 continue
             external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
-            if r.type == R_PPC64_REL24 and not external and r.sym:
+            if r.type in BRANCHES and not external and r.sym:
                 s += local_entry_offset(obj.symbols[r.sym].other)
             p = placements[target] + r.offset
             value = rt.value(Inputs(s & M64, r.addend, p & M64, toc & M64))

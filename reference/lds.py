@@ -34,9 +34,10 @@ _DISCARD = "  /DISCARD/ : { *(.text) *(.data) *(.bss) *(.comment) *(.note.GNU-st
            "*(.gnu.attributes) }"
 
 
-def gnu_ld_script(sections: Iterable[OutSection], branch_lt: int, toc: int,
+def gnu_ld_script(sections: Iterable[OutSection], branch_lt: int, tocref: int, toc: int,
                   symbols: Mapping[str, int]) -> str:
-    """The GNU ld script: hooked output sections, `.branch_lt`, `.TOC.` and the externals."""
+    """The GNU ld script: hooked output sections, `.branch_lt`, the `.tocref` probe (a TOC
+    relocation that reads back the linker's TOC base), `.TOC.` and the externals."""
     body = []
     for s in sections:
         if s.gap:
@@ -44,17 +45,20 @@ def gnu_ld_script(sections: Iterable[OutSection], branch_lt: int, toc: int,
                         f". = {s.gap:#x}; */{INPUT}(.s{s.index}) }}")
         else:
             body.append(f"  .o{s.index} {s.addr:#x} : {{ */{INPUT}(.s{s.index}) }}")
+    body.append(f"  .tocref {tocref:#x} : {{ */{INPUT}(.tocref) }}")
     body.append(f"  .branch_lt {branch_lt:#x} : {{ *(.branch_lt) }}")
     lines = ["SECTIONS", "{", *body, _DISCARD, "}", f".TOC. = {toc:#x};"]
     return "\n".join(lines + _assignments(symbols)) + "\n"
 
 
-def lld_script(sections: Iterable[OutSection], branch_lt: int, toc: int,
+def lld_script(sections: Iterable[OutSection], branch_lt: int, tocref: int, toc: int,
                symbols: Mapping[str, int]) -> str:
-    """The lld script: output sections in address order, `.got` NOLOAD at toc - 0x8000."""
+    """The lld script: output sections in address order, `.got` NOLOAD at toc - 0x8000 (the
+    `.tocref` probe's TOC relocation also keeps lld from dropping an empty .got)."""
     entries = [(s.addr, f"  .o{s.index} {s.addr:#x} : {{ */{INPUT}(.s{s.index}) }}")
                for s in sections]
     entries.append((toc - 0x8000, f"  .got {toc - 0x8000:#x} (NOLOAD) : {{ *(.got) }}"))
+    entries.append((tocref, f"  .tocref {tocref:#x} : {{ */{INPUT}(.tocref) }}"))
     entries.append((branch_lt, f"  .branch_lt {branch_lt:#x} : {{ *(.branch_lt) }}"))
     body = [text for _, text in sorted(entries)]
     lines = ["SECTIONS", "{", *body, _DISCARD, "}"]

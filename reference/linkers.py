@@ -47,7 +47,7 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.errors import PpcrelocError
 from reference import gas, lds
-from reference.formulas import R_PPC64_REL24, TYPES
+from reference.formulas import R_PPC64_REL24, R_PPC64_TOC, TYPES, is_external
 from reference.stubwalk import StubWalkError, follow
 
 GNU_LD = "powerpc64le-linux-gnu-ld"
@@ -161,7 +161,7 @@ def _placed_sections(obj: ElfObject, placements: Mapping[int, int]) -> list[int]
 
 
 def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
-          hooks: bool) -> _Plan:
+          hooks: bool, unknown: frozenset[int] = frozenset()) -> _Plan:
     """Build the link copy (see the module docstring)."""
     if obj.big_endian:
         raise LinkerError("reference links support little-endian (ELFv2) objects only")
@@ -180,13 +180,13 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
         if k in refs:
             return refs[k]
         sym = obj.symbols[k]
-        if sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
+        if sym.shndx == SHN_UNDEF and sym.name == ".TOC.":
+            refs[k] = b.add_symbol(".TOC.", bind=STB_GLOBAL)  # the script / .got defines it
+        elif sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
             if sym.name not in symbols:
                 raise LinkerError(f"no value given for external symbol {sym.name!r}")
-            name = ".TOC." if sym.name == ".TOC." else f"__u{k}"
-            if name != ".TOC.":
-                externs[name] = symbols[sym.name] & M64
-            refs[k] = b.add_symbol(name, bind=STB_GLOBAL)
+            externs[f"__u{k}"] = symbols[sym.name] & M64
+            refs[k] = b.add_symbol(f"__u{k}", bind=STB_GLOBAL)
         elif sym.shndx == SHN_ABS:
             refs[k] = b.add_symbol(f"__a{k}", sym.value & M64, bind=STB_GLOBAL, shndx=SHN_ABS)
         elif sym.type == STT_SECTION:
@@ -206,7 +206,8 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
         size = len(obj.sections[target].data)
         for index, r in enumerate(obj.relocs.get(relsec, [])):
             rt = TYPES.get(r.type)
-            if rt is None or r.offset + rt.field.size > size or r.sym >= len(obj.symbols):
+            if rt is None or r.type in unknown or r.offset + rt.field.size > size \
+                    or r.sym >= len(obj.symbols):
                 continue
             sym = obj.symbols[r.sym] if r.sym else None
             if sym is not None and sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH, SHN_ABS) \
@@ -216,7 +217,7 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
             relocs.append((relsec, index))
             if r.type == R_PPC64_REL24:
                 rel24[target] = rel24.get(target, 0) + 1
-                if sym is not None and sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):
+                if is_external(obj, r.sym):
                     external.append((relsec, index))
     out = []
     for i in placed:
@@ -226,6 +227,8 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
             room = -(-(STUB_ROOM * rel24[i] + 64) // 64) * 64
             gap = placements[i] % 32 + room
         out.append(lds.OutSection(i, placements[i], gap))
+    probe = b.add_section(".tocref", bytes(8), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    b.add_rela(probe, 0, None, R_PPC64_TOC, 0)
     thunk_room = STUB_ROOM * sum(rel24.values())
     end = max(placements[i] + obj.sections[i].sh_size for i in placed) if placed else 0
     return _Plan(b.build(), out, externs, relocs, external, end + thunk_room)
@@ -269,12 +272,14 @@ class _Linker:
     script: Callable[..., str]
     parse_map: Callable[[str], list[lds.MapEntry]]
     stub_section: Callable[[str], bool]
+    #: ABI types the linker rejects outright ("unknown relocation"): left out of the link copy
+    unknown: frozenset[int] = frozenset()
 
 
 _GNU_LD = _Linker("gnu-ld", GNU_LD, GNU_LD_FLAGS, True, lds.gnu_ld_script,
                   lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"))
 _LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
-               lambda n: "thunk" in n)
+               lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}))
 
 
 def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[int, str]]:
@@ -300,12 +305,14 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
     if exe is None:
         raise LinkerMissing(f"{linker.exe} not found")
     toc &= M64
-    plan = _plan(obj, placements, symbols, linker.hooks)
-    branch_lt = (plan.end + 0x10FF) & ~0xFF
+    plan = _plan(obj, placements, symbols, linker.hooks, linker.unknown)
+    tocref = (plan.end + 0x1FF) & ~0xFF
+    branch_lt = tocref + 0x1000
     with tempfile.TemporaryDirectory(prefix="ppcreloc-link-") as tmp:
         work = Path(tmp)
         (work / lds.INPUT).write_bytes(serialise(plan.copy, work, producer))
-        (work / "link.lds").write_text(linker.script(plan.out, branch_lt, toc, plan.externs))
+        (work / "link.lds").write_text(linker.script(plan.out, branch_lt, tocref, toc,
+                                                               plan.externs))
         cmd = [exe, *linker.flags, "-T", str(work / "link.lds"), "-Map", str(work / "out.map"),
                "-o", str(work / "out.elf"), str(work / lds.INPUT)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -323,6 +330,10 @@ def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc
              names: dict[int, str], diags: list[LinkDiagnostic]) -> LinkResult:
     """Check placement against the map, cut each section out, follow external branches."""
     mapped = {e.name: e for e in entries}
+    probe = out.get(".tocref", (0, b""))[1]
+    if int.from_bytes(probe[:8], "little") != toc:
+        got = probe[:8][::-1].hex() or "absent"
+        raise PlacementError(f"{linker.name}'s TOC base is {got}, not {toc:#x}")
     sections: dict[int, bytes] = {}
     for s in plan.out:
         e = mapped.get(f".s{s.index}")

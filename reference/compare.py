@@ -1,0 +1,296 @@
+"""Diff an engine's RunResult against a reference link of the same object at the same layout.
+
+The inputs the linker needs are re-derived here from the scenario, independently of the model:
+the placement (from ``RunResult.placements``), my_r2 (kernel-facts 1.1: the `.toc` section's
+address rounded down to 256, + 0x8000; `.stubs` when there is no `.toc`) and each external
+symbol's value from the symbol world the way the kernel resolves it (SHN_UNDEF: simplify_symbols
+after dedotify, kernel/module/main.c + module_64.c; SHN_LIVEPATCH: klp_resolve_symbols, sympos
+semantics of klp_find_object_symbol, kernel/livepatch/core.c, 6.12).
+
+Only relocations the kernel accepted are compared (their step returned 0), only types both sides
+compute the same way (:data:`COMPARABLE`), and only fields no other relocation overlaps (an
+external REL24 also owns the word after it, where restore_r2 writes). REL24 to an external symbol
+is compared by branch destination: the model's branch followed through its `.stubs` entry, the
+linker's through its own stub (:mod:`reference.stubwalk`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_RELA_LIVEPATCH,
+    SHN_LIVEPATCH,
+    SHN_UNDEF,
+    SHT_RELA,
+    ElfObject,
+)
+from ppcreloc.engine import RunResult, Scenario
+from ppcreloc.errors import PpcrelocError
+from reference.formulas import NAMES, R_PPC64_REL24, TYPES, is_external
+from reference.linkers import LINKERS, LinkResult
+from reference.stubwalk import StubWalkError, follow
+
+M64 = (1 << 64) - 1
+
+_LD_TYPES = frozenset({
+    38, 1, 26, 44, 51,  # ADDR64, ADDR32, REL32, REL64, TOC
+    47, 48, 50, 63, 64,  # TOC16, TOC16_LO, TOC16_HA, TOC16_DS, TOC16_LO_DS
+    250, 252, 10,  # REL16_LO, REL16_HA, REL24
+})
+#: Types each linker computes exactly as apply_relocate_add does (references.md). lld's TOC16
+#: range differs ([-32768, 65535]) but only kernel-accepted relocations are compared.
+COMPARABLE: dict[str, frozenset[int]] = {"gnu-ld": _LD_TYPES, "lld": _LD_TYPES}
+
+
+def _quirk(linker: str, rtype: int, addend: int, external: bool) -> str | None:
+    """Why a relocation is not comparable with ``linker`` although its type is (measured).
+
+    Both linkers store .TOC. + A for R_PPC64_TOC where the kernel ignores A; GNU ld 2.40 sends
+    a REL24 to an external symbol with an addend to the symbol's stub, dropping the addend
+    (lld keeps it, as the kernel's stub_for_addr(S + A) does).
+    """
+    if rtype == 51 and addend:
+        return "R_PPC64_TOC with an addend: linkers store .TOC. + A, the kernel .TOC."
+    if linker == "gnu-ld" and rtype == R_PPC64_REL24 and external and addend:
+        return "GNU ld drops the addend of a REL24 to an external symbol"
+    return None
+
+
+class CompareError(PpcrelocError):
+    """A scenario this comparison does not support (e.g. a big-endian object)."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One relocated field where the model and the reference disagree.
+
+    ``kind`` is "bytes" (field bytes differ), "branch" (an external REL24 reaches a different
+    destination) or "walk" (a branch could not be followed on one side).
+    """
+
+    linker: str
+    kind: str
+    section: int
+    offset: int
+    type: int
+    model: bytes | int | None
+    reference: bytes | int | None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        def show(v: bytes | int | None) -> str:
+            return v.hex() if isinstance(v, bytes) else f"{v:#x}" if isinstance(v, int) else "-"
+        return (f"{self.linker}: {NAMES.get(self.type, self.type)} at section {self.section}"
+                f"+{self.offset:#x}: model {show(self.model)} != {show(self.reference)} "
+                f"({self.kind}{': ' + self.detail if self.detail else ''})")
+
+
+def my_r2(obj: ElfObject, placements: Mapping[int, int]) -> int:
+    """The module's TOC base (module_64.c my_r2, 6.1-6.12): (.toc or .stubs) & ~0xff, + 0x8000."""
+    for name in (".toc", ".stubs"):
+        idx = obj.section_index(name)
+        if idx is not None and idx in placements:
+            return ((placements[idx] & ~0xFF) + 0x8000) & M64
+    raise CompareError("the object has neither .toc nor .stubs placed: no TOC base")
+
+
+_KLP_RELA = re.compile(r"^\.klp\.rela\.([^.]{1,55})\.")
+_KLP_SYM = re.compile(r"^\.klp\.sym\.([^.]{1,55})\.([^,]{1,511}),(\d+)$")
+
+
+def klp_objname(obj: ElfObject, relsec: int) -> str | None:
+    """The object a livepatch RELA section belongs to (".klp.rela.<obj>."), None for plain."""
+    sec = obj.sections[relsec]
+    if not sec.flags & SHF_RELA_LIVEPATCH:
+        return None
+    m = _KLP_RELA.match(sec.name)
+    return m.group(1) if m else ""
+
+
+def applied(scenario: Scenario, result: RunResult) -> tuple[int, dict[int, int]]:
+    """The last step of the successful prefix, and each RELA section it applied -> its step.
+
+    Plain RELA and ``.klp.rela.vmlinux.*`` are applied by "load"; ``.klp.rela.<obj>.*`` by each
+    "coming" of ``obj`` (the last one wins). The prefix stops at the first failing step or at a
+    "going" (its clear may change memory).
+    """
+    obj = scenario.obj
+    last = -1
+    done: dict[int, int] = {}
+    for k, (step, res) in enumerate(zip(scenario.steps, result.steps, strict=False)):
+        if step.kind == "going" or res.rc != 0 or res.fault is not None:
+            break
+        last = k
+        for relsec in obj.rela_sections():
+            target = obj.sections[relsec].info
+            if not (0 < target < len(obj.sections)) or not obj.sections[target].flags & SHF_ALLOC:
+                continue
+            objname = klp_objname(obj, relsec)
+            if step.kind == "load" and objname in (None, "vmlinux"):
+                done[relsec] = k
+            elif step.kind == "coming" and objname is not None and objname == step.objname:
+                done[relsec] = k
+    return last, done
+
+
+def resolve_symbols(scenario: Scenario, last: int) -> dict[str, int]:
+    """Each external symbol's value after steps[0..last], as the kernel resolves it."""
+    generation: dict[str, int] = {}
+    for step in scenario.steps[: last + 1]:
+        if step.kind == "coming" and step.objname is not None:
+            generation[step.objname] = step.generation
+    world = scenario.world
+    out: dict[str, int] = {}
+    for sym in scenario.obj.symbols[1:]:
+        if sym.shndx == SHN_UNDEF and sym.name and sym.name != ".TOC.":
+            name = sym.name[1:] if sym.name.startswith(".") else sym.name  # dedotify
+            value = world.resolve_export(name)
+        elif sym.shndx == SHN_LIVEPATCH:
+            m = _KLP_SYM.match(sym.name)
+            if m is None:
+                continue
+            objname, name, pos = m.group(1), m.group(2), int(m.group(3))
+            matches = world.lookup(objname, name, generation.get(objname, 0))
+            if pos == 0:
+                value = matches[0] if len(matches) == 1 else None
+            else:
+                value = matches[pos - 1] if len(matches) >= pos else None
+        else:
+            continue
+        if value is not None:
+            out[sym.name] = value & M64
+    return out
+
+
+@dataclass
+class ReferenceInputs:
+    """What a reference link of a scenario needs, derived from the model's run."""
+
+    obj: ElfObject
+    placements: dict[int, int]
+    symbols: dict[str, int]
+    toc: int
+    last: int
+    relsecs: dict[int, int]
+
+
+def reference_inputs(scenario: Scenario, result: RunResult) -> ReferenceInputs:
+    """The object (only the RELA sections the kernel applied), placements, symbols and TOC."""
+    if scenario.obj.big_endian:
+        raise CompareError("linker comparison supports little-endian (ELFv2) objects only")
+    obj = scenario.obj.clone()
+    last, relsecs = applied(scenario, result)
+    for relsec in obj.rela_sections():
+        if relsec not in relsecs:
+            obj.relocs[relsec] = []
+    placements = {p.index: p.addr for p in result.placements
+                  if 0 < p.index < len(obj.sections) and obj.sections[p.index].type != SHT_RELA
+                  and obj.sections[p.index].flags & SHF_ALLOC}
+    toc = my_r2(obj, placements)
+    symbols = resolve_symbols(scenario, last)
+    return ReferenceInputs(obj, placements, symbols, toc, last, relsecs)
+
+
+def _field_size(rtype: int) -> int:
+    rt = TYPES.get(rtype)
+    return rt.field.size if rt is not None else 8
+
+
+def _occupied(obj: ElfObject, relsecs: Mapping[int, int]) -> list[tuple[int, int, int, int]]:
+    """(section, start, end, owner id) of every field a relocation writes."""
+    out = []
+    for relsec in relsecs:
+        target = obj.sections[relsec].info
+        for index, r in enumerate(obj.relocs.get(relsec, [])):
+            owner = relsec << 32 | index
+            out.append((target, r.offset, r.offset + _field_size(r.type), owner))
+            if r.type == R_PPC64_REL24 and is_external(obj, r.sym):
+                out.append((target, r.offset + 4, r.offset + 8, owner))  # restore_r2
+    return out
+
+
+def _model_reader(result: RunResult, last: int) -> Callable[[int, int], bytes | None]:
+    memory = result.steps[last].memory
+    spans = [(p.addr, memory[p.index]) for p in result.placements if p.index in memory]
+
+    def read(addr: int, size: int) -> bytes | None:
+        for base, data in spans:
+            if base <= addr and addr + size <= base + len(data):
+                return data[addr - base : addr - base + size]
+        return None
+
+    return read
+
+
+def compare(scenario: Scenario, result: RunResult, link: LinkResult,
+            inputs: ReferenceInputs | None = None) -> list[Mismatch]:
+    """Every mismatch between the model's relocated memory and the linker's, as data."""
+    ref = inputs or reference_inputs(scenario, result)
+    if ref.last < 0:
+        return []
+    obj = ref.obj
+    memory = result.steps[ref.last].memory
+    occupied = _occupied(obj, ref.relsecs)
+    linked = set(link.relocs)
+    stubs = [(result.stubs[0], result.stubs[0] + result.stubs[1])]
+    read = _model_reader(result, ref.last)
+    comparable = COMPARABLE[link.linker]
+    out: list[Mismatch] = []
+    for relsec in ref.relsecs:
+        target = obj.sections[relsec].info
+        if target not in link.sections or target not in memory:
+            continue
+        for index, r in enumerate(obj.relocs[relsec]):
+            if (relsec, index) not in linked or r.type not in comparable:
+                continue
+            size = _field_size(r.type)
+            owner = relsec << 32 | index
+            if any(sec == target and s < r.offset + size and r.offset < e and o != owner
+                   for sec, s, e, o in occupied):
+                continue
+            external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
+            if _quirk(link.linker, r.type, r.addend, external):
+                continue
+            if external:
+                out.extend(_branch(link, ref, read, stubs, target, r.offset, memory))
+                continue
+            mine = memory[target][r.offset : r.offset + size]
+            theirs = link.sections[target][r.offset : r.offset + size]
+            if mine != theirs:
+                out.append(Mismatch(link.linker, "bytes", target, r.offset, r.type, mine,
+                                    theirs))
+    return out
+
+
+def _branch(link: LinkResult, ref: ReferenceInputs, read: Callable[[int, int], bytes | None],
+            stubs: list[tuple[int, int]], section: int, offset: int,
+            memory: Mapping[int, bytes]) -> list[Mismatch]:
+    """Compare where an external REL24 ends up on both sides."""
+    theirs = link.branch_targets.get((section, offset))
+    insn = int.from_bytes(memory[section][offset : offset + 4], "little")
+    try:
+        mine = follow(ref.placements[section] + offset, insn, read,
+                      lambda a: any(lo <= a < hi for lo, hi in stubs), ref.toc).destination
+    except StubWalkError as e:
+        return [Mismatch(link.linker, "walk", section, offset, R_PPC64_REL24, None,
+                         theirs.destination if theirs else None, f"model: {e}")]
+    if theirs is None or theirs.destination is None:
+        detail = theirs.error if theirs is not None else "no branch target recorded"
+        return [Mismatch(link.linker, "walk", section, offset, R_PPC64_REL24, mine, None,
+                         f"{link.linker}: {detail}")]
+    if mine != theirs.destination:
+        return [Mismatch(link.linker, "branch", section, offset, R_PPC64_REL24, mine,
+                         theirs.destination, f"via {theirs.stub_name or 'direct'}")]
+    return []
+
+
+def check(scenario: Scenario, result: RunResult, linker: str = "gnu-ld",
+          producer: str = "auto") -> tuple[LinkResult, list[Mismatch]]:
+    """Link the scenario's object as the model placed it and return the link and mismatches."""
+    ref = reference_inputs(scenario, result)
+    link = LINKERS[linker](ref.obj, ref.placements, ref.symbols, ref.toc, producer=producer)
+    return link, compare(scenario, result, link, ref)

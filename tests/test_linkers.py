@@ -1,0 +1,296 @@
+"""GNU ld and lld as references: hand-built objects through both linkers, against the ABI formulas
+(reference/formulas.py) and, in tests/test_linkers_model.py, against the kernel model."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+import reference.linkers as linkers
+from ppcreloc.elf.builder import ObjectBuilder
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_WRITE,
+    SHN_ABS,
+    STB_GLOBAL,
+    STT_FUNC,
+    STT_OBJECT,
+    ElfObject,
+)
+from reference import lds
+from reference.formulas import TYPES, Expected, relocate
+from reference.linkers import LinkerError, LinkFailed, LinkResult, PlacementError
+
+pytestmark = pytest.mark.reference
+
+NOP = 0x6000_0000
+BL = 0x4800_0001
+LD = 0xE862_0000  # ld r3,0(r2): a DS-form word for the half16ds fields
+BCL = 0x4000_0001  # bc 0,0 with LK: the REL14 word
+EXT = 0xC000_0000_0012_3450
+
+#: (text address, .toc address, .data address) layouts: kernel module area, user range,
+#: and one with the TOC base right at a 64 KiB boundary
+LAYOUTS = [
+    (0xC008_0000_0010_0000, 0xC008_0000_0011_0000, 0xC008_0000_0012_0000),
+    (0x1000_0000, 0x1001_0000, 0x1002_0000),
+    (0xC008_0000_01FF_0000, 0xC008_0000_01FF_8000, 0xC008_0000_0200_8000),
+]
+
+
+@pytest.fixture(params=["gnu-ld", "lld"])
+def link(request: pytest.FixtureRequest):
+    reason = linkers.available(request.param)
+    if reason:
+        pytest.skip(reason)
+    return linkers.LINKERS[request.param]
+
+
+def toc_base(toc_addr: int) -> int:
+    return (toc_addr & ~0xFF) + 0x8000
+
+
+def all_types_object(types: list[int], ext_addends: tuple[int, ...] = (0,)) -> ElfObject:
+    """One 16-byte slot per type (relocation at the slot start, so fields never overlap), then
+    one bl/nop pair per external call. Branches go to a local-entry function, data relocations
+    to an object in .toc and to one in .data; the TOC relocation has A = 0."""
+    b = ObjectBuilder()
+    words: list[int] = []
+    for t in types:
+        head = BL if t == 10 else BCL if t == 11 else LD
+        words += [head, NOP, NOP, NOP]
+    for _ in ext_addends:
+        words += [BL, NOP]
+    text = b.add_section(".text", struct.pack(f"<{len(words)}I", *words))
+    toc = b.add_section(".toc", bytes(0x100), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
+    data = b.add_section(".data", bytes(0x40), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    b.add_stubs()
+    fn = b.add_symbol("fn", 0x20, shndx=text, bind=STB_GLOBAL, type=STT_FUNC, other=3 << 5)
+    tocsym = b.add_symbol("tocent", 0x18, shndx=toc, type=STT_OBJECT)
+    datsym = b.add_symbol("dat", 0x8, shndx=data, bind=STB_GLOBAL, type=STT_OBJECT)
+    ext = b.add_symbol("ext", bind=STB_GLOBAL)
+    for i, t in enumerate(types):
+        if t in (10, 11):
+            sym, addend = fn, 4
+        elif TYPES[t].name.startswith("R_PPC64_TOC16"):
+            sym, addend = tocsym, 0x20
+        else:
+            sym, addend = datsym, 0x14
+        b.add_rela(text, 16 * i, sym, t, 0 if t == 51 else addend)
+    for j, addend in enumerate(ext_addends):
+        b.add_rela(text, 16 * len(types) + 8 * j, ext, 10, addend)
+    return b.build()
+
+
+def place(obj: ElfObject, layout: tuple[int, int, int]) -> dict[int, int]:
+    return dict(zip((obj.section_index(n) for n in (".text", ".toc", ".data")), layout,
+                    strict=True))
+
+
+def field_bytes(res: LinkResult, e: Expected) -> bytes:
+    return res.sections[e.section][e.offset : e.offset + len(e.new)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["kernel", "user", "toc-edge"])
+def test_every_type_matches_the_abi_formulas(link, layout):
+    """Every type each linker knows stores what the ABI table says, at the model's layout."""
+    probe = linkers._LLD if link is linkers.link_lld else linkers._GNU_LD
+    types = sorted(set(TYPES) - probe.unknown)
+    obj = all_types_object(types)
+    placements = place(obj, layout)
+    toc = toc_base(layout[1])
+    res = link(obj, placements, {"ext": EXT}, toc)
+    assert res.placements == placements
+    expected = relocate(obj, placements, {"ext": EXT}, toc)
+    checked = 0
+    for e in expected:
+        if e.external:
+            assert res.branch_targets[(e.section, e.offset)].destination == EXT
+        elif e.error is None:
+            assert field_bytes(res, e) == e.new, TYPES[e.type].name
+            checked += 1
+        else:  # the ABI check failed: the linker must say so at that place
+            assert any(d.section == e.section and d.offset == e.offset
+                       for d in res.diagnostics), TYPES[e.type].name
+    assert checked >= len(types) - 12  # most types fit at every layout; none is skipped silently
+    changed = sum(e.new != e.old for e in expected if e.error is None and not e.external)
+    assert changed > checked // 2  # the comparison is not between two unrelocated images
+
+
+def test_gas_and_our_writer_give_the_same_link(link):
+    """The link copy serialised by GNU as and by ppcreloc.elf.writer links to the same bytes."""
+    pytest.importorskip("ppcreloc.elf.writer", reason="ppcreloc.elf.writer not in this tree")
+    obj = all_types_object([1, 10, 26, 38, 44, 47, 48, 50, 51, 63, 64, 250, 252], (0, 8))
+    placements = place(obj, LAYOUTS[0])
+    toc = toc_base(LAYOUTS[0][1])
+    a = link(obj, placements, {"ext": EXT}, toc, producer="gas")
+    b = link(obj, placements, {"ext": EXT}, toc, producer="writer")
+    assert a.sections == b.sections
+    assert {k: v.destination for k, v in a.branch_targets.items()} == {
+        k: v.destination for k, v in b.branch_targets.items()}
+
+
+def test_external_calls_reach_the_symbol_through_the_linkers_stub(link):
+    """A far external call goes through the linker's own stub, which the walk follows; GNU ld
+    drops a nonzero addend there (measured, 2.40), lld keeps it as the kernel does."""
+    obj = all_types_object([38], (0, 8))
+    placements = place(obj, LAYOUTS[0])
+    res = link(obj, placements, {"ext": EXT}, toc_base(LAYOUTS[0][1]))
+    text = obj.section_index(".text")
+    plain, with_addend = res.branch_targets[(text, 16)], res.branch_targets[(text, 24)]
+    assert plain.stub is not None and plain.stub_name and plain.destination == EXT
+    assert any(lo <= plain.stub < hi for lo, hi in res.stub_ranges)
+    assert with_addend.destination == (EXT if res.linker == "gnu-ld" else EXT + 8)
+
+
+def test_near_external_call_is_direct(link):
+    """An external symbol within branch range is called directly (no stub)."""
+    obj = all_types_object([38], (0,))
+    placements = place(obj, LAYOUTS[1])
+    near = LAYOUTS[1][0] + 0x10_0000
+    res = link(obj, placements, {"ext": near}, toc_base(LAYOUTS[1][1]))
+    hop = res.branch_targets[(obj.section_index(".text"), 16)]
+    assert hop.stub is None and hop.destination == near
+
+
+def test_toc_relocation_adds_the_addend(link):
+    """R_PPC64_TOC: both linkers store .TOC. + A; the ABI table (and the kernel) store .TOC.
+    compare.py therefore compares it only with A = 0."""
+    b = ObjectBuilder()
+    text = b.add_section(".text", bytes(16))
+    b.add_stubs()
+    b.add_rela(text, 0, None, 51, 4)
+    b.add_rela(text, 8, None, 51, 0)
+    obj = b.build()
+    res = link(obj, {text: 0x1000_0000}, {}, 0x1000_8000)
+    assert res.sections[text] == struct.pack("<QQ", 0x1000_8004, 0x1000_8000)
+
+
+def one_toc16(rtype: int, value: int) -> tuple[ElfObject, dict[int, int], int]:
+    """A single TOC16-family relocation whose S + A - .TOC. is ``value``."""
+    b = ObjectBuilder()
+    text = b.add_section(".text", struct.pack("<2I", LD, NOP))
+    toc = b.add_section(".toc", bytes(64), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
+    b.add_stubs()
+    b.add_rela(text, 0, b.section_symbol(toc), rtype, value + 0x8000)
+    obj = b.build()
+    return obj, {text: 0xC008_0000_0010_0000, toc: 0xC008_0000_0011_0000}, 0xC008_0000_0011_8000
+
+
+@pytest.mark.parametrize("rtype,value,ld_ok,lld_ok", [
+    (47, 0x7FFC, True, True),
+    (47, -0x8000, True, True),
+    (47, 0x8000, False, True),  # lld accepts TOC16 up to 65535, the kernel and ld do not
+    (47, -0x8004, False, False),
+    (47, 0x10000, False, False),
+    (63, 0x7FFC, True, True),
+    (63, 0x8000, False, False),
+])
+def test_toc16_overflow_diagnosed_where_the_kernel_rejects(link, rtype, value, ld_ok, lld_ok):
+    """TOC16 / TOC16_DS out of signed 16 bits: ld says "relocation truncated to fit" (the
+    kernel says "bad TOC16 relocation"); the formula table flags the same relocations."""
+    obj, placements, toc = one_toc16(rtype, value)
+    res = link(obj, placements, {}, toc)
+    [e] = relocate(obj, placements, {}, toc)
+    assert (e.error is None) == (-0x8000 <= value < 0x8000)
+    fits = ld_ok if res.linker == "gnu-ld" else lld_ok
+    diag = [d for d in res.diagnostics if (d.section, d.offset) == (e.section, 0)]
+    assert bool(diag) == (not fits)
+    if res.linker == "gnu-ld" and diag:
+        assert "relocation truncated to fit" in diag[0].text
+    assert field_bytes(res, e) == e.new  # the low 16 bits are stored either way
+
+
+@pytest.mark.parametrize("rtype", [63, 64])
+def test_misaligned_ds_is_a_hard_error(link, rtype):
+    """A DS-form value not a multiple of 4 fails the link, as the kernel fails the load."""
+    obj, placements, toc = one_toc16(rtype, 6)
+    [e] = relocate(obj, placements, {}, toc)
+    assert e.error == "misaligned"
+    with pytest.raises(LinkFailed) as info:
+        link(obj, placements, {}, toc)
+    assert any(d.section == e.section and d.offset == 0 for d in info.value.diagnostics)
+    assert any("multiple of 4" in d.text or "aligned" in d.text for d in info.value.diagnostics)
+
+
+def test_stub_gap_too_small_is_a_clear_error(monkeypatch):
+    """When ld's stubs do not fit in front of a section the link fails with a one-line error
+    instead of silently moving the section."""
+    if linkers.available("gnu-ld"):
+        pytest.skip(linkers.available("gnu-ld"))
+    monkeypatch.setattr(linkers, "STUB_ROOM", 0)
+    b = ObjectBuilder()
+    n = 12
+    text = b.add_section(".text", struct.pack(f"<{2 * n}I", *[BL, NOP] * n))
+    b.add_stubs()
+    syms = {}
+    for i in range(n):
+        s = b.add_symbol(f"ext{i}", bind=STB_GLOBAL)
+        syms[f"ext{i}"] = EXT + 0x100 * i
+        b.add_rela(text, 8 * i, s, 10)
+    obj = b.build()
+    with pytest.raises(LinkerError) as info:
+        linkers.link_gnu_ld(obj, {text: 0xC008_0000_0010_0000}, syms, 0xC008_0000_0011_8000)
+    assert isinstance(info.value, LinkFailed | PlacementError)
+    assert "\n" not in str(info.value)
+
+
+def test_placement_is_verified_from_the_map():
+    """A map that puts a section elsewhere raises PlacementError (parsers on real map text)."""
+    ld_map = ("Linker script and memory map\n\n.o1             0x0000000010000000       0x10\n"
+              " */m.o(.s1)\n .s1            0x0000000010000004       0x10 /tmp/x/m.o\n")
+    [entry] = lds.parse_gnu_ld_map(ld_map)
+    assert (entry.name, entry.addr, entry.size, entry.out) == (".s1", 0x1000_0004, 0x10, ".o1")
+    lld_map = ("             VMA              LMA     Size Align Out     In      Symbol\n"
+               "        10000000         10000000       40     4 .o1\n"
+               "        10000000         10000000       20     4         /tmp/x/m.o:(.s1)\n"
+               "        10000020         10000020       20    16         "
+               "<internal>:(.text.thunk)\n")
+    assert [(e.name, e.addr, e.out) for e in lds.parse_lld_map(lld_map)] == [
+        (".s1", 0x1000_0000, ".o1"), (".text.thunk", 0x1000_0020, ".o1")]
+    obj = all_types_object([38], ())
+    plan = linkers._plan(obj, {1: 0x1000_0000}, {}, hooks=False)
+    toc = 0x1000_8000
+    out = {".o1": (0x1000_0000, bytes(0x20)), ".tocref": (0x2000_0000, struct.pack("<Q", toc))}
+    with pytest.raises(PlacementError, match="not 0x10000000"):
+        linkers._collect(linkers._GNU_LD, obj, {1: 0x1000_0000}, toc, plan,
+                         lds.parse_gnu_ld_map(ld_map), out, {}, [])
+    with pytest.raises(PlacementError, match="TOC base is 0000000010008000, not 0x10009000"):
+        linkers._collect(linkers._GNU_LD, obj, {1: 0x1000_0004}, toc + 0x1000, plan,
+                         lds.parse_gnu_ld_map(ld_map), out, {}, [])
+
+
+@pytest.mark.parametrize("placements,symbols,message", [
+    ({99: 0x1000}, {}, "does not exist"),
+    ({5: 0x1000}, {}, "not loaded"),  # .rela.text
+    ({1: 0x1002}, {}, "alignment"),
+    ({1: 0x1000_0000}, {}, "no value given for external symbol 'ext'"),
+])
+def test_bad_input_is_a_one_line_error(placements, symbols, message):
+    obj = all_types_object([38], (0,))
+    assert obj.section_index(".rela.text") == 5
+    with pytest.raises(LinkerError, match=message) as info:
+        linkers.link_gnu_ld(obj, placements, symbols, 0x1000_8000)
+    assert "\n" not in str(info.value)
+
+
+def test_big_endian_objects_are_refused():
+    b = ObjectBuilder(big_endian=True)
+    text = b.add_section(".text", bytes(8))
+    obj = b.build()
+    with pytest.raises(LinkerError, match="little-endian"):
+        linkers.link_gnu_ld(obj, {text: 0x1000}, {}, 0x9000)
+
+
+def test_absolute_symbols_and_symbol_zero(link):
+    """SHN_ABS symbols keep their value; a relocation without a symbol uses S = 0."""
+    b = ObjectBuilder()
+    text = b.add_section(".text", bytes(16))
+    b.add_stubs()
+    a = b.add_symbol("abs", 0x1234_5678_9ABC_DEF0, bind=STB_GLOBAL, shndx=SHN_ABS)
+    b.add_rela(text, 0, a, 38, 0x10)
+    b.add_rela(text, 8, None, 38, 0x77)
+    obj = b.build()
+    res = link(obj, {text: 0x1000_0000}, {}, 0x1000_8000)
+    assert res.sections[text] == struct.pack("<QQ", 0x1234_5678_9ABC_DF00, 0x77)
