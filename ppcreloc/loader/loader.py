@@ -32,7 +32,7 @@ from ppcreloc.elf.model import (
 from ppcreloc.engine import Config, Layout, Placement, RelocRef
 from ppcreloc.loader.layout import place_sections, section_size
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
-from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.loader.world import SymbolWorld
 
@@ -46,14 +46,26 @@ PERCPU_SECTION = ".data..percpu"
 
 
 class TrackedMemory(ModuleMemory):
-    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)."""
+    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)
+    and finds regions through a last-hit cache (the stub walk reads one region many times)."""
 
     last_reloc: RelocRef | None = None
+    _hit: Region | None = None
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "reloc" and value is not None:
             object.__setattr__(self, "last_reloc", value)
         object.__setattr__(self, name, value)
+
+    def _find(self, addr: int) -> Region | None:
+        r = self._hit
+        if r is not None and r.addr <= addr < r.addr + len(r.buf):
+            return r
+        for r in self.regions:
+            if r.addr <= addr < r.addr + len(r.buf):
+                self._hit = r
+                return r
+        return None
 
 
 @dataclass
