@@ -101,4 +101,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # run the imported module's main, so pickled classes are reference.kernel.child's, not __main__'s
+    from reference.kernel.child import main as _main
+
+    raise SystemExit(_main())

@@ -292,6 +292,21 @@ class KernelArch:
         self.lib = load_library(library)
         self.space = SPACE
         self.has_clear = bool(self.lib.ppcr_has_clear_relocate_add())
+        #: a tree carrying the v7 ppc64 clear also carries v7's core.c, which resolves first
+        self.resolve_before_clear = self.has_clear
+        try:
+            self._check_arch = self.lib.module_elf_check_arch
+            self._check_arch.restype = ctypes.c_bool
+            self._check_arch.argtypes = [ctypes.c_void_p]
+        except AttributeError:  # 6.1 has no ppc64 module_elf_check_arch
+            self._check_arch = None
+
+    def module_elf_check_arch(self, mod: ModuleState) -> bool:
+        """6.12 module_elf_check_arch (ABI level in e_flags); trees without one accept all."""
+        if self._check_arch is None:
+            return True
+        img = build_image(mod.obj)
+        return bool(self._check_arch(img.hdr))
 
     # -- ArchBackend ------------------------------------------------------------------------
     def module_frob_arch_sections(self, mod: ModuleState) -> int:
