@@ -226,6 +226,30 @@ def _model_reader(result: RunResult, last: int) -> Callable[[int, int], bytes | 
     return read
 
 
+def comparable(ref: ReferenceInputs, link: LinkResult) -> list[tuple[int, int]]:
+    """The (RELA section, index) pairs :func:`compare` checks: applied by the kernel, given to
+    the linker, a type both compute alike, no quirk, and a field no other relocation overlaps."""
+    obj = ref.obj
+    occupied = _occupied(obj, ref.relsecs)
+    linked = set(link.relocs)
+    types = COMPARABLE[link.linker]
+    out = []
+    for relsec in ref.relsecs:
+        target = obj.sections[relsec].info
+        for index, r in enumerate(obj.relocs[relsec]):
+            if (relsec, index) not in linked or r.type not in types:
+                continue
+            size = _field_size(r.type)
+            owner = relsec << 32 | index
+            if any(sec == target and s < r.offset + size and r.offset < e and o != owner
+                   for sec, s, e, o in occupied):
+                continue
+            external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
+            if _quirk(link.linker, r.type, r.addend, external) is None:
+                out.append((relsec, index))
+    return out
+
+
 def compare(scenario: Scenario, result: RunResult, link: LinkResult,
             inputs: ReferenceInputs | None = None) -> list[Mismatch]:
     """Every mismatch between the model's relocated memory and the linker's, as data."""
@@ -234,35 +258,20 @@ def compare(scenario: Scenario, result: RunResult, link: LinkResult,
         return []
     obj = ref.obj
     memory = result.steps[ref.last].memory
-    occupied = _occupied(obj, ref.relsecs)
-    linked = set(link.relocs)
     stubs = [(result.stubs[0], result.stubs[0] + result.stubs[1])]
     read = _model_reader(result, ref.last)
-    comparable = COMPARABLE[link.linker]
     out: list[Mismatch] = []
-    for relsec in ref.relsecs:
+    for relsec, index in comparable(ref, link):
         target = obj.sections[relsec].info
-        if target not in link.sections or target not in memory:
+        r = obj.relocs[relsec][index]
+        if r.type == R_PPC64_REL24 and is_external(obj, r.sym):
+            out.extend(_branch(link, ref, read, stubs, target, r.offset, memory))
             continue
-        for index, r in enumerate(obj.relocs[relsec]):
-            if (relsec, index) not in linked or r.type not in comparable:
-                continue
-            size = _field_size(r.type)
-            owner = relsec << 32 | index
-            if any(sec == target and s < r.offset + size and r.offset < e and o != owner
-                   for sec, s, e, o in occupied):
-                continue
-            external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
-            if _quirk(link.linker, r.type, r.addend, external):
-                continue
-            if external:
-                out.extend(_branch(link, ref, read, stubs, target, r.offset, memory))
-                continue
-            mine = memory[target][r.offset : r.offset + size]
-            theirs = link.sections[target][r.offset : r.offset + size]
-            if mine != theirs:
-                out.append(Mismatch(link.linker, "bytes", target, r.offset, r.type, mine,
-                                    theirs))
+        size = _field_size(r.type)
+        mine = memory[target][r.offset : r.offset + size]
+        theirs = link.sections[target][r.offset : r.offset + size]
+        if mine != theirs:
+            out.append(Mismatch(link.linker, "bytes", target, r.offset, r.type, mine, theirs))
     return out
 
 

@@ -47,6 +47,10 @@ def link(request: pytest.FixtureRequest):
     return linkers.LINKERS[request.param]
 
 
+def linker_name(link) -> str:
+    return next(name for name, fn in linkers.LINKERS.items() if fn is link)
+
+
 def toc_base(toc_addr: int) -> int:
     return (toc_addr & ~0xFF) + 0x8000
 
@@ -294,3 +298,142 @@ def test_absolute_symbols_and_symbol_zero(link):
     obj = b.build()
     res = link(obj, {text: 0x1000_0000}, {}, 0x1000_8000)
     assert res.sections[text] == struct.pack("<QQ", 0x1234_5678_9ABC_DF00, 0x77)
+
+
+# -- against the kernel model (issue 2 item 10: every type against GNU ld where ld computes it
+# the same way) -------------------------------------------------------------------------------
+
+KERNEL_TYPES = [1, 10, 26, 38, 44, 47, 48, 50, 51, 63, 64, 250, 252]
+
+
+def run_model(scenario):
+    from ppcreloc.engines import get_engine
+
+    return get_engine("v6.12").run(scenario)
+
+
+def load_scenario(obj: ElfObject):
+    from ppcreloc.engine import Scenario, Step
+    from ppcreloc.loader.world import SymbolWorld
+
+    return Scenario(obj, SymbolWorld.synthetic(seed=7), [Step("load")])
+
+
+def klp_object() -> ElfObject:
+    """A livepatch module: plain relocations applied at load, plus a .klp.rela.target.text
+    section (SHN_LIVEPATCH symbols) applied when module "target" comes."""
+    from ppcreloc.elf.model import SHN_LIVEPATCH
+
+    b = ObjectBuilder()
+    words = [LD, NOP] * 4 + [BL, NOP] * 3 + [0, 0] * 3
+    text = b.add_section(".text", struct.pack(f"<{len(words)}I", *words))
+    toc = b.add_section(".toc", bytes(0x40), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
+    b.add_stubs()
+    tocent = b.add_symbol("tocent", 0x10, shndx=toc, type=STT_OBJECT)
+    b.add_rela(text, 0, tocent, 50, 0)  # TOC16_HA
+    b.add_rela(text, 8, tocent, 64, 8)  # TOC16_LO_DS
+    vm = b.add_symbol("printk", bind=STB_GLOBAL)
+    b.add_rela(text, 32, vm, 10)
+    sec = ".klp.rela.target.text"
+    f1 = b.add_symbol(".klp.sym.target.helper,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    f2 = b.add_symbol(".klp.sym.target.state,1", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(text, 40, f1, 10, 0, section=sec)
+    b.add_rela(text, 48, f1, 10, 0x10, section=sec)
+    b.add_rela(text, 56, f2, 38, 4, section=sec)
+    b.add_rela(text, 64, f2, 44, 0, section=sec)
+    b.add_rela(text, 72, f2, 1, 0, section=sec)
+    b.add_rela(text, 16, f2, 48, 0, section=sec)  # TOC16_LO of a far symbol: low bits only
+    return b.build()
+
+
+def test_model_matches_the_linker_at_load(link):
+    """Every kernel-handled type, local and external calls: the v6.12 model's bytes after the
+    load step equal the linker's, external calls reach the same destination."""
+    from reference.compare import check, comparable, reference_inputs
+
+    obj = all_types_object(KERNEL_TYPES, (0, 8))
+    scenario = load_scenario(obj)
+    result = run_model(scenario)
+    assert result.steps[0].rc == 0, [m.render() for m in result.steps[0].messages]
+    res, mismatches = check(scenario, result, linker_name(link))
+    assert mismatches == []
+    compared = comparable(reference_inputs(scenario, result), res)
+    # all 13 type slots, plus both external calls (GNU ld: only the one without an addend)
+    assert len(compared) == len(KERNEL_TYPES) + (1 if res.linker == "gnu-ld" else 2)
+
+
+def test_model_matches_the_linker_after_klp_coming(link):
+    """.klp.rela.<obj> relocations applied by klp_module_coming (generation 1 of "target")
+    against the linker given the same resolved livepatch symbols."""
+    from ppcreloc.engine import Scenario, Step
+    from ppcreloc.loader.world import SymbolWorld
+    from reference.compare import check, comparable, reference_inputs
+
+    scenario = Scenario(klp_object(), SymbolWorld.synthetic(seed=3),
+                        [Step("load"), Step("coming", "target", 1)])
+    result = run_model(scenario)
+    assert [s.rc for s in result.steps] == [0, 0], [
+        m.render() for s in result.steps for m in s.messages]
+    name = linker_name(link)
+    res, mismatches = check(scenario, result, name)
+    assert mismatches == []
+    ref = reference_inputs(scenario, result)
+    compared = comparable(ref, res)
+    klp = [k for k in compared if ref.obj.sections[k[0]].name.startswith(".klp.rela.")]
+    assert len(klp) == (5 if name == "gnu-ld" else 6)
+    assert ref.symbols[".klp.sym.target.helper,0"] == scenario.world.lookup("target", "helper",
+                                                                            1)[0]
+
+
+def test_compare_reports_a_corrupted_field_and_a_wrong_stub():
+    """The comparison can fail: a flipped bit in a relocated field and a stub whose funcdata
+    points elsewhere both show up as mismatches naming the relocation."""
+    from reference.compare import check
+
+    if linkers.available("gnu-ld"):
+        pytest.skip(linkers.available("gnu-ld"))
+    obj = all_types_object(KERNEL_TYPES, (0,))
+    scenario = load_scenario(obj)
+    result = run_model(scenario)
+    text = obj.section_index(".text")
+    step = result.steps[0]
+    mem = bytearray(step.memory[text])
+    slot = KERNEL_TYPES.index(38) * 16
+    mem[slot] ^= 1
+    step.memory[text] = bytes(mem)
+    stubs = obj.section_index(".stubs")
+    smem = bytearray(step.memory[stubs])
+    smem[32] ^= 0x40  # funcdata of the first stub (ELFv2 ppc64_stub_entry, offset 32)
+    step.memory[stubs] = bytes(smem)
+    _, mismatches = check(scenario, result, "gnu-ld")
+    kinds = sorted((m.kind, m.type, m.offset) for m in mismatches)
+    assert kinds == [("branch", 10, 16 * len(KERNEL_TYPES)), ("bytes", 38, slot)]
+    assert "R_PPC64_ADDR64" in str(next(m for m in mismatches if m.kind == "bytes"))
+
+
+@pytest.mark.parametrize("rtype,value,accepted", [
+    (47, 0x7FF8, True), (47, 0x8000, False), (47, -0x8008, False),
+    (63, 0x7FF8, True), (63, 0x8000, False), (63, 6, False), (64, 6, False), (64, 0x10000, True),
+])
+def test_kernel_rejections_match_gnu_ld(rtype, value, accepted):
+    """TOC16/TOC16_DS overflow ("relocation truncated to fit") and misaligned DS (a hard ld
+    error) are exactly the relocations the model rejects at load."""
+    if linkers.available("gnu-ld"):
+        pytest.skip(linkers.available("gnu-ld"))
+    obj, _, _ = one_toc16(rtype, value)
+    scenario = load_scenario(obj)
+    result = run_model(scenario)
+    assert (result.steps[0].rc == 0) == accepted, [m.render() for m in result.steps[0].messages]
+    toc_sec, text = obj.section_index(".toc"), obj.section_index(".text")
+    placements = {p.index: p.addr for p in result.placements if p.index in (toc_sec, text)}
+    from reference.compare import my_r2
+
+    toc = my_r2(obj, placements)
+    try:
+        res = linkers.link_gnu_ld(obj, placements, {}, toc)
+    except LinkFailed as e:
+        assert not accepted and (rtype in (63, 64) and value % 4)
+        assert any((d.section, d.offset) == (text, 0) for d in e.diagnostics)
+        return
+    flagged = any((d.section, d.offset) == (text, 0) for d in res.diagnostics)
+    assert flagged == (not accepted)
