@@ -175,8 +175,10 @@ def klp_resolve_symbols(
     sec_vmlinux = sec_objname == VMLINUX
     try:
         for i, rela in enumerate(mod.obj.relocs.get(relsec, [])):
+            syms = mod.obj.symbols
+            symname = syms[rela.sym].name if rela.sym < len(syms) else ""
+            mod.memory.reloc = RelocRef(relsec, i, rela.offset, rela.type, rela.sym, symname)
             sym = _symbol(mod, symndx, rela.sym)
-            mod.memory.reloc = RelocRef(relsec, i, rela.offset, rela.type, rela.sym, sym.name)
             if sym.shndx != SHN_LIVEPATCH:
                 mod.pr("err", "symbol %s is not marked as a livepatch symbol\n", sym.name)
                 return -EINVAL
