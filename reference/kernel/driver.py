@@ -421,8 +421,10 @@ class KernelArch:
                 fmt = fmt[len(KBUILD_PREFIX):]
             args: list[int | str] = []
             for k in range(m.nargs):
-                if m.is_str[k]:
+                if m.is_str[k] == 1:
                     args.append(m.sval[k].value.decode("utf-8", "replace"))
+                elif m.is_str[k] == 2:  # %d / %i / %li: a signed long
+                    args.append(ctypes.c_long(m.ival[k]).value)
                 else:
                     args.append(int(m.ival[k]))
             mod.pr((m.level or b"").decode(), fmt, *args)

@@ -43,16 +43,25 @@ class KernelCaseError(PpcrelocError):
 
 
 def user_layout(layout: Layout) -> Layout:
-    """``layout`` with a user-range base (pinned addresses must already be user addresses)."""
-    for name, addr in layout.addresses.items():
-        if not 0 < addr < USER_LIMIT:
-            raise KernelHarnessError(
-                f"layout pins {name!r} at {addr:#x}: the kernel engine needs user addresses "
-                f"(below {USER_LIMIT:#x})"
-            )
-    if 0 < layout.base < USER_LIMIT:
+    """``layout`` moved to user addresses, keeping every distance between its sections.
+
+    A kernel-range base becomes :data:`DEFAULT_USER_BASE` and pinned addresses move with it;
+    a layout already in the user range is returned as it is.
+    """
+    def user(addr: int) -> bool:
+        return 0 < addr < USER_LIMIT
+
+    if user(layout.base) and all(user(a) for a in layout.addresses.values()):
         return layout
-    return replace(layout, base=DEFAULT_USER_BASE)
+    delta = DEFAULT_USER_BASE - layout.base
+    moved = {name: addr + delta for name, addr in layout.addresses.items()}
+    for name, addr in moved.items():
+        if not user(addr):
+            raise KernelHarnessError(
+                f"layout pins {name!r} {addr - delta - layout.base:#x} bytes from its base: "
+                "too far for the kernel engine's user-range module memory"
+            )
+    return replace(layout, base=DEFAULT_USER_BASE, addresses=moved)
 
 
 def _step_result(mod: ModuleState, step: Step, rc: int, marks: tuple[int, int, int, int]

@@ -128,7 +128,7 @@ struct ppcr_msg {
 	const char *level;
 	const char *fmt;
 	int nargs;
-	int is_str[PPCR_MAX_ARGS];
+	int is_str[PPCR_MAX_ARGS]; /* 0 unsigned/pointer, 1 string, 2 signed */
 	unsigned long ival[PPCR_MAX_ARGS];
 	char sval[PPCR_MAX_ARGS][PPCR_STR];
 };
@@ -188,6 +188,7 @@ int ppcr_printk(const char *level, const char *fmt, ...)
 				p++;
 			break;
 		case 'd': case 'i':
+			m->is_str[n] = 2; /* signed: the driver reads it back as a signed long */
 			m->ival[n] = longs ? (unsigned long)va_arg(ap, long) :
 					     (unsigned long)(long)va_arg(ap, int);
 			break;

@@ -1,0 +1,96 @@
+"""Kernel-vs-model differential: where a ``kernel:PATH`` run and a profile's run disagree.
+
+Compared per step (issue 6 item 3): return code, fault, WARN count, messages (level, format
+string, integer/string arguments; never rendered %p text), the bytes of every section and of the
+area after `.stubs`, the writes made through patch primitives (address, bytes, primitive: the
+shim records each call), and which bytes outside the module's sections were written. Plain
+stores are compared through memory only (the kernel engine sees them as memory differences),
+and out-of-bounds *reads* not at all (the C code cannot report them). Placement and the `.stubs`
+extent are compared once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ppcreloc.engine import RunResult, StepResult
+
+PATCH_PRIMITIVES = ("patch_instruction", "patch_u32")
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One field on which the two runs differ."""
+
+    step: int
+    kind: str
+    field: str
+    kernel: object
+    model: object
+
+    def __str__(self) -> str:
+        return f"step {self.step} ({self.kind}) {self.field}: kernel {self.kernel!r} model {self.model!r}"
+
+
+def _messages(s: StepResult) -> list[tuple[str, str, tuple[int | str, ...]]]:
+    return [(m.level, m.fmt, tuple(m.args)) for m in s.messages]
+
+
+def _patch_writes(s: StepResult) -> list[tuple[int, str, str]]:
+    return [(w.addr, w.new.hex(), w.primitive) for w in s.writes if w.primitive in PATCH_PRIMITIVES]
+
+
+def _oob_written(s: StepResult) -> set[int]:
+    return {a for o in s.oob if o.kind == "write" for a in range(o.addr, o.addr + o.size)}
+
+
+def _first_diff(a: bytes, b: bytes) -> str:
+    n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return f"offset {n:#x}: {a[n:n + 8].hex() or '<end>'}"
+
+
+def _memory(step: int, kind: str, k: StepResult, m: StepResult) -> list[Disagreement]:
+    out = []
+    for idx in sorted(set(k.memory) | set(m.memory)):
+        kb, mb = k.memory.get(idx), m.memory.get(idx)
+        if kb != mb:
+            if kb is None or mb is None:
+                out.append(Disagreement(step, kind, f"section {idx}", kb is not None, mb is not None))
+            else:
+                out.append(Disagreement(step, kind, f"section {idx} bytes",
+                                        _first_diff(kb, mb), _first_diff(mb, kb)))
+    if k.after_stubs != m.after_stubs:
+        out.append(Disagreement(step, kind, "after_stubs", _first_diff(k.after_stubs, m.after_stubs),
+                                _first_diff(m.after_stubs, k.after_stubs)))
+    return out
+
+
+FIELDS = (
+    ("rc", lambda s: s.rc),
+    ("fault", lambda s: s.fault),
+    ("warns", lambda s: s.warns),
+    ("messages", _messages),
+    ("patch writes", _patch_writes),
+    ("out-of-bounds bytes written", lambda s: sorted(_oob_written(s))),
+)
+
+
+def disagreements(kernel: RunResult, model: RunResult) -> list[Disagreement]:
+    """Every field on which ``kernel`` and ``model`` differ (empty: they agree)."""
+    out: list[Disagreement] = []
+    if [(p.index, p.addr, p.size) for p in kernel.placements] != [
+        (p.index, p.addr, p.size) for p in model.placements
+    ]:
+        out.append(Disagreement(0, "load", "placements", kernel.placements, model.placements))
+    if kernel.stubs != model.stubs:
+        out.append(Disagreement(0, "load", ".stubs extent", kernel.stubs, model.stubs))
+    if len(kernel.steps) != len(model.steps):
+        out.append(Disagreement(0, "run", "steps run", len(kernel.steps), len(model.steps)))
+    for n, (k, m) in enumerate(zip(kernel.steps, model.steps, strict=False)):
+        kind = f"{k.step.kind} {k.step.objname or ''} gen {k.step.generation}".replace("  ", " ")
+        for name, get in FIELDS:
+            kv, mv = get(k), get(m)
+            if kv != mv:
+                out.append(Disagreement(n, kind, name, kv, mv))
+        out += _memory(n, kind, k, m)
+    return out
