@@ -329,9 +329,12 @@ class _Ctx:
         return v
 
 
+_LOUD_LEVELS = ("emerg", "alert", "crit", "err", "warn")
+
+
 def _kernel_text(sr: StepResult) -> str | None:
-    """The step's non-debug kernel messages, rendered and joined (None when there are none)."""
-    msgs = [m.render() for m in sr.messages if "debug" not in m.level.lower()]
+    """The step's error and warning messages, rendered and joined (None when there are none)."""
+    msgs = [m.render() for m in sr.messages if m.level.lower().startswith(_LOUD_LEVELS)]
     return "; ".join(msgs) or None
 
 
@@ -351,6 +354,61 @@ def _step_failure(ctx: _Ctx, invariant: str, i: int, sr: StepResult | None) -> V
     )
 
 
+@dataclass
+class _Oob:
+    """Out-of-bounds accesses of one kind by one relocation in one step, over a byte range.
+
+    ``old``/``new`` hold, for writes, the bytes before the first and after the last write.
+    """
+
+    kind: str
+    addr: int
+    size: int
+    reloc: RelocRef | None
+    what: list[str]
+    old: bytes | None = None
+    new: bytes | None = None
+
+
+def _oob_runs(sr: StepResult) -> list[_Oob]:
+    """The step's out-of-bounds events (and in_bounds=False writes) as contiguous ranges.
+
+    Events of the same kind by the same relocation are merged over the union of their bytes
+    (create_stub writes a stub word by word, and reads words back to patch them).
+    """
+    groups: dict[tuple[str, RelocRef | None], list[tuple[int, int, str]]] = {}
+    for o in sr.oob:
+        groups.setdefault((o.kind, o.reloc), []).append((o.addr, o.size, o.what))
+    oob_writes = [w for w in sr.writes if not w.in_bounds]
+    for w in oob_writes:
+        groups.setdefault(("write", w.reloc), []).append((w.addr, len(w.new), w.what))
+    first_old: dict[int, int] = {}
+    last_new: dict[int, int] = {}
+    for w in oob_writes:
+        for k, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
+            first_old.setdefault(w.addr + k, old)
+            last_new[w.addr + k] = new
+    runs: list[_Oob] = []
+    for (kind, reloc), events in groups.items():
+        merged: list[_Oob] = []
+        for addr, size, what in sorted(events, key=lambda e: e[0]):
+            last = merged[-1] if merged else None
+            if last is not None and addr <= last.addr + last.size:
+                last.size = max(last.size, addr + size - last.addr)
+                if what and what not in last.what:
+                    last.what.append(what)
+            else:
+                merged.append(_Oob(kind, addr, size, reloc, [what] if what else []))
+        if kind == "write":
+            for run in merged:
+                span = range(run.addr, run.addr + run.size)
+                if all(a in first_old for a in span):
+                    run.old = bytes(first_old[a] for a in span)
+                    run.new = bytes(last_new[a] for a in span)
+        runs += merged
+    return sorted(runs, key=lambda r: (r.addr, r.kind))
+
+
 def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
     """Every out-of-bounds read or write in the steps of ``phases``."""
     out: list[Violation] = []
@@ -358,30 +416,19 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
         for i, sr in ctx.results(phase):
             if sr is None:
                 continue
-            seen = {(o.addr, o.size) for o in sr.oob if o.kind == "write"}
-            for o in sr.oob:
-                write = next(
-                    (w for w in sr.writes if o.kind == "write" and w.addr == o.addr), None
-                )
+            for run in _oob_runs(sr):
+                what = " .. ".join(dict.fromkeys([run.what[0], run.what[-1]])) if run.what else "?"
                 out.append(ctx.violation(
                     invariant,
-                    f"{describe_step(ctx.script.steps[i])}: out-of-bounds {o.kind} of "
-                    f"{o.size} bytes at {o.addr:#x} ({o.what})",
+                    f"{describe_step(ctx.script.steps[i])}: out-of-bounds {run.kind} of "
+                    f"{run.size} bytes at {run.addr:#x} ({what})",
                     i,
-                    reloc=o.reloc,
-                    addr=o.addr,
-                    expected=write.old if write else None,
-                    actual=write.new if write else None,
+                    reloc=run.reloc,
+                    addr=run.addr,
+                    expected=run.old,
+                    actual=run.new,
                     kernel=_kernel_text(sr),
                 ))
-            for w in sr.writes:
-                if not w.in_bounds and (w.addr, len(w.new)) not in seen:
-                    out.append(ctx.violation(
-                        invariant,
-                        f"{describe_step(ctx.script.steps[i])}: out-of-bounds write of "
-                        f"{len(w.new)} bytes at {w.addr:#x} ({w.what or w.primitive})",
-                        i, reloc=w.reloc, addr=w.addr, expected=w.old, actual=w.new,
-                    ))
     return out
 
 
@@ -390,7 +437,12 @@ _NO_TARGETS = "holds vacuously: the object has no target objects (no .klp.rela.<
 
 def _judge_apply(ctx: _Ctx) -> InvariantResult:
     """Loading the module and the first coming of every target succeed."""
-    bad = [_step_failure(ctx, "apply", i, sr) for i, sr in ctx.results("apply") if _failed(sr)]
+    bad: list[Violation] = []
+    for i, sr in ctx.results("apply"):
+        if sr is None and bad:
+            break  # the engine stops after a failed load: later steps were not run
+        if _failed(sr):
+            bad.append(_step_failure(ctx, "apply", i, sr))
     if bad:
         return InvariantResult(False, bad[0].message, bad)
     return InvariantResult(True)
@@ -412,26 +464,34 @@ def _judge_apply_clear_apply(ctx: _Ctx) -> InvariantResult:
     return InvariantResult(True)
 
 
+def _first_old(writes: Sequence[Write]) -> dict[int, tuple[int, Write]]:
+    """addr -> (value before the first write to it, that write)."""
+    first: dict[int, tuple[int, Write]] = {}
+    for w in writes:
+        for k, old in enumerate(w.old):
+            first.setdefault(w.addr + k, (old, w))
+    return first
+
+
 def _changed_bytes(writes: Sequence[Write]) -> dict[int, tuple[int, int, Write]]:
     """addr -> (value before the step, value after it, first write changing it), changed only."""
-    first: dict[int, tuple[int, Write]] = {}
-    last: dict[int, int] = {}
+    last: dict[int, tuple[int, Write]] = {}
     for w in writes:
-        for k, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
-            first.setdefault(w.addr + k, (old, w))
-            last[w.addr + k] = new
-    return {a: (o, last[a], w) for a, (o, w) in first.items() if o != last[a]}
+        for k, new in enumerate(w.new):
+            last[w.addr + k] = (new, w)
+    return {
+        a: (old, last[a][0], last[a][1])
+        for a, (old, _) in _first_old(writes).items()
+        if old != last[a][0]
+    }
 
 
-def _spans(addrs: Iterable[int], key: dict[int, Write]) -> list[tuple[int, int]]:
-    """Group sorted addresses into (start, length) runs sharing the same attributed write."""
-    spans: list[tuple[int, int]] = []
+def _by_write(addrs: Iterable[int], owner: dict[int, Write]) -> list[Write]:
+    """The distinct writes owning ``addrs``, in address order."""
+    out: dict[int, Write] = {}
     for a in sorted(addrs):
-        if spans and spans[-1][0] + spans[-1][1] == a and key[spans[-1][0]] is key[a]:
-            spans[-1] = (spans[-1][0], spans[-1][1] + 1)
-        else:
-            spans.append((a, 1))
-    return spans
+        out.setdefault(id(owner[a]), owner[a])
+    return list(out.values())
 
 
 def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
@@ -452,18 +512,18 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
         }
         bad = {a for a, (before, _, _) in changed.items()
                if ctx.memory.byte_after(ig, a) != before}
-        owner = {a: changed[a][2] for a in bad}
-        for start, size in _spans(bad, owner):
-            w = owner[start]
+        before = {a: v[0] for a, v in _first_old(applied.writes).items()}
+        for w in _by_write(bad, {a: changed[a][2] for a in bad}):
+            size = len(w.new)
             out.append(ctx.violation(
                 "clear_restores",
-                f"{describe_step(ctx.script.steps[ig])} left {size} byte(s) at {start:#x} "
+                f"{describe_step(ctx.script.steps[ig])} left {size} byte(s) at {w.addr:#x} "
                 f"as applied by {describe_step(ctx.script.steps[ia])}",
                 ig,
                 reloc=w.reloc,
-                addr=start,
-                expected=bytes(changed[a][0] for a in range(start, start + size)),
-                actual=ctx.memory.bytes_after(ig, start, size),
+                addr=w.addr,
+                expected=bytes(before[a] for a in range(w.addr, w.addr + size)),
+                actual=ctx.memory.bytes_after(ig, w.addr, size),
                 kernel=_kernel_text(gone),
             ))
     if any(_failed(sr) for _, sr in ctx.results("apply")) and not out:
@@ -485,22 +545,23 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
         if _failed(first) or _failed(second):
             skipped.append(t)
             continue
-        owner: dict[int, Write] = {}
+        owner: dict[int, Write] = {}  # the last write to each byte, the second apply's first
         for w in [*first.writes, *second.writes]:
             for k in range(len(w.new)):
-                owner.setdefault(w.addr + k, w)
+                owner[w.addr + k] = w
         owner = {a: w for a, w in owner.items() if ctx.memory.section_of(a) is not None}
         bad = {a for a in owner if ctx.memory.byte_after(i1, a) != ctx.memory.byte_after(i2, a)}
-        for start, size in _spans(bad, owner):
+        for w in _by_write(bad, owner):
+            size = len(w.new)
             out.append(ctx.violation(
                 "reapply_identical",
-                f"{describe_step(ctx.script.steps[i2])} left {size} byte(s) at {start:#x} "
+                f"{describe_step(ctx.script.steps[i2])} left {size} byte(s) at {w.addr:#x} "
                 f"different from {describe_step(ctx.script.steps[i1])}",
                 i2,
-                reloc=owner[start].reloc,
-                addr=start,
-                expected=ctx.memory.bytes_after(i1, start, size),
-                actual=ctx.memory.bytes_after(i2, start, size),
+                reloc=w.reloc,
+                addr=w.addr,
+                expected=ctx.memory.bytes_after(i1, w.addr, size),
+                actual=ctx.memory.bytes_after(i2, w.addr, size),
                 kernel=_kernel_text(second),  # type: ignore[arg-type]
             ))
     if out:

@@ -198,8 +198,8 @@ def test_clear_restores_fails_when_going_is_a_noop():
     res = verdict.invariants["clear_restores"]
     assert not res.holds and len(res.violations) == 1
     v = res.violations[0]
-    assert v.addr == TEXT + 1 and v.step == 2  # only the LI byte the branch changed
-    assert v.expected == b"\x00" and v.actual == b"\x10"
+    assert v.addr == TEXT and v.step == 2  # the whole branch write is shown
+    assert v.expected == BL and v.actual == branch(0x1000)
     assert v.section == ".klp.rela.foo..text"
     # stub bytes are not required to be restored
     assert all(not STUBS <= x.addr < STUBS + 80 for x in res.violations)
@@ -228,7 +228,8 @@ def test_reapply_identical_fails():
     res = verdict.invariants["reapply_identical"]
     assert not res.holds
     v = res.violations[0]
-    assert v.addr == TEXT + 1 and v.expected == b"\x10" and v.actual == b"\x20"
+    assert len(res.violations) == 1
+    assert v.addr == TEXT and v.expected == branch(0x1000) and v.actual == branch(0x2000)
     assert v.step == 3 and v.type_name == "R_PPC64_REL24"
 
 
@@ -263,6 +264,7 @@ def test_reload_cycles_fail_on_stub_overflow_only():
     res = verdict.invariants["reload_cycles"]
     assert not res.holds and len(res.violations) == 1
     assert res.violations[0].step == k and res.violations[0].actual == bytes(range(40))
+    assert "40 bytes" in res.message
     assert verdict.invariants["in_bounds"].holds  # only the base script counts for in_bounds
 
 
@@ -342,3 +344,40 @@ def test_two_targets_attributed_separately():
 
 def test_step_is_data():
     assert Step("coming", "foo", 0) == build_script(["foo"], 0).steps[1]
+
+
+def test_contiguous_oob_events_merge_into_one_violation():
+    """create_stub's word-by-word writes past .stubs are reported as one 40-byte run."""
+    script = build_script(["foo"], 0)
+    writes = full_undo_writes(script)
+    oob = []
+    for k in range(10):
+        addr = STUBS + 80 + 4 * k
+        writes[1].append(w(addr, bytes(4), bytes([k] * 4), 1, in_bounds=False))
+        oob.append(OobAccess("write", addr, 4, 1, REF, f"stub word {k}"))
+    oob.append(OobAccess("read", STUBS + 200, 8, 1, REF, "stubs[5].funcdata"))
+    res = judge(OBJ, script, run_for(script, writes, oob={1: oob})).invariants["in_bounds"]
+    assert len(res.violations) == 2
+    first, second = res.violations
+    assert first.addr == STUBS + 80 and first.expected == bytes(40)
+    assert first.actual == b"".join(bytes([k] * 4) for k in range(10))
+    assert "(stub word 0 .. stub word 9)" in first.message
+    assert second.message.endswith("out-of-bounds read of 8 bytes at 0x20c8 (stubs[5].funcdata)")
+
+
+def test_kernel_message_levels():
+    """Only error and warning messages are quoted; notices (klp_module_coming's) are not."""
+    script = build_script(["foo"], 0)
+    msgs = {1: [KernelMessage("notice", "applying patch '%s'\n", ("p",)),
+                KernelMessage("err", "%s: boom\n", ("m",))]}
+    run = run_for(script, full_undo_writes(script), rc={1: -8}, messages=msgs)
+    v = judge(OBJ, script, run).invariants["apply"].violations[0]
+    assert v.kernel_message == "m: boom"
+
+
+def test_steps_not_run_after_failed_load_are_not_reported():
+    script = build_script(["foo"], 2)
+    run = run_for(script, {}, rc={0: -8})
+    run.steps = run.steps[:1]
+    res = judge(OBJ, script, run).invariants["apply"]
+    assert len(res.violations) == 1 and res.violations[0].step_desc == "load"
