@@ -1,15 +1,15 @@
 """The generic module loader: kernel/module/main.c load_module's relocation-relevant sequence.
 
 Order (6.1 and 6.12): rewrite_section_headers (drop SHF_ALLOC from __versions and .modinfo) ->
-layout_and_allocate (module_frob_arch_sections, the percpu section set aside, layout and
-move_module: :mod:`ppcreloc.loader.layout`) -> simplify_symbols -> apply_relocations ->
-post_relocation (module_finalize -> module_finalize_ftrace, arch/powerpc/kernel/module.c).
+layout_and_allocate (module_frob_arch_sections, module_enforce_rwx_sections, the percpu section
+set aside, layout and move_module: :mod:`ppcreloc.loader.layout`) -> simplify_symbols ->
+apply_relocations -> post_relocation (module_finalize -> module_finalize_ftrace, arch/powerpc/kernel/module.c).
 module_finalize_ftrace therefore runs *after* the load-time relocations: the ftrace stubs take
 the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub.
 
-Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists. Not
-modelled: signature, modinfo, version and license checks, the section-header validity checks,
-module_enforce_rwx_sections and feature fixups.
+Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists; after frob,
+module_enforce_rwx_sections. Not modelled: signature, modinfo, version and license checks, the
+section-header validity checks and feature fixups.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from ppcreloc.elf.model import (
     EM_PPC64,
     ET_REL,
     SHF_ALLOC,
+    SHF_EXECINSTR,
     SHF_RELA_LIVEPATCH,
+    SHF_WRITE,
     SHN_ABS,
     SHN_COMMON,
     SHN_LIVEPATCH,
@@ -111,6 +113,23 @@ def rewrite_section_headers(mod: ModuleState) -> None:
         idx = mod.obj.section_index(name)
         if idx is not None:
             mod.obj.sections[idx].flags &= ~SHF_ALLOC
+
+
+def module_enforce_rwx_sections(mod: ModuleState) -> int:
+    """module_enforce_rwx_sections (kernel/module/strict_rwx.c, 6.1 and 6.12): with
+    CONFIG_STRICT_MODULE_RWX (Debian ppc64el: y) no section may be both writable and executable.
+
+    Reads ``Config.strict_module_rwx`` when the configuration has that knob (default on).
+    """
+    if not getattr(mod.config, "strict_module_rwx", True):
+        return 0
+    wx = SHF_WRITE | SHF_EXECINSTR
+    for i, sec in enumerate(mod.obj.sections):
+        if sec.flags & wx == wx:
+            mod.pr("err", "%s: section %s (index %d) has invalid WRITE|EXEC flags\n", mod.name,
+                   sec.name, i)
+            return -ENOEXEC
+    return 0
 
 
 def set_aside_percpu(mod: ModuleState) -> int:
@@ -208,6 +227,9 @@ def load_module(
     rc = backend.module_frob_arch_sections(mod)
     if rc < 0:
         return LoadResult(mod, rc, failed_in="module_frob_arch_sections")
+    rc = module_enforce_rwx_sections(mod)
+    if rc < 0:
+        return LoadResult(mod, rc, failed_in="module_enforce_rwx_sections")
     pcpu = set_aside_percpu(mod)
     placements = place_sections(mod.obj, layout, memory)
     rc = simplify_symbols(mod, pcpu)
