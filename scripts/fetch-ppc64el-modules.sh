@@ -4,7 +4,8 @@
 # Usage: scripts/fetch-ppc64el-modules.sh [--cached] [CACHE_DIR]
 #   CACHE_DIR   default ./cache/ppc64el (gitignored as /cache/)
 #   --cached    do not download: print the paths if the cache is complete, else exit 3
-# Prints two lines: the module directory (lib/modules/<version>) and the System.map path.
+# Prints two lines: the module directory (lib/modules/<version>) and the System.map path
+# (CACHE_DIR/System.map, made from the package's vmlinux symbol table: see make_sysmap).
 #
 # Idempotent: a complete cache is reused without network access. It uses a private apt
 # configuration under CACHE_DIR (ppc64el only, bookworm main and security), so it needs neither
@@ -21,13 +22,33 @@ cache="$(cd "$cache" && pwd)"
 root="$cache/root"
 stamp="$cache/complete"
 
+sysmap="$cache/System.map"
+
 print_paths() {
-  local mapfile moddir
-  mapfile="$(ls "$root"/boot/System.map-* 2>/dev/null | head -n1)"
+  local moddir
   moddir="$(ls -d "$root"/lib/modules/*/ 2>/dev/null | head -n1)"
-  [ -n "$mapfile" ] && [ -n "$moddir" ] || return 1
+  [ -s "$sysmap" ] && [ -n "$moddir" ] || return 1
   echo "${moddir%/}"
-  echo "$mapfile"
+  echo "$sysmap"
+}
+
+# Debian's boot/System.map-* is a one-line placeholder ("The real System.map is in the
+# linux-image-<version>-dbg package"), but boot/vmlinux-* keeps its .symtab: build the map from
+# it as the kernel's scripts/mksysmap does (nm -n, without a/N/U/w symbols).
+make_sysmap() {
+  local vmlinux nm
+  vmlinux="$(ls "$root"/boot/vmlinux-* 2>/dev/null | head -n1)"
+  [ -n "$vmlinux" ] || { echo "fetch-ppc64el-modules: no boot/vmlinux-* in the package" >&2; return 1; }
+  for nm in powerpc64le-linux-gnu-nm nm; do
+    if command -v "$nm" >/dev/null && "$nm" -n "$vmlinux" 2>/dev/null \
+        | grep -v -E ' [aNUw] ' >"$sysmap.tmp" && [ -s "$sysmap.tmp" ]; then
+      mv "$sysmap.tmp" "$sysmap"
+      return 0
+    fi
+  done
+  rm -f "$sysmap.tmp"
+  echo "fetch-ppc64el-modules: cannot list $vmlinux's symbols (install binutils)" >&2
+  return 1
 }
 
 if [ -f "$stamp" ] && print_paths; then exit 0; fi
@@ -35,7 +56,7 @@ if [ "$cached_only" = 1 ]; then
   echo "fetch-ppc64el-modules: no complete cache in $cache (run without --cached)" >&2
   exit 3
 fi
-for tool in apt-get apt-cache dpkg-deb; do
+for tool in apt-get apt-cache dpkg-deb nm; do
   command -v "$tool" >/dev/null || { echo "fetch-ppc64el-modules: $tool not found (Debian/Ubuntu only)" >&2; exit 1; }
 done
 
@@ -82,5 +103,6 @@ rm -rf "$root.tmp"
 dpkg-deb -x "$deb" "$root.tmp"
 rm -rf "$root"
 mv "$root.tmp" "$root"
+make_sysmap
 basename "$deb" >"$stamp"
 print_paths

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -101,34 +100,39 @@ def test_sample_is_deterministic(package):
     assert len(all_modules(package[0])) > 3000
 
 
+def applied_types(verdict) -> set[str]:
+    """Names of the relocation types the load step wrote for."""
+    return {type_name(w.reloc.type) for w in verdict.run.steps[0].writes if w.reloc is not None}
+
+
 @pytest.mark.parametrize("module", SAMPLE or [pytest.param(None, marks=pytest.mark.skip(WHY))])
 def test_real_module_loads(package, world, engine, module):
+    """v6.12 (the default engine) loads each sampled module; nfsd.ko applies every type it has."""
     path = package[0] / module
     obj = load_object(str(path))
     verdict = check(obj, engine, world, cycles=0, modname=module_name(str(path)))
     assert verdict.targets == []
     assert_loads(verdict)
-    load = verdict.run.steps[0]
     nrelocs = sum(len(r) for r in obj.relocs.values())
     if nrelocs:
-        assert load.writes, f"{module}: {nrelocs} relocations but nothing written"
+        assert verdict.run.steps[0].writes, f"{module}: {nrelocs} relocations, nothing written"
+    if module == NFSD:
+        assert nrelocs > 15_000
+        assert NFSD_TYPES <= applied_types(verdict)
 
 
-def test_nfsd_every_type_applied(package, world):
-    obj = load_object(str(package[0] / NFSD))
-    assert sum(len(r) for r in obj.relocs.values()) > 15_000
-    for eng in resolve_engines("all"):
-        verdict = check(obj.clone(), eng, world, cycles=0, modname="nfsd")
-        assert_loads(verdict)
-        applied = Counter(
-            w.reloc.type for w in verdict.run.steps[0].writes if w.reloc is not None
-        )
-        assert NFSD_TYPES <= {type_name(t) for t in applied}, (eng.name, applied)
+def test_nfsd_loads_on_v61(package, world):
+    """The other real kernel's profile (6.1: no restore_r2 re-patch fix) loads nfsd.ko too."""
+    verdict = check(load_object(str(package[0] / NFSD)), resolve_engines("v6.1")[0], world,
+                    cycles=0, modname="nfsd")
+    assert_loads(verdict)
+    assert NFSD_TYPES <= applied_types(verdict)
 
 
-def test_cli_check_nfsd(package, capsys):
-    """The command the issue names: ppcreloc check .../nfsd.ko --kallsyms System.map-..."""
-    code = main(["check", str(package[0] / NFSD), "--kallsyms", str(package[1])])
+def test_cli_check_with_system_map(package, capsys):
+    """``ppcreloc check MODULE.ko --kallsyms System.map`` exits 0 (nfsd is in the sample above)."""
+    module = package[0] / SAMPLE[1]
+    code = main(["check", str(module), "--kallsyms", str(package[1]), "--json"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "VIOLATED" not in out
+    assert '"holds": false' not in out
