@@ -40,6 +40,7 @@ from ppcreloc.engine import (
     StepResult,
     Write,
 )
+from ppcreloc.ppc64.reloctypes import type_name
 
 INVARIANTS: tuple[str, ...] = (
     "apply",
@@ -58,23 +59,7 @@ DEFAULT_CYCLES = 8
 
 Phase = Literal["apply", "reapply", "cycles"]
 
-# R_PPC64_* names (arch/powerpc/include/uapi/asm/elf.h), for violation reports.
-_TYPE_NAMES: dict[int, str] = {
-    0: "R_PPC64_NONE", 1: "R_PPC64_ADDR32", 10: "R_PPC64_REL24", 26: "R_PPC64_REL32",
-    38: "R_PPC64_ADDR64", 44: "R_PPC64_REL64", 47: "R_PPC64_TOC16", 48: "R_PPC64_TOC16_LO",
-    49: "R_PPC64_TOC16_HI", 50: "R_PPC64_TOC16_HA", 51: "R_PPC64_TOC", 63: "R_PPC64_TOC16_DS",
-    64: "R_PPC64_TOC16_LO_DS", 109: "R_PPC64_TOCSAVE", 116: "R_PPC64_REL24_NOTOC",
-    118: "R_PPC64_ENTRY", 132: "R_PPC64_PCREL34", 133: "R_PPC64_GOT_PCREL34",
-    249: "R_PPC64_REL16", 250: "R_PPC64_REL16_LO", 251: "R_PPC64_REL16_HI",
-    252: "R_PPC64_REL16_HA",
-}
-
 _KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})")
-
-
-def type_name(rtype: int) -> str:
-    """The R_PPC64_* name of a relocation type (``R_PPC64_<n>`` when unknown)."""
-    return _TYPE_NAMES.get(rtype, f"R_PPC64_{rtype}")
 
 
 # -- results ---------------------------------------------------------------------------------------
