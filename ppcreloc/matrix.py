@@ -61,10 +61,13 @@ class Cell:
     relocs: int | None = None
     message: str | None = None
     seconds: float = 0.0
+    placeholders: str = "compiler"
 
     @property
     def predicted(self) -> bool | None:
-        """The kernel-predicted outcome, None when there is no prediction."""
+        """The kernel-predicted outcome (compiler-like objects only), else None."""
+        if self.placeholders != "compiler":
+            return None
         return PREDICTED.get((self.engine, self.invariant))
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,13 +228,14 @@ def run_matrix(
         survey_time = time.perf_counter() - start
         for inv in invariants:
             if inv not in failed:
-                cells.append(Cell(engine.name, inv, True, count, seconds=survey_time))
+                cells.append(Cell(engine.name, inv, True, count, seconds=survey_time,
+                                  placeholders=placeholders))
                 continue
             t0 = time.perf_counter()
             minimal = minimal_counterexample(engine, inv, examples, seed_value, placeholders,
                                              cycles, **knobs)
             cell = Cell(engine.name, inv, False, minimal.examples if minimal else count,
-                        seconds=time.perf_counter() - t0)
+                        seconds=time.perf_counter() - t0, placeholders=placeholders)
             if minimal is not None and minimal.verdict is not None:
                 cell.relocs = minimal.case.reloc_count
                 cell.message = minimal.verdict.invariants[inv].message

@@ -9,6 +9,7 @@ on everything before the first clear (they differ only in clear and stub bookkee
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,64 @@ def test_profiles_agree_until_the_first_clear(case: Case) -> None:
     assert all(rc == 0 for rc in first[0]), first[0]
     for e in ENGINES[1:]:
         assert results[e] == first, e
+
+
+# -- `ppcreloc matrix` ------------------------------------------------------------------------
+def _cli(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
+    from ppcreloc import cli
+
+    if "ppcreloc.matrix" not in cli.SUBCOMMAND_MODULES:  # until the lead wires it in
+        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", (*cli.SUBCOMMAND_MODULES,
+                                                        "ppcreloc.matrix"))
+    return cli.main(argv)
+
+
+def _rows(out: str) -> list[dict[str, object]]:
+    rows = json.loads(out)["results"]
+    for r in rows:
+        r.pop("seconds")
+    return rows
+
+
+def test_matrix_json_fixtures_and_seeded_repeat(monkeypatch, capsys, tmp_path: Path) -> None:
+    argv = ["matrix", "--examples", "30", "--seed", "7", "--engine", "v6.12", "full-undo",
+            "--json", "--fixtures", str(tmp_path)]
+    assert _cli(monkeypatch, argv) == 1
+    rows = _rows(capsys.readouterr().out)
+    assert [(r["engine"], r["invariant"]) for r in rows] == [
+        (e, i) for e in ("v6.12", "full-undo") for i in INVARIANTS]
+    for r in rows:
+        assert {"engine", "invariant", "holds", "fixture", "examples"} <= set(r)
+        assert r["holds"] == PREDICTED[(r["engine"], r["invariant"])], r
+        if r["holds"]:
+            assert r["fixture"] is None and r["examples"] == 30
+        else:
+            fixture = Path(str(r["fixture"]))
+            assert fixture.is_file() and fixture.with_suffix(".json").is_file()
+            assert fixture.parent == tmp_path / str(r["engine"])
+            assert r["relocs"] == 1
+    assert _cli(monkeypatch, argv) == 1
+    assert _rows(capsys.readouterr().out) == rows  # same seed, same matrix, same fixtures
+
+
+def test_matrix_clean_run_exits_zero_and_prints_a_table(monkeypatch, capsys) -> None:
+    argv = ["matrix", "--examples", "20", "--engine", "full-undo", "--no-fixtures"]
+    assert _cli(monkeypatch, argv) == 0
+    out = capsys.readouterr().out
+    assert "ppcreloc matrix" in out and "reload_cycles" in out and "FAILS" not in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--engine", "v9.9"], "unknown engine 'v9.9'"),
+    (["--examples", "0"], "must be between 1 and 1000000"),
+    (["--seed", "x"], "not an integer"),
+    (["--placeholders", "random"], "invalid choice"),
+])
+def test_matrix_bad_input_is_one_line_exit_2(monkeypatch, capsys, argv, message) -> None:
+    try:
+        rc = _cli(monkeypatch, ["matrix", *argv, "--no-fixtures"])
+    except SystemExit as exc:  # argparse errors exit from the parser
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
