@@ -37,8 +37,9 @@ def test_registry():
         assert get_profile(key).name == key
     assert [k for k, c in PROFILES.items() if c.resolve_before_clear] == ["klp-clear-v7"]
     with pytest.raises(UsageError, match=r"unknown engine 'x' \(known: v6.1, klp-clear-v7, "
-                                         r"v6.12, full-undo\)"):
+                                         r"v6.12, full-undo, v6.18\)"):
         get_profile("x")
+    assert get_profile("v6.18").name == "v6.18" and "v6.18" not in PROFILES
 
 
 def klp_object(extra_types: bool = False, big_text: bool = False):
@@ -257,3 +258,18 @@ def test_full_undo_shared_stub_survives_other_sections_clear():
     assert slot2 == TARGET  # still used by .text.u
     prof.clear_relocate_add(mod, mod.obj.symtab_index, r_u)
     assert int.from_bytes(mod.memory.read(stubs + 80 + 32, 8, "t"), "little") == 0
+
+
+def test_v6_18_counter_scheme_overflows_once_without_warning_then_warns():
+    c = Cycle("v6.18")
+    stubs = c.mod.obj.sections[c.mod.arch.stubs_section]
+    assert stubs.sh_size == 3 * 40  # no terminator slot: 2 ftrace + 1 call
+    assert c.mod.arch.stub_count == 2
+    assert c.apply(0) == 0 and c.mod.arch.stub_count == 3
+    o0, w0 = len(c.mod.memory.oob), c.mod.warns
+    assert c.apply(1) == 0 and c.mod.warns == w0  # stub 3 written past .stubs, silently
+    oob = [o for o in c.mod.memory.oob[o0:] if o.kind == "write"]
+    assert oob and min(o.addr for o in oob) == stubs.addr + 120
+    assert c.mod.arch.stub_count == 4
+    assert c.apply(0) == 0  # an address already stubbed is still found (i < stub_count)
+    assert c.apply(2) == -2 and c.mod.warns == w0 + 1

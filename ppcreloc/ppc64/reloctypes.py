@@ -161,3 +161,7 @@ def type_name(num: int) -> str:
     """The R_PPC64_* name of ``num`` (or ``R_PPC64_<num>`` for types not in the table)."""
     row = RELOC_TYPES.get(num)
     return row.name if row else f"R_PPC64_{num}"
+
+
+#: the name strategies/_ppc.py looks up
+name_of = type_name
