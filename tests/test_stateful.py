@@ -184,3 +184,45 @@ def test_machine_catches_a_profile_that_breaks_its_prediction() -> None:
 def _pretend_full_undo_init(self: LoaderMachine) -> None:
     LoaderMachine.__init__(self)
     self.props = _properties("full-undo")
+
+
+def _one_klp_call() -> Case:
+    """One function doing `bl .klp.sym.ext4.do_work,0; nop`: the smallest object with a stub."""
+    from ppcreloc.elf.builder import ObjectBuilder
+    from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC
+    from strategies import _ppc as P
+    from strategies.worlds import VMLINUX, VMLINUX_BASE, ObjectSpec, WorldSpec, WorldSymbol
+
+    b = ObjectBuilder()
+    text = b.add_section(".text.fn", (P.BL.to_bytes(4, "little") + P.NOP.to_bytes(4, "little")
+                                      + P.BLR.to_bytes(4, "little")))
+    sym = b.add_symbol(".klp.sym.ext4.do_work,0", bind=STB_GLOBAL, type=STT_FUNC,
+                       shndx=SHN_LIVEPATCH)
+    b.add_rela(text, 0, sym, P.R_PPC_REL24, section=".klp.rela.ext4..text.fn")
+    b.add_stubs()
+    world = WorldSpec(
+        ObjectSpec(VMLINUX, (), (VMLINUX_BASE,)),
+        (ObjectSpec("ext4", (WorldSymbol("do_work", 0x100),),
+                    tuple(0xC008_2000_0000_0000 + g * 0x100_0000 for g in range(4))),),
+    )
+    return Case(b.build(), world, targets=("ext4",))
+
+
+@pytest.mark.parametrize(("engine_name", "rc_again", "overrun"), [
+    ("v6.12", -2, True), ("klp-clear-v7", -2, True), ("full-undo", 0, False)])
+def test_stub_overrun_breaks_even_same_address_reload(engine_name: str, rc_again: int,
+                                                      overrun: bool) -> None:
+    """Finding: once reloads at fresh addresses have pushed a stub past `.stubs` (gen 2 here:
+    2 ftrace stubs + gen 0 + gen 1 fill the 4 slots), coming back at that same address fails:
+    stub_for_addr's walk now sees the stray stub's non-zero funcdata at i == num_stubs, WARNs
+    and returns 0 (-ENOENT), so the target module is refused. full-undo frees slots on going."""
+    case = _one_klp_call()
+    steps = [Step("load")]
+    for gen in (0, 1, 2, 2):
+        steps += [Step("coming", "ext4", gen), Step("going", "ext4", gen)]
+    run = get_engine(engine_name).run(case.scenario(steps))
+    comings = [s for s in run.steps if s.step.kind == "coming"]
+    assert [s.rc for s in comings[:3]] == [0, 0, 0]
+    assert any(s.oob for s in comings[2:3]) == overrun
+    assert comings[3].rc == rc_again
+    assert (comings[3].warns > 0) == overrun
