@@ -279,3 +279,30 @@ def test_compressed_objects_load(plain_o, tmp_path):
     assert load_object(str(tmp_path / "m.ko.gz")) == ref
     (tmp_path / "bad.ko.xz").write_bytes(b"not xz")
     assert "decompress" in one_line_error(run("check", str(tmp_path / "bad.ko.xz")))
+
+
+# -- subcommand registration -------------------------------------------------------------------
+def test_registered_module_adds_a_subcommand(tmp_path, monkeypatch, capsys):
+    (tmp_path / "fake_cmd.py").write_text(
+        "def add_subcommand(subparsers):\n"
+        "    p = subparsers.add_parser('fake', help='a test command')\n"
+        "    p.add_argument('--code', type=int, default=0)\n"
+        "    p.set_defaults(func=lambda args: args.code)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import ppcreloc.cli as cli
+
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ("fake_cmd",))
+    assert main(["fake", "--code", "1"]) == 1
+    assert main(["fake"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "a test command" in capsys.readouterr().out
+
+
+def test_builtin_command_does_not_import_registered_modules():
+    code = ("import sys; from ppcreloc.cli import main; main(['profiles']); "
+            "print('ppcreloc.matrix' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+    assert "matrix" in run("--help").stdout
