@@ -77,17 +77,15 @@ _DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
 
 
 def load_world(kallsyms: str | None) -> SymbolWorld:
-    """The symbol world: a kallsyms/System.map file, or the synthetic default."""
+    """The symbol world: a kallsyms/System.map file, or the synthetic default.
+
+    An unreadable or malformed map raises WorldError (a PpcrelocError).
+    """
     from ppcreloc.loader.world import SymbolWorld
 
     if kallsyms is None:
         return SymbolWorld.synthetic()
-    try:
-        return SymbolWorld.from_kallsyms(kallsyms)
-    except OSError as exc:
-        raise UsageError(f"cannot read {kallsyms}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{kallsyms}: not a kallsyms/System.map file ({exc})") from None
+    return SymbolWorld.from_kallsyms(kallsyms)  # WorldError names the file and the line
 
 
 def resolve_engines(spec: str) -> list[Engine]:
