@@ -238,3 +238,13 @@ def test_missing_stubs_fails_in_frob():
     res = _load(b.build())
     assert (res.rc, res.failed_in, res.placements) == (-8, "module_frob_arch_sections", [])
     assert res.mod.messages[0].fmt == "%s: doesn't contain .stubs.\n"
+
+
+def test_oversized_module_memory_is_enomem():
+    b = ObjectBuilder()
+    b.add_section(".text", _words(NOP))
+    b.add_stubs()
+    b.add_section(".bss", type=8, flags=SHF_ALLOC | SHF_WRITE, size=1 << 45)
+    res = _load(b.build())
+    assert (res.rc, res.failed_in, res.placements) == (-12, "move_module", [])
+    assert res.mod.memory.regions == []

@@ -193,3 +193,10 @@ def test_world_from_spec_agrees_with_the_spec(spec):
                 assert hits[pos - 1] == want
     for name, addr in spec.exports().items():
         assert w.resolve_export(name) == addr
+
+
+def test_names_that_are_not_utf8():
+    w = SymbolWorld.synthetic()
+    name = b"t\xccrget".decode("utf-8", "surrogateescape")
+    assert w.module_base(name, 1) != w.module_base(name, 0)
+    assert len(w.lookup(name, b"f\xffo".decode("utf-8", "surrogateescape"), 1)) == 1

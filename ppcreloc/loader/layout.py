@@ -50,8 +50,18 @@ LAYOUT_MASKS: tuple[tuple[str, int, int], ...] = (
 )
 
 
+#: the largest module memory kind the model allocates; beyond it module_memory_alloc's
+#: execmem_alloc/vmalloc fails (-ENOMEM). The kernel's 32-bit mem[type].size truncation for
+#: sizes of 4 GiB and more is not modelled: the model refuses them the same way.
+MAX_MOD_MEM = 0x4000_0000
+
+
 class LayoutError(PpcrelocError):
     """A Layout that cannot be realised (unknown or overlapping pinned sections, overflow)."""
+
+
+class ModuleAllocFailed(Exception):
+    """module_memory_alloc would fail: a memory kind is larger than :data:`MAX_MOD_MEM`."""
 
 
 def section_size(obj: ElfObject, index: int) -> int:
@@ -120,7 +130,10 @@ class _Packer:
 def place_sections(obj: ElfObject, layout: Layout, memory: ModuleMemory) -> list[Placement]:
     """Place every SHF_ALLOC section of ``obj`` and map it (and the gap after .stubs) in memory.
 
-    Sets ``obj.sections[i].addr``; returns the placements in section order.
+    Sets ``obj.sections[i].addr``; returns the placements in section order. Raises
+    :class:`ModuleAllocFailed` (before mapping anything) when a memory kind is too large and
+    :class:`LayoutError` for an unusable Layout; a pinned section larger than MAX_MOD_MEM fails
+    the same way.
     """
     mark_ro_after_init(obj)
     alloc = [i for i in range(1, len(obj.sections)) if obj.sections[i].flags & SHF_ALLOC]
@@ -137,6 +150,8 @@ def place_sections(obj: ElfObject, layout: Layout, memory: ModuleMemory) -> list
             raise LayoutError(f"layout address {where:#x} for {name!r} is outside the address space")
         addr[idx] = where
     pinned = sorted(addr)
+    if any(sizes[i] > MAX_MOD_MEM for i in pinned):
+        raise ModuleAllocFailed("pinned")
     for a, i in enumerate(pinned):
         for j in pinned[a + 1 :]:
             lo_i, hi_i, lo_j, hi_j = addr[i], addr[i] + sizes[i], addr[j], addr[j] + sizes[j]
@@ -155,12 +170,16 @@ def place_sections(obj: ElfObject, layout: Layout, memory: ModuleMemory) -> list
         members = [i for i in alloc if i not in addr and _kind(obj.sections[i].flags) == k]
         if not members:
             continue
-        packer.cursor = _align(packer.cursor, MOD_MEM_ALIGN)
+        packer.cursor = start = _align(packer.cursor, MOD_MEM_ALIGN)
+        if sum(sizes[i] for i in members) > MAX_MOD_MEM:
+            raise ModuleAllocFailed(LAYOUT_MASKS[k][0])
         for i in members:
             addr[i] = packer.fit(sizes[i], obj.sections[i].addralign)
             if i == stubs:
                 packer.reserved.append(_after_stubs_gap(addr[i] + sizes[i], layout, addr, sizes))
                 packer.cursor = max(packer.cursor, packer.reserved[-1][1])
+        if packer.cursor - start > MAX_MOD_MEM:
+            raise ModuleAllocFailed(LAYOUT_MASKS[k][0])
     placements: list[Placement] = []
     for i in alloc:
         if i not in addr:  # no kind matched: cannot happen for SHF_ALLOC, kept for safety

@@ -32,7 +32,7 @@ from ppcreloc.elf.model import (
     ElfObject,
 )
 from ppcreloc.engine import Config, Layout, Placement, RelocRef
-from ppcreloc.loader.layout import place_sections, section_size
+from ppcreloc.loader.layout import ModuleAllocFailed, place_sections, section_size
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
 from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ArchBackend, ModuleState
@@ -41,6 +41,7 @@ from ppcreloc.loader.world import SymbolWorld
 SHT_REL = 9  # include/uapi/linux/elf.h
 ENOENT = 2
 ENOEXEC = 8
+ENOMEM = 12
 _U64 = (1 << 64) - 1
 #: sections rewrite_section_headers keeps out of module memory (info->index.vers / .info)
 UNKEPT_SECTIONS = ("__versions", ".modinfo")
@@ -231,7 +232,10 @@ def load_module(
     if rc < 0:
         return LoadResult(mod, rc, failed_in="module_enforce_rwx_sections")
     pcpu = set_aside_percpu(mod)
-    placements = place_sections(mod.obj, layout, memory)
+    try:
+        placements = place_sections(mod.obj, layout, memory)
+    except ModuleAllocFailed:
+        return LoadResult(mod, -ENOMEM, failed_in="move_module", pcpu_section=pcpu)
     rc = simplify_symbols(mod, pcpu)
     if rc < 0:
         return LoadResult(mod, rc, placements, failed_in="simplify_symbols", pcpu_section=pcpu)

@@ -97,7 +97,7 @@ class _Spec(Protocol):
 
 def _hash(*parts: object) -> int:
     """A stable 64-bit hash (Python's hash() is salted per process)."""
-    text = "\0".join(str(p) for p in parts).encode()
+    text = "\0".join(str(p) for p in parts).encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
 
