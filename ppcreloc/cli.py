@@ -15,6 +15,7 @@ import importlib
 import lzma
 import re
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -62,7 +63,7 @@ def load_object(path: str) -> ElfObject:
     if unpack is not None:
         try:
             data = unpack(data)
-        except (lzma.LZMAError, OSError, EOFError) as exc:
+        except (lzma.LZMAError, zlib.error, OSError, EOFError) as exc:
             raise UsageError(f"{path}: cannot decompress ({exc})") from None
     try:
         return read_elf(data)
@@ -104,7 +105,7 @@ def resolve_engines(spec: str) -> list[Engine]:
 def module_name(path: str) -> str:
     """The kernel's name for a module file: the stem, '-' as '_' (kernel/module: KBUILD_MODNAME)."""
     stem = Path(path).name
-    stem = re.sub(r"\.(ko|o)(\.xz|\.gz|\.zst)?$", "", stem)
+    stem = re.sub(r"\.(ko|o)(\.xz|\.gz)?$", "", stem)
     return stem.replace("-", "_")[:55] or "livepatch_test"
 
 

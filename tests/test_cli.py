@@ -278,7 +278,9 @@ def test_compressed_objects_load(plain_o, tmp_path):
     assert load_object(str(tmp_path / "m.ko.xz")) == ref
     assert load_object(str(tmp_path / "m.ko.gz")) == ref
     (tmp_path / "bad.ko.xz").write_bytes(b"not xz")
-    assert "decompress" in one_line_error(run("check", str(tmp_path / "bad.ko.xz")))
+    (tmp_path / "bad.ko.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(7, 60)))
+    for bad in ("bad.ko.xz", "bad.ko.gz"):
+        assert "decompress" in one_line_error(run("check", str(tmp_path / bad)))
 
 
 # -- subcommand registration -------------------------------------------------------------------
