@@ -88,17 +88,19 @@ def _section_headers(data: bytes, e: str, ehdr: tuple[int, ...]) -> list[_Shdr]:
     return [_Shdr(f) for f in struct.iter_unpack(e + SHDR_FMT, data[shoff:end])]
 
 
-def _check_bounds(shdrs: list[_Shdr], size: int) -> None:
+def _in_file(sh: _Shdr, size: int, label: str) -> None:
+    if sh.type != SHT_NOBITS and sh.offset + sh.size > size:
+        raise ElfFormatError(
+            f"{label}: sh_offset+sh_size past end of file ({sh.offset:#x}+{sh.size:#x} > {size:#x})"
+        )
+
+
+def _check_bounds(shdrs: list[_Shdr], size: int, label: list[str]) -> None:
     total = 0
     for i, sh in enumerate(shdrs[1:], 1):
-        if sh.type == SHT_NOBITS:
-            continue
-        if sh.offset + sh.size > size:
-            raise ElfFormatError(
-                f"section {i}: sh_offset+sh_size past end of file "
-                f"({sh.offset:#x}+{sh.size:#x} > {size:#x})"
-            )
-        total += sh.size
+        _in_file(sh, size, label[i])
+        if sh.type != SHT_NOBITS:
+            total += sh.size
     if total > _MAX_OVERLAP * size:
         raise ElfFormatError(
             f"sections overlap: file-backed sections total {total:#x} bytes in a {size:#x}-byte file"
@@ -152,14 +154,16 @@ def read_elf(data: bytes) -> ElfObject:
     n = len(shdrs)
     if shstrndx >= n:
         raise ElfFormatError(f"e_shstrndx {shstrndx} out of range ({n} sections)")
-    _check_bounds(shdrs, len(data))
     derived = derived_sections([s.type for s in shdrs], [s.link for s in shdrs], shstrndx)
 
     def strtab(i: int, what: str) -> StringTable:
         sh = shdrs[i]
         return StringTable(data[sh.offset : sh.offset + sh.size], what)
 
-    shstr = strtab(shstrndx, f"section {shstrndx} (e_shstrndx)") if shstrndx in derived else None
+    shstr = None
+    if shstrndx in derived:
+        _in_file(shdrs[shstrndx], len(data), f"section {shstrndx} (e_shstrndx)")
+        shstr = strtab(shstrndx, f"section {shstrndx} (e_shstrndx)")
     names = []
     for i, sh in enumerate(shdrs):
         if shstr is None:
@@ -169,6 +173,7 @@ def read_elf(data: bytes) -> ElfObject:
         else:
             names.append(shstr.get(sh.name, f"section {i}") if sh.name else "")
     label = [f"section {i} ({nm})" for i, nm in enumerate(names)]
+    _check_bounds(shdrs, len(data), label)
 
     for i, sh in enumerate(shdrs[1:], 1):
         kind = derived.get(i)
