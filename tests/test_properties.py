@@ -26,8 +26,8 @@ from strategies import Case, livepatch_objects, to_symbol_world
 from strategies import _ppc as P
 
 ENGINES = engine_names()
-HOLDS = {e: [i for i in INVARIANTS if PREDICTED[(e, i)]] for e in ENGINES}
-FAILS = [(e, i) for e in ENGINES for i in INVARIANTS if not PREDICTED[(e, i)]]
+HOLDS = {e: [i for i in INVARIANTS if PREDICTED.get((e, i), True)] for e in ENGINES}
+FAILS = [(e, i) for e in ENGINES for i in INVARIANTS if not PREDICTED.get((e, i), True)]
 #: the search budget for a predicted failure (found at example 1-3 with seed 0 today)
 SEARCH_EXAMPLES = 60
 
@@ -35,8 +35,9 @@ prop = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 def test_every_cell_has_a_prediction() -> None:
-    assert set(ENGINES) == {"v6.1", "klp-clear-v7", "v6.12", "full-undo"}
-    assert all((e, i) in PREDICTED for e in ENGINES for i in INVARIANTS)
+    assert {"v6.1", "klp-clear-v7", "v6.12", "full-undo"} <= set(ENGINES)
+    missing = [(e, i) for e in ENGINES for i in INVARIANTS if (e, i) not in PREDICTED]
+    assert not missing, f"add these engines to ppcreloc.matrix._FAILS: {missing}"
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
