@@ -169,12 +169,18 @@ def _scenarios() -> list[tuple[str, Scenario]]:
 SCENARIOS = _scenarios()
 
 
+_ENGINES: dict[str, KernelEngine] = {}
+
+
 def _engine(profile: str) -> KernelEngine:
+    if profile in _ENGINES:
+        return _ENGINES[profile]
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
     if not TREES[profile].is_file():
         pytest.skip(f"{TREES[profile]} missing (apt-get install {TREES[profile].name[:-7]})")
-    return KernelEngine(TREES[profile])
+    _ENGINES[profile] = KernelEngine(TREES[profile])
+    return _ENGINES[profile]
 
 
 _RUNS: dict[str, list[RunResult]] = {}
@@ -217,3 +223,27 @@ def test_differential_detects_a_version_mismatch() -> None:
     model = ModelEngine("v6.12").run(SCENARIOS[klp][1])
     fields = {d.field for d in disagreements(kernel, model)}
     assert {"rc", "messages"} <= fields
+
+
+# -- generated objects -----------------------------------------------------------------------
+from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+
+from strategies import Case, livepatch_objects  # noqa: E402
+
+#: examples per kernel version: each runs in its own child process (about 0.15 s)
+PROPERTY_EXAMPLES = 40
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("profile", list(TREES))
+@seed(20261125)
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None, derandomize=False,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=livepatch_objects())
+def test_generated_objects_agree(profile: str, case: Case) -> None:
+    """Compiler-like generated livepatch modules, two apply/clear cycles per target."""
+    engine = _engine(profile)
+    sc = case.scenario(case.steps(cycles=2))
+    sc = replace(sc, layout=user_layout(sc.layout))
+    diffs = disagreements(engine.run(sc), ModelEngine(profile).run(sc))
+    assert not diffs, "\n".join(str(d) for d in diffs)

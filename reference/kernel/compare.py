@@ -3,17 +3,22 @@
 Compared per step (issue 6 item 3): return code, fault, WARN count, messages (level, format
 string, integer/string arguments; never rendered %p text), the bytes of every section and of the
 area after `.stubs`, the writes made through patch primitives (address, bytes, primitive: the
-shim records each call), and which bytes outside the module's sections were written. Plain
-stores are compared through memory only (the kernel engine sees them as memory differences),
-and out-of-bounds *reads* not at all (the C code cannot report them). Placement and the `.stubs`
+shim records each call), and which bytes outside the module's sections were changed. Plain
+stores are compared through memory only (the kernel engine sees them as memory differences, so
+a store of the bytes already there is invisible to it), and out-of-bounds *reads* not at all
+(the C code cannot report them). Placement and the `.stubs`
 extent are compared once.
+
+A kernel step that faults (the real code dereferenced unmapped memory; a kernel would oops)
+agrees with a model step that records an out-of-bounds access, and ends the comparison: the
+model goes on where the kernel cannot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ppcreloc.engine import RunResult, StepResult
+from ppcreloc.engine import Placement, RunResult, StepResult
 
 PATCH_PRIMITIVES = ("patch_instruction", "patch_u32")
 
@@ -40,8 +45,16 @@ def _patch_writes(s: StepResult) -> list[tuple[int, str, str]]:
     return [(w.addr, w.new.hex(), w.primitive) for w in s.writes if w.primitive in PATCH_PRIMITIVES]
 
 
-def _oob_written(s: StepResult) -> set[int]:
-    return {a for o in s.oob if o.kind == "write" for a in range(o.addr, o.addr + o.size)}
+def _oob_changed(s: StepResult, placements: list[Placement]) -> list[int]:
+    """Bytes outside every placed section that some write changed (old != new)."""
+    spans = [(p.addr, p.addr + p.size) for p in placements]
+    out = set()
+    for w in s.writes:
+        for i, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
+            a = w.addr + i
+            if old != new and not any(lo <= a < hi for lo, hi in spans):
+                out.add(a)
+    return sorted(out)
 
 
 def _first_diff(a: bytes, b: bytes) -> str:
@@ -71,26 +84,36 @@ FIELDS = (
     ("warns", lambda s: s.warns),
     ("messages", _messages),
     ("patch writes", _patch_writes),
-    ("out-of-bounds bytes written", lambda s: sorted(_oob_written(s))),
 )
 
 
 def disagreements(kernel: RunResult, model: RunResult) -> list[Disagreement]:
     """Every field on which ``kernel`` and ``model`` differ (empty: they agree)."""
     out: list[Disagreement] = []
-    if [(p.index, p.addr, p.size) for p in kernel.placements] != [
-        (p.index, p.addr, p.size) for p in model.placements
-    ]:
-        out.append(Disagreement(0, "load", "placements", kernel.placements, model.placements))
-    if kernel.stubs != model.stubs:
-        out.append(Disagreement(0, "load", ".stubs extent", kernel.stubs, model.stubs))
-    if len(kernel.steps) != len(model.steps):
+    load_faulted = bool(kernel.steps) and kernel.steps[0].fault is not None
+    if not load_faulted:
+        if [(p.index, p.addr, p.size) for p in kernel.placements] != [
+            (p.index, p.addr, p.size) for p in model.placements
+        ]:
+            out.append(Disagreement(0, "load", "placements", kernel.placements, model.placements))
+        if kernel.stubs != model.stubs:
+            out.append(Disagreement(0, "load", ".stubs extent", kernel.stubs, model.stubs))
+    faulted = any(k.fault for k in kernel.steps)
+    if len(kernel.steps) != len(model.steps) and not faulted:
         out.append(Disagreement(0, "run", "steps run", len(kernel.steps), len(model.steps)))
     for n, (k, m) in enumerate(zip(kernel.steps, model.steps, strict=False)):
         kind = f"{k.step.kind} {k.step.objname or ''} gen {k.step.generation}".replace("  ", " ")
+        if k.fault:
+            if not m.oob:
+                out.append(Disagreement(n, kind, "fault without a model out-of-bounds access",
+                                        k.fault, m.rc))
+            break
         for name, get in FIELDS:
             kv, mv = get(k), get(m)
             if kv != mv:
                 out.append(Disagreement(n, kind, name, kv, mv))
+        ko, mo = _oob_changed(k, kernel.placements), _oob_changed(m, kernel.placements)
+        if ko != mo:
+            out.append(Disagreement(n, kind, "out-of-bounds bytes changed", ko, mo))
         out += _memory(n, kind, k, m)
     return out
