@@ -111,28 +111,36 @@ class ModelEngine:
 
     def run(self, scenario: Scenario) -> RunResult:
         """Load the module, then run every coming/going step on the livepatch driver."""
-        _check_steps(scenario.steps)
-        backend = _backend(self.name)
-        load = load_module(backend, scenario.obj, scenario.world, scenario.layout,
-                           scenario.config, scenario.modname)
-        mod = load.mod
-        results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc)]
-        run = RunResult(self.name, results, load.placements,
-                        stubs_extent(mod) if load.placements else (0, 0))
-        if load.rc:
-            return run
-        patch = KlpPatch.for_module(backend, mod)
-        for n, step in enumerate(scenario.steps[1:], 1):
-            objname = step.objname or ""  # _check_steps made sure it is set
-            scenario.world.module_base(objname, step.generation)  # validates the generation
-            mod.memory.step = n
-            marks = _Marks(mod)
-            forget_reloc(mod.memory)
-            if step.kind == "coming":
-                rc = patch.klp_module_coming(objname, step.generation)
-            else:
-                patch.klp_module_going(objname)
-                rc = 0
-            results.append(marks.result(step, rc, mod, last_reloc(mod.memory)))
-        run.stubs = stubs_extent(mod)
+        return run_scenario(scenario, _backend(self.name), self.name)
+
+
+def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunResult:
+    """Run ``scenario`` through the generic loader and livepatch driver with any ``backend``.
+
+    What every engine built on ppcreloc.loader reports (ModelEngine, and kernel:PATH with the
+    real module_64.c as the backend): see the module docstring for the step semantics.
+    """
+    _check_steps(scenario.steps)
+    load = load_module(backend, scenario.obj, scenario.world, scenario.layout,
+                       scenario.config, scenario.modname)
+    mod = load.mod
+    results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc)]
+    run = RunResult(engine, results, load.placements,
+                    stubs_extent(mod) if load.placements else (0, 0))
+    if load.rc:
         return run
+    patch = KlpPatch.for_module(backend, mod)
+    for n, step in enumerate(scenario.steps[1:], 1):
+        objname = step.objname or ""  # _check_steps made sure it is set
+        scenario.world.module_base(objname, step.generation)  # validates the generation
+        mod.memory.step = n
+        marks = _Marks(mod)
+        forget_reloc(mod.memory)
+        if step.kind == "coming":
+            rc = patch.klp_module_coming(objname, step.generation)
+        else:
+            patch.klp_module_going(objname)
+            rc = 0
+        results.append(marks.result(step, rc, mod, last_reloc(mod.memory)))
+    run.stubs = stubs_extent(mod)
+    return run
