@@ -36,7 +36,11 @@ MAX_CYCLES = 10_000
 #: Modules exposing ``add_subcommand(subparsers)`` (later issues add "ppcreloc.fuzz",
 #: "ppcreloc.replay", ...). They are imported only when the command line is not a built-in
 #: command, so `ppcreloc check` does not pay for Hypothesis.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("ppcreloc.matrix",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "ppcreloc.matrix",
+    "ppcreloc.fuzz",
+    "ppcreloc.replay",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -33,8 +33,9 @@ class FixtureRecord:
     """Everything needed to replay a check, and what it found.
 
     ``world`` is the symbol world in kallsyms text; ``layout`` holds ``base``, ``addresses`` and
-    ``after_stubs`` (hex); ``violation`` is the oracle's violation as a dict (None for a fixture
-    recorded as clean).
+    ``after_stubs`` (hex) and, when the case came from the strategies, ``world_spec`` (the exact
+    per-generation symbol world, which replay prefers over the kallsyms text); ``violation`` is
+    the oracle's violation as a dict (None for a fixture recorded as clean).
     """
 
     engine: str
@@ -49,6 +50,8 @@ class FixtureRecord:
     seed: int | None = None
     replay: str = ""
     version: int = SIDECAR_VERSION
+    #: False for a failing case stored before shrinking finished (an interrupted fuzz campaign)
+    minimal: bool = True
 
     def to_json(self) -> str:
         """The sidecar text (stable key order, so equal records give equal files)."""

@@ -1,0 +1,196 @@
+"""`ppcreloc replay FIXTURE.o`: re-run the check a fixture recorded and say whether it still fails.
+
+The sidecar holds everything the check needs: the symbol world (the strategies' ``world_spec``
+when present, which keeps every generation's module base, else the kallsyms text), the layout,
+the kernel configuration and the number of reload cycles. The recorded violation *reproduces*
+when its invariant is violated again; :attr:`Replay.same` also tells whether the first violation
+matches the recorded one field for field (prose ``message`` aside).
+
+Exit codes: 1 the recorded violation reproduces (or a fixture recorded as clean is now violated),
+0 the invariant holds, 2 a bad fixture or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ppcreloc.elf.model import ElfObject
+from ppcreloc.engine import Config, Engine, Layout
+from ppcreloc.errors import UsageError
+from ppcreloc.fixtures import FixtureError, FixtureRecord, load_fixture
+from ppcreloc.oracle import INVARIANTS, Verdict, check
+
+#: the module name every generated case is checked under (oracle.check's default)
+MODNAME = "livepatch_test"
+#: violation fields that are human prose, not part of the defect
+PROSE_FIELDS = frozenset({"message"})
+
+
+@dataclass
+class ReplayInputs:
+    """What a fixture's check runs on."""
+
+    obj: ElfObject
+    world: Any
+    layout: Layout
+    config: Config
+    cycles: int
+
+
+@dataclass
+class Replay:
+    """The fresh verdict on a fixture and how it compares with the record."""
+
+    path: Path
+    record: FixtureRecord
+    engine: str
+    verdict: Verdict
+    inputs: ReplayInputs
+
+    @property
+    def holds(self) -> bool:
+        """The recorded invariant holds now."""
+        return self.verdict.invariants[self.record.invariant].holds
+
+    @property
+    def first(self) -> dict[str, Any] | None:
+        """The first violation of the recorded invariant now (as a dict), if any."""
+        found = self.verdict.invariants[self.record.invariant].violations
+        return found[0].to_dict() if found else None
+
+    @property
+    def same(self) -> bool:
+        """The outcome equals the record: holds as recorded, and the same first violation."""
+        if self.holds != self.record.holds:
+            return False
+        if self.holds:
+            return True
+        return comparable(self.first) == comparable(self.record.violation)
+
+
+def comparable(violation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A violation dict without its prose fields."""
+    if violation is None:
+        return None
+    return {k: v for k, v in violation.items() if k not in PROSE_FIELDS}
+
+
+def _hex(value: Any, what: str, source: str) -> int:
+    try:
+        return int(str(value), 16)
+    except ValueError:
+        raise FixtureError(f"{source}: bad {what} {value!r}") from None
+
+
+def replay_inputs(elf: bytes, record: FixtureRecord, source: str) -> ReplayInputs:
+    """Rebuild the object, world, layout and config a fixture records (FixtureError if bad)."""
+    from ppcreloc.elf.errors import ElfFormatError
+    from ppcreloc.elf.reader import read_elf
+    from ppcreloc.loader.world import SymbolWorld, WorldError
+
+    try:
+        obj = read_elf(elf)
+    except ElfFormatError as exc:
+        raise FixtureError(f"{source}: {exc}") from None
+    if record.invariant not in INVARIANTS:
+        raise FixtureError(f"{source}: unknown invariant {record.invariant!r}")
+    lay = record.layout if isinstance(record.layout, dict) else {}
+    try:
+        layout = Layout(
+            base=_hex(lay.get("base", hex(Layout().base)), "layout base", source),
+            addresses={str(k): _hex(v, "section address", source)
+                       for k, v in dict(lay.get("addresses", {})).items()},
+            after_stubs=bytes.fromhex(str(lay.get("after_stubs", Layout().after_stubs.hex()))),
+        )
+        config = Config(**record.config)
+    except (TypeError, ValueError) as exc:
+        raise FixtureError(f"{source}: bad layout or config ({exc})") from None
+    if not isinstance(record.cycles, int) or record.cycles < 0:
+        raise FixtureError(f"{source}: bad cycles {record.cycles!r}")
+    spec = lay.get("world_spec")
+    if spec is not None:
+        from strategies.worlds import WorldSpec, to_symbol_world
+
+        try:
+            world = to_symbol_world(WorldSpec.from_dict(spec))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FixtureError(f"{source}: bad world_spec ({exc})") from None
+    else:
+        try:
+            world = SymbolWorld.from_kallsyms(record.world if "\n" in record.world
+                                              else record.world + "\n")
+        except WorldError as exc:
+            raise FixtureError(f"{source}: bad symbol world ({exc})") from None
+    return ReplayInputs(obj, world, layout, config, record.cycles)
+
+
+def resolve_engine(name: str) -> Engine:
+    """One engine by name (UsageError naming the choices when unknown)."""
+    from ppcreloc.engines import engine_names, get_engine
+
+    try:
+        return get_engine(name)
+    except KeyError:
+        raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())})") \
+            from None
+
+
+def fixture_paths(path: Path) -> Path:
+    """The fixture's `.o` path, given the `.o` or its `.json` sidecar."""
+    path = Path(path)
+    return path.with_suffix(".o") if path.suffix == ".json" else path
+
+
+def replay(path: Path, engine: str | None = None) -> Replay:
+    """Re-run the check a fixture records, on its engine or ``engine``."""
+    path = fixture_paths(path)
+    elf, record = load_fixture(path)
+    inputs = replay_inputs(elf, record, str(path))
+    name = engine or record.engine
+    verdict = check(inputs.obj.clone(), resolve_engine(name), inputs.world, cycles=inputs.cycles,
+                    layout=inputs.layout, config=inputs.config, modname=MODNAME)
+    return Replay(path, record, name, verdict, inputs)
+
+
+# -- command line ---------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Print whether the recorded violation reproduces; exit 1 when it does, 0 when it holds."""
+    from rich.markup import escape
+
+    from ppcreloc.report import console
+
+    result = replay(Path(args.fixture), args.engine)
+    rec, con = result.record, console()
+    subject = f"{result.path} ({rec.invariant} on {result.engine})"
+    if result.holds:
+        note = "as recorded" if rec.holds else f"recorded as violated on {rec.engine}"
+        con.print(f"[green]no longer reproduces[/]: {escape(subject)}: the invariant holds "
+                  f"({escape(note)})")
+        return 0
+    if rec.holds:
+        con.print(f"[red]violated[/] (recorded as holding): {escape(subject)}")
+    elif result.same:
+        con.print(f"[red]reproduces[/]: {escape(subject)}")
+    else:
+        con.print(f"[red]reproduces, with a different first violation[/]: {escape(subject)}")
+    for v in result.verdict.invariants[rec.invariant].violations[:3]:
+        con.print(escape(v.describe()))
+    return 1
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """``ppcreloc replay FIXTURE.o [--engine NAME]``."""
+    p = subparsers.add_parser(
+        "replay",
+        help="re-run the check a fixture recorded",
+        description="Re-run the check recorded in FIXTURE.o's JSON sidecar (same symbol world, "
+        "layout, config and cycles) on its engine or --engine. Exit 1 when the recorded "
+        "violation reproduces, 0 when the invariant now holds, 2 for a bad fixture.",
+    )
+    p.add_argument("fixture", metavar="FIXTURE.o", help="fixture object (its .json beside it)")
+    p.add_argument("--engine", metavar="NAME",
+                   help="engine profile to replay on (default: the recorded engine)")
+    p.set_defaults(func=cmd_replay)
