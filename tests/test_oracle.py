@@ -35,12 +35,13 @@ LD_R2 = bytes.fromhex("180041e8")
 
 
 def klp_object(targets: tuple[str, ...] = ("foo",)):
+    """One external `bl; nop` per target object, each calling bar() in it."""
     b = ObjectBuilder()
-    text = b.add_section(".text", BL + NOP)
+    text = b.add_section(".text", (BL + NOP) * len(targets))
     b.add_stubs()
-    for t in targets:
+    for k, t in enumerate(targets):
         sym = b.add_symbol(f".klp.sym.{t}.bar,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
-        b.add_rela(text, 0, sym, R_PPC_REL24, section=f".klp.rela.{t}..text")
+        b.add_rela(text, 8 * k, sym, R_PPC_REL24, section=f".klp.rela.{t}..text")
     return b.build()
 
 
@@ -381,3 +382,49 @@ def test_steps_not_run_after_failed_load_are_not_reported():
     run.steps = run.steps[:1]
     res = judge(OBJ, script, run).invariants["apply"]
     assert len(res.violations) == 1 and res.violations[0].step_desc == "load"
+
+
+# -- end to end: the oracle on the model engines ---------------------------------------------------
+from ppcreloc.engines import get_engine  # noqa: E402
+from ppcreloc.loader.world import SymbolWorld  # noqa: E402
+from ppcreloc.oracle import check  # noqa: E402
+
+#: what each profile violates on one external `bl; nop` per target (built, no assembler needed)
+E2E_EXPECTED = {
+    "v6.1": {"apply_clear_apply", "clear_restores"},
+    "klp-clear-v7": {"clear_restores", "reload_cycles"},
+    "v6.12": {"clear_restores", "reload_cycles"},
+    "full-undo": set(),
+}
+
+
+def violated(verdict) -> set[str]:
+    return {n for n, r in verdict.invariants.items() if not r.holds}
+
+
+@pytest.mark.parametrize("engine", list(E2E_EXPECTED))
+def test_e2e_profiles_on_built_object(engine):
+    verdict = check(klp_object(), get_engine(engine), SymbolWorld.synthetic())
+    assert violated(verdict) == E2E_EXPECTED[engine]
+    assert verdict.targets == ["foo"] and verdict.engine == engine
+    for v in verdict.violations():
+        assert v.section == ".klp.rela.foo..text" and v.symbol == ".klp.sym.foo.bar,0"
+
+
+def test_e2e_two_targets_and_cycles_zero():
+    verdict = check(klp_object(("a", "b")), get_engine("v6.12"), SymbolWorld.synthetic(), cycles=0)
+    assert violated(verdict) == {"clear_restores"}
+    steps = {v.step_desc for v in verdict.invariants["clear_restores"].violations}
+    assert steps == {"going(a, gen 0)", "going(b, gen 0)"}
+
+
+def test_e2e_vmlinux_only_object_is_applied_at_load():
+    b = ObjectBuilder()
+    data = b.add_section(".data", bytes(8), flags=SHF_ALLOC)
+    b.add_stubs()
+    sym = b.add_symbol(".klp.sym.vmlinux.jiffies,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(data, 0, sym, 38, section=".klp.rela.vmlinux..data")  # R_PPC64_ADDR64
+    verdict = check(b.build(), get_engine("v6.12"), SymbolWorld.synthetic())
+    assert verdict.holds and verdict.targets == []
+    load = verdict.run.steps[0]
+    assert [len(w.new) for w in load.writes if w.reloc is not None] == [8]
