@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ppcreloc.errors import PpcrelocError
 
@@ -65,8 +65,7 @@ class WorldError(PpcrelocError):
     """A symbol map that cannot be read, or a request the world cannot answer."""
 
 
-@dataclass(frozen=True)
-class Ksym:
+class Ksym(NamedTuple):
     """One kallsyms line: generation-0 address, type letter, name, module (None for vmlinux)."""
 
     addr: int
@@ -122,6 +121,7 @@ class SymbolWorld:
     _globals: dict[str, int] = field(default_factory=dict, repr=False)
     _synth: dict[tuple[str | None, str], int] = field(default_factory=dict, repr=False)
     _used: dict[str | None, set[int]] = field(default_factory=dict, repr=False)
+    _mod_min: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         entries, self.entries = self.entries, []
@@ -214,6 +214,8 @@ class SymbolWorld:
         self._used.setdefault(e.obj, set()).add(e.addr)
         if e.obj is None:
             self._globals.setdefault(e.name, e.addr)
+        else:
+            self._mod_min[e.obj] = min(e.addr, self._mod_min.get(e.obj, e.addr))
         if e.exported:
             self._exports.setdefault(e.name, e.addr)
 
@@ -258,9 +260,8 @@ class SymbolWorld:
         """The generation-0 base of ``obj``: pinned, else from its listed symbols, else synthetic."""
         if self.bases.get(obj):
             return self.bases[obj][0]
-        addrs = [e.addr for e in self.entries if e.obj == obj]
-        if addrs:
-            return min(addrs) & ~0xFFFF
+        if obj in self._mod_min:
+            return self._mod_min[obj] & ~0xFFFF
         return self._fresh_base(obj, 0)
 
     def _fresh_base(self, obj: str, generation: int) -> int:
