@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela
 from ppcreloc.engine import Layout
 from strategies import _ppc as P
+from strategies._draw import BOOL, ints, pick, sublists
 from strategies.objects import Case, note
 
 Mutation = Callable[[st.DrawFn, Case], Case]
@@ -34,7 +35,7 @@ def _all_relocs(obj: ElfObject) -> list[tuple[int, int]]:
 
 def _pick_reloc(draw: st.DrawFn, obj: ElfObject) -> tuple[int, int] | None:
     refs = _all_relocs(obj)
-    return draw(st.sampled_from(refs)) if refs else None
+    return pick(draw, refs) if refs else None
 
 
 def _target_of(obj: ElfObject, relsec: int) -> int:
@@ -63,7 +64,7 @@ def _at_section_end(draw: st.DrawFn, case: Case) -> Case:
         return case
     r = case.obj.relocs[ref[0]][ref[1]]
     size = case.obj.sections[_target_of(case.obj, ref[0])].sh_size
-    r.offset = max(0, size - draw(st.sampled_from((4, 2, 8))))
+    r.offset = max(0, size - pick(draw, (4, 2, 8)))
     return case
 
 
@@ -74,7 +75,7 @@ def _past_section(draw: st.DrawFn, case: Case) -> Case:
         return case
     r = case.obj.relocs[ref[0]][ref[1]]
     size = case.obj.sections[_target_of(case.obj, ref[0])].sh_size
-    r.offset = size + draw(st.sampled_from((0, 4, 8, 64, 0x1000)))
+    r.offset = size + pick(draw, (0, 4, 8, 64, 0x1000))
     return case
 
 
@@ -84,8 +85,8 @@ def _overlap(draw: st.DrawFn, case: Case) -> Case:
     if ref is None:
         return case
     r = case.obj.relocs[ref[0]][ref[1]]
-    rtype = draw(st.sampled_from(sorted(P.TYPE_NAMES)))
-    shift = draw(st.sampled_from((0, 2, 4, -4)))
+    rtype = pick(draw, sorted(P.TYPE_NAMES))
+    shift = pick(draw, (0, 2, 4, -4))
     case.obj.relocs[ref[0]].append(Rela(max(0, r.offset + shift), r.sym, rtype, r.addend))
     return case
 
@@ -95,7 +96,7 @@ def _out_of_range(draw: st.DrawFn, case: Case) -> Case:
     ref = _pick_reloc(draw, case.obj)
     if ref is None:
         return case
-    case.obj.relocs[ref[0]][ref[1]].addend = draw(st.sampled_from(EDGE_ADDENDS))
+    case.obj.relocs[ref[0]][ref[1]].addend = pick(draw, EDGE_ADDENDS)
     return case
 
 
@@ -104,7 +105,7 @@ def _unknown_type(draw: st.DrawFn, case: Case) -> Case:
     ref = _pick_reloc(draw, case.obj)
     if ref is None:
         return case
-    case.obj.relocs[ref[0]][ref[1]].type = draw(st.sampled_from(P.UNKNOWN_TYPES))
+    case.obj.relocs[ref[0]][ref[1]].type = pick(draw, P.UNKNOWN_TYPES)
     return case
 
 
@@ -117,18 +118,18 @@ def _malformed_klp_name(draw: st.DrawFn, case: Case) -> Case:
     syms = _klp_symbols(case.obj)
     if not syms:
         return case
-    sym = case.obj.symbols[draw(st.sampled_from(syms))]
+    sym = case.obj.symbols[pick(draw, syms)]
     body = sym.name[len(".klp.sym."):]
     objname, _, rest = body.partition(".")
     name, _, pos = rest.partition(",")
-    sym.name = draw(st.sampled_from((
+    sym.name = pick(draw, (
         f".klp.sym.{objname}.{name}",  # no ",pos"
         f".klp.sym.{objname}{name},{pos}",  # no '.' between objname and name
         f".klp.sym.{'m' * 60}.{name},{pos}",  # objname longer than MODULE_NAME_LEN - 1
         f".klp.sym.{objname}.{name},x",  # pos not a number
         f".klp.sym.{objname}.{name}_missing,{pos}",  # not in kallsyms
-    )))
-    if draw(st.booleans()):
+    ))
+    if draw(BOOL):
         sym.shndx = 0  # SHN_UNDEF in a klp section: "not marked as a livepatch symbol"
     return case
 
@@ -138,9 +139,9 @@ def _ambiguous_sympos(draw: st.DrawFn, case: Case) -> Case:
     syms = _klp_symbols(case.obj)
     if not syms:
         return case
-    sym = case.obj.symbols[draw(st.sampled_from(syms))]
+    sym = case.obj.symbols[pick(draw, syms)]
     head, _, _ = sym.name.rpartition(",")
-    sym.name = f"{head},{draw(st.sampled_from((0, 2, 3, 9)))}"
+    sym.name = f"{head},{pick(draw, (0, 2, 3, 9))}"
     return case
 
 
@@ -148,7 +149,7 @@ def _missing_stubs(draw: st.DrawFn, case: Case) -> Case:
     """No `.stubs` section (module_frob_arch_sections: "doesn't contain .stubs")."""
     idx = case.obj.section_index(".stubs")
     if idx is not None:
-        case.obj.sections[idx].name = draw(st.sampled_from((".stubz", ".text.stubs")))
+        case.obj.sections[idx].name = pick(draw, (".stubz", ".text.stubs"))
     return case
 
 
@@ -156,7 +157,7 @@ def _local_entry_bits(draw: st.DrawFn, case: Case) -> Case:
     """Arbitrary st_other bits 5..7 on a defined symbol (local entry 0..128 bytes in)."""
     defined = [i for i, s in enumerate(case.obj.symbols) if 0 < s.shndx < 0xFF00]
     if defined:
-        case.obj.symbols[draw(st.sampled_from(defined))].other = draw(st.integers(0, 7)) << 5
+        case.obj.symbols[pick(draw, defined)].other = draw(ints(0, 7)) << 5
     return case
 
 
@@ -185,8 +186,7 @@ MUTATIONS: dict[str, Mutation] = {
 @st.composite
 def mutations(draw: st.DrawFn, case: Case, max_mutations: int = 3) -> Case:
     """``case`` with one to ``max_mutations`` adversarial mutations applied (on a clone)."""
-    names = draw(st.lists(st.sampled_from(sorted(MUTATIONS)), min_size=1,
-                          max_size=max_mutations))
+    names = draw(sublists(tuple(sorted(MUTATIONS)), 1, max_mutations))
     case = dataclasses.replace(case, obj=case.obj.clone(), placeholders="adversarial")
     for name in names:
         note(f"mutation {name}")

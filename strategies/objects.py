@@ -37,6 +37,7 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from strategies import _ppc as P
+from strategies._draw import BOOL, ints, pick, sublists
 from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
 
 Placeholders = Literal["compiler", "adversarial"]
@@ -185,13 +186,13 @@ def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     klp = _klp_choices(ctx, "func")
     if klp:
         options.append("klp")
-    kind = draw(st.sampled_from(options))
+    kind = pick(draw, options)
     if kind == "local":
-        return _Ref("local", draw(st.integers(0, ctx.n_functions - 1)))
+        return _Ref("local", draw(ints(0, ctx.n_functions - 1)))
     if kind == "undef":
-        return _Ref("undef", name=draw(st.sampled_from(sorted(ctx.world.exports()))))
-    return _Ref("klp", choice=draw(st.sampled_from(klp)),
-                addend=draw(st.sampled_from((0, 0, 0, 4, 8))))
+        return _Ref("undef", name=pick(draw, sorted(ctx.world.exports())))
+    return _Ref("klp", choice=pick(draw, klp),
+                addend=pick(draw, (0, 0, 0, 4, 8)))
 
 
 @st.composite
@@ -201,16 +202,16 @@ def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     klp = _klp_choices(ctx, None)
     if klp:
         options.append("klp")
-    kind = draw(st.sampled_from(options))
-    addend = draw(st.sampled_from((0, 0, 8, 16, -8)))
+    kind = pick(draw, options)
+    addend = pick(draw, (0, 0, 8, 16, -8))
     if kind == "local":
-        return _Ref("local", draw(st.integers(0, ctx.n_functions - 1)), addend=addend)
+        return _Ref("local", draw(ints(0, ctx.n_functions - 1)), addend=addend)
     if kind == "data":
-        return _Ref("data", 8 * draw(st.integers(0, ctx.data_slots - 1)))
+        return _Ref("data", 8 * draw(ints(0, ctx.data_slots - 1)))
     if kind == "undef":
-        return _Ref("undef", name=draw(st.sampled_from(sorted(ctx.world.exports()))),
+        return _Ref("undef", name=pick(draw, sorted(ctx.world.exports())),
                     addend=addend)
-    return _Ref("klp", choice=draw(st.sampled_from(klp)), addend=addend)
+    return _Ref("klp", choice=pick(draw, klp), addend=addend)
 
 
 # -- snippets ---------------------------------------------------------------------------------
@@ -252,24 +253,24 @@ def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
     kinds = [k for k, need in _SNIPPET_TYPES.items() if need <= ctx.types]
     if not kinds:
         return _Snippet("blr")
-    kind = draw(st.sampled_from(kinds))
+    kind = pick(draw, kinds)
     if kind in ("call", "sibling"):
         ref = draw(_call_ref(ctx))
         tocsave = (kind == "call" and ref.kind != "local" and P.R_PPC64_TOCSAVE in ctx.types
-                   and draw(st.booleans()))
+                   and draw(BOOL))
         return _Snippet(kind, ref, tocsave)
-    toc_data = kind in ("toc_addi", "toc_ld") and draw(st.booleans())
+    toc_data = kind in ("toc_addi", "toc_ld") and draw(BOOL)
     return _Snippet(kind, None, False, toc_data)
 
 
 @st.composite
 def _function(draw: st.DrawFn, ctx: _Ctx, max_snippets: int) -> _Function:
     prologues = [k for k, need in _PROLOGUE_TYPES.items() if need <= ctx.types]
-    prologue = draw(st.sampled_from(prologues))
-    mcount = P.R_PPC_REL24 in ctx.types and draw(st.booleans())
+    prologue = pick(draw, prologues)
+    mcount = P.R_PPC_REL24 in ctx.types and draw(BOOL)
     # st_other bits 5..7: 3 = 8-byte global entry; without one GCC emits 0 (or 1: r2 unused)
-    other = (3 << 5) if prologue != "none" else draw(st.sampled_from((0, 1 << 5)))
-    bind = draw(st.sampled_from((STB_LOCAL, STB_GLOBAL)))
+    other = (3 << 5) if prologue != "none" else pick(draw, (0, 1 << 5))
+    bind = pick(draw, (STB_LOCAL, STB_GLOBAL))
     body = draw(st.lists(_snippet(ctx), min_size=0, max_size=max_snippets))
     return _Function(prologue, mcount, bind, other, tuple(body))
 
@@ -285,7 +286,7 @@ def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
     types = [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_ADDR32, P.R_PPC64_REL64) if t in ctx.types]
     if not types:
         return _DataItem(0, None)
-    return _DataItem(draw(st.sampled_from(types)), draw(_data_ref(ctx)))
+    return _DataItem(pick(draw, types), draw(_data_ref(ctx)))
 
 
 # -- putting it together ----------------------------------------------------------------------
@@ -342,7 +343,7 @@ class _Assembler:
         types = self._toc_reloc_types()
         ref = self.draw(_data_ref(self.ctx)) if types else None
         self.toc_entries.append(ref)
-        self.toc_entry_types.append(self.draw(st.sampled_from(types)) if types else 0)
+        self.toc_entry_types.append(pick(self.draw, types) if types else 0)
         return 8 * (len(self.toc_entries) - 1)
 
     def _toc_reloc_types(self) -> list[int]:
@@ -386,7 +387,7 @@ class _Assembler:
         self.uses_toc = True
         if sn.toc_data:
             target, addend = e.b.section_symbol(data_sec), 8 * self.draw(
-                st.integers(0, self.ctx.data_slots - 1))
+                ints(0, self.ctx.data_slots - 1))
         else:
             target, addend = self._toc_section_ref(), self.toc_slot(sn)
         kind = "section"
@@ -441,10 +442,10 @@ class _Assembler:
         """__ex_table: (insn - ., fixup - .) pairs of REL32 against function sections."""
         b, e = self.e.b, self.e
         n = len(self.fn_sections)
-        pairs = self.draw(st.integers(1, 2))
+        pairs = self.draw(ints(1, 2))
         sec = b.add_section("__ex_table", bytes(8 * pairs), flags=SHF_ALLOC, addralign=4)
         for k in range(pairs):
-            fn = self.draw(st.integers(0, n - 1))
+            fn = self.draw(ints(0, n - 1))
             base = self.fn_values[fn]
             e.rela(sec, 8 * k, b.section_symbol(self.fn_sections[fn]), P.R_PPC64_REL32,
                    base, "section")
@@ -511,8 +512,7 @@ def _livepatch_objects(
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
     if targets is None:
-        chosen = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names),
-                                     unique=True))) if names else ()
+        chosen = tuple(draw(sublists(names, 1, len(names), True))) if names else ()
     elif isinstance(targets, int):
         chosen = names[: targets]
     else:
@@ -521,18 +521,18 @@ def _livepatch_objects(
     if missing:
         raise ValueError(f"targets not in the symbol world: {missing}")
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
-    ctx = _Ctx(spec, draw(st.integers(1, max_functions)), klp_targets, allowed,
+    ctx = _Ctx(spec, draw(ints(1, max_functions)), klp_targets, allowed,
                data_slots=max(1, max_data))
     functions = [draw(_function(ctx, max_snippets)) for _ in range(ctx.n_functions)]
     if require_targets and chosen and P.R_PPC_REL24 in allowed:
         module_ctx = dataclasses.replace(ctx, klp_targets=chosen)
-        choice = draw(st.sampled_from(_klp_choices(module_ctx, "func")))
+        choice = pick(draw, _klp_choices(module_ctx, "func"))
         first = functions[0]
         call = _Snippet("call", _Ref("klp", choice=choice))
         functions[0] = dataclasses.replace(first, body=(call, *first.body))
     data = draw(st.lists(_data_item(ctx), max_size=max_data))
-    ex_table = P.R_PPC64_REL32 in allowed and draw(st.booleans())
-    toc_type = P.R_PPC64_TOC in allowed and draw(st.booleans())
+    ex_table = P.R_PPC64_REL32 in allowed and draw(BOOL)
+    toc_type = P.R_PPC64_TOC in allowed and draw(BOOL)
     asm = _Assembler(ctx, draw)
     obj = asm.build(functions, data, ex_table, toc_type)
     used = tuple(t for t in chosen if t in asm.e.klp_objects)

@@ -14,6 +14,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from strategies._draw import ints, pick, sublists
+
 VMLINUX = "vmlinux"
 VMLINUX_BASE = 0xC000_0000_0000_0000
 #: where the kernel TOC lies; create_ftrace_stub needs |target - kernel_toc| < 2**31
@@ -135,41 +137,45 @@ def to_symbol_world(spec: WorldSpec) -> Any:
 
 
 # -- strategies -------------------------------------------------------------------------------
-@st.composite
 def _object_symbols(
     draw: st.DrawFn, names: tuple[str, ...], max_symbols: int, max_dups: int
 ) -> tuple[WorldSymbol, ...]:
-    """Distinct offsets, names from ``names`` with up to ``max_dups`` copies each (sympos).
+    """Names from ``names`` with up to ``max_dups`` copies each (sympos), 4 KiB apart.
 
-    The first symbol is always a function, so every object has something to call.
+    The first symbol is always a function, so every object has something to call. Offsets are
+    not drawn: only distinctness and range matter to the loader, and every draw costs time.
     """
     funcs = tuple(n for n in names if n not in DATA_NAMES)
-    chosen = [draw(st.sampled_from(funcs))]
-    chosen += draw(st.lists(st.sampled_from(names), max_size=max_symbols - 1))
+    chosen = [pick(draw, funcs)]
+    chosen += draw(sublists(names, 0, max_symbols - 1))
     out: list[WorldSymbol] = []
     seen: dict[str, int] = {}
-    offset = 0x100
     for name in chosen:
         if seen.get(name, 0) >= max_dups:
             continue
         seen[name] = seen.get(name, 0) + 1
-        offset += draw(st.integers(1, 0x400)) * 16
         kind = "data" if name in DATA_NAMES else "func"
-        out.append(WorldSymbol(name, offset, False, kind))
+        out.append(WorldSymbol(name, 0x100 + 0x1000 * len(out), False, kind))
     return tuple(out)
 
 
-@st.composite
+#: 64 KiB slots in the module area for target module bases; GENERATION_SLOTS apart per load
+BASE_SLOTS = 0x2000
+GENERATION_SLOTS = 0x400
+
+
 def _bases(draw: st.DrawFn, generations: int, fresh: bool) -> tuple[int, ...]:
     """Module bases in the module area, 64 KiB aligned, above the livepatch module's own base.
 
-    ``fresh``: every load at a new address (vmalloc may also reuse one; then pass False).
+    ``fresh``: every load at a new address (one drawn slot, then a fixed stride); otherwise each
+    generation draws its own slot, so vmalloc-style reuse of an address can happen.
     """
-    slot = st.integers(0x20, 0x2000)
+    slot = ints(0x20, BASE_SLOTS)
     if fresh:
-        slots = draw(st.lists(slot, min_size=generations, max_size=generations, unique=True))
+        first = draw(slot)
+        slots = [first + g * GENERATION_SLOTS for g in range(generations)]
     else:
-        slots = draw(st.lists(slot, min_size=generations, max_size=generations))
+        slots = [draw(slot) for _ in range(generations)]
     return tuple(MODULE_AREA + 0x100_0000 + s * 0x1_0000 for s in slots)
 
 
@@ -178,7 +184,7 @@ def _vmlinux(draw: st.DrawFn) -> ObjectSpec:
     """vmlinux: the ftrace entry points, a few exports, and duplicated static names."""
     syms = [WorldSymbol(n, 0x10_0000 + i * 0x100, True) for i, n in enumerate(FTRACE_NAMES)]
     syms += [WorldSymbol(n, 0x20_0000 + i * 0x1000, True) for i, n in enumerate(VMLINUX_EXPORTS)]
-    extra = draw(_object_symbols(FUNC_NAMES + DATA_NAMES, 6, 2))
+    extra = _object_symbols(draw, FUNC_NAMES + DATA_NAMES, 4, 2)
     syms += [WorldSymbol(s.name, 0x100_0000 + s.offset, False, s.kind) for s in extra]
     return ObjectSpec(VMLINUX, tuple(syms), (VMLINUX_BASE,))
 
@@ -189,7 +195,7 @@ def symbol_worlds(
     *,
     max_modules: int = 3,
     generations: int = 4,
-    max_symbols: int = 8,
+    max_symbols: int = 6,
     max_dups: int = 3,
     fresh: bool = True,
 ) -> WorldSpec:
@@ -199,12 +205,11 @@ def symbol_worlds(
     sympos 0 is ambiguous for some of them, as for static functions in real kallsyms.
     """
     vmlinux = draw(_vmlinux())
-    names = draw(st.lists(st.sampled_from(MODULE_NAMES), min_size=1, max_size=max_modules,
-                          unique=True))
+    names = draw(sublists(MODULE_NAMES, 1, max_modules, True))
     modules = []
     for name in names:
-        syms = draw(_object_symbols(FUNC_NAMES + DATA_NAMES, max_symbols, max_dups))
-        modules.append(ObjectSpec(name, syms, draw(_bases(generations, fresh))))
+        syms = _object_symbols(draw, FUNC_NAMES + DATA_NAMES, max_symbols, max_dups)
+        modules.append(ObjectSpec(name, syms, _bases(draw, generations, fresh)))
     return WorldSpec(vmlinux, tuple(modules))
 
 
