@@ -23,7 +23,8 @@ from ppcreloc.loader.livepatch import (
 )
 from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
-from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.loader.world import SymbolWorld, world_from_spec
+from strategies.worlds import symbol_worlds
 
 R_PPC_REL24 = 10
 
@@ -272,3 +273,19 @@ def test_resolution_failure_on_coming_stops_before_apply():
     assert patch.klp_module_coming("ext4", 0) == -EINVAL
     assert rec.calls == []
     assert mod.messages[0].fmt == "symbol '%s' not found in symbol table\n"
+
+
+@given(symbol_worlds(max_dups=3), st.data())
+def test_sympos_agrees_with_the_world_spec(spec, data):
+    """klp_find_object_symbol against strategies.worlds' independent sympos rule."""
+    world = world_from_spec(spec)
+    world.fallback = False
+    mod = _mod(world)
+    obj = data.draw(st.sampled_from(spec.modules))
+    name = data.draw(st.sampled_from([s.name for s in obj.symbols] + ["absent"]))
+    pos = data.draw(st.integers(0, 4))
+    gen = data.draw(st.integers(0, len(obj.bases) - 1))
+    want = obj.address(name, pos, gen)
+    rc, addr = klp_find_object_symbol(mod, obj.name, name, pos, gen)
+    assert (rc, addr) == ((0, want) if want is not None else (-EINVAL, 0))
+    assert len(mod.messages) == (0 if want is not None else 1)
