@@ -97,8 +97,10 @@ def mark_ro_after_init(obj: ElfObject) -> None:
 
 
 def _align(value: int, align: int) -> int:
-    align = max(align, 1)
-    return -(-value // align) * align
+    """The kernel's ALIGN(value, sh_addralign ?: 1): a mask, so a non-power-of-two alignment
+    gives the same odd result it gives in module_get_offset_and_type."""
+    a = align or 1
+    return (value + a - 1) & ~(a - 1)
 
 
 def _kind(flags: int) -> int | None:
