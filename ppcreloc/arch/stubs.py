@@ -7,6 +7,7 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ppcreloc.errors import PpcrelocError
@@ -90,6 +91,23 @@ class StubsMixin:
             return True
         return cfg.dynamic_ftrace and cfg.dynamic_ftrace_with_regs and name == "ftrace_regs_caller"
 
+    def funcdata_reader(self, mod: ModuleState) -> Callable[[int, int], int]:
+        """A reader of stubs[i].funcdata.addr: inside `.stubs` straight from its bytes (in-module
+        reads are not events), anywhere else through mod.memory so OOB reads are logged."""
+        e = endian(mod)
+        try:
+            region = mod.memory.section(mod.arch.stubs_section)
+        except KeyError:
+            region = None
+
+        def read(addr: int, i: int) -> int:
+            if region is not None and region.addr <= addr and addr + 8 <= region.end:
+                off = addr - region.addr
+                return int.from_bytes(region.buf[off : off + 8], e)
+            return read_u64(mod, addr, f"stubs[{i}].funcdata")
+
+        return read
+
     def stubs_base(self, mod: ModuleState) -> tuple[int, int]:
         """(address, number of entries) of `.stubs`: num_stubs = sh_size / sizeof(entry)."""
         sec = mod.obj.sections[mod.arch.stubs_section]
@@ -106,10 +124,11 @@ class StubsMixin:
         size = self.stub_entry_size(mod)
         base, num_stubs = self.stubs_base(mod)
         target: int | None = None
+        read_funcdata = self.funcdata_reader(mod)
         i = 0
         while True:
             entry = base + i * size
-            fd = read_u64(mod, entry + FUNCDATA_OFFSET, f"stubs[{i}].funcdata")
+            fd = read_funcdata(entry + FUNCDATA_OFFSET, i)
             if not fd:
                 break
             if mod.warn_on(i >= num_stubs):

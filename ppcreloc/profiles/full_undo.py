@@ -88,9 +88,10 @@ class FullUndo(V6_12):
         base, num_stubs = self.stubs_base(mod)
         target: int | None = None
         reuse: int | None = None
+        read_funcdata = self.funcdata_reader(mod)
         i = 0
         while True:
-            fd = read_u64(mod, base + i * size + FUNCDATA_OFFSET, f"stubs[{i}].funcdata")
+            fd = read_funcdata(base + i * size + FUNCDATA_OFFSET, i)
             if not fd:
                 break
             if mod.warn_on(i >= num_stubs):
