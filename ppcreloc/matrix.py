@@ -64,6 +64,8 @@ class Cell:
     message: str | None = None
     seconds: float = 0.0
     placeholders: str = "compiler"
+    #: examples on which the invariant was actually judged (not "not judged" / "vacuously")
+    judged: int | None = None
 
     @property
     def predicted(self) -> bool | None:
@@ -76,7 +78,7 @@ class Cell:
         """The ``--json`` row."""
         return {"engine": self.engine, "invariant": self.invariant, "holds": self.holds,
                 "fixture": self.fixture, "examples": self.examples, "relocs": self.relocs,
-                "predicted": self.predicted, "message": self.message,
+                "predicted": self.predicted, "message": self.message, "judged": self.judged,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -120,10 +122,17 @@ def run_check(case: Any, engine: Engine, cycles: int = DEFAULT_CYCLES) -> Verdic
                  layout=case.layout)
 
 
+def _judged(message: str | None) -> bool:
+    """False for the oracle's "not judged" / "holds vacuously" verdicts."""
+    return not (message and (message.startswith("not judged") or "vacuously" in message))
+
+
 def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
-           cycles: int = DEFAULT_CYCLES, **knobs: Any) -> tuple[int, set[str]]:
-    """Run ``examples`` cases; return how many ran and which invariants failed on any."""
+           cycles: int = DEFAULT_CYCLES, **knobs: Any) -> tuple[int, set[str], dict[str, int]]:
+    """Run ``examples`` cases; return how many ran, which invariants failed on any, and on how
+    many cases each invariant was judged (not vacuous)."""
     failed: set[str] = set()
+    judged = dict.fromkeys(INVARIANTS, 0)
     count = 0
 
     @seed(seed_value)
@@ -133,11 +142,14 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
         nonlocal count
         count += 1
         verdict = run_check(case, engine, cycles)
-        failed.update(n for n, r in verdict.invariants.items() if not r.holds)
+        for name, r in verdict.invariants.items():
+            if not r.holds:
+                failed.add(name)
+            judged[name] += _judged(r.message)
 
     with with_reporter(lambda _msg: None):
         one()
-    return count, failed
+    return count, failed, judged
 
 
 def minimal_counterexample(
@@ -226,12 +238,13 @@ def run_matrix(
     cells: list[Cell] = []
     for engine in engines:
         start = time.perf_counter()
-        count, failed = survey(engine, examples, seed_value, placeholders, cycles, **knobs)
+        count, failed, judged = survey(engine, examples, seed_value, placeholders, cycles,
+                                       **knobs)
         survey_time = time.perf_counter() - start
         for inv in invariants:
             if inv not in failed:
                 cells.append(Cell(engine.name, inv, True, count, seconds=survey_time,
-                                  placeholders=placeholders))
+                                  placeholders=placeholders, judged=judged[inv]))
                 continue
             t0 = time.perf_counter()
             minimal = minimal_counterexample(engine, inv, examples, seed_value, placeholders,
@@ -265,7 +278,9 @@ def print_table(cells: Sequence[Cell]) -> None:
         row = [inv]
         for engine in engines:
             c = next(x for x in cells if x.engine == engine and x.invariant == inv)
-            if c.holds:
+            if c.holds and c.judged == 0:
+                text = f"[green]holds[/] (vacuously: judged on 0 of {c.examples} ex.)"
+            elif c.holds:
                 text = f"[green]holds[/] ({c.examples} ex.)"
             else:
                 text = f"[red]FAILS[/] at ex. {c.examples}, {c.relocs} reloc"

@@ -132,6 +132,7 @@ def test_matrix_json_fixtures_and_seeded_repeat(monkeypatch, capsys, tmp_path: P
         assert r["holds"] == PREDICTED[(r["engine"], r["invariant"])], r
         if r["holds"]:
             assert r["fixture"] is None and r["examples"] == 30
+            assert r["judged"] > 0  # judged for real, not vacuously, on these two profiles
         else:
             fixture = Path(str(r["fixture"]))
             assert fixture.is_file() and fixture.with_suffix(".json").is_file()
