@@ -382,3 +382,25 @@ def test_out_of_section_offset_is_logged_not_fatal():
     assert m.memory.oob and m.memory.oob[0].kind == "write" and not applied(m)[0].in_bounds
 
 
+
+
+def test_pcrel34_percpu_out_of_range_goes_via_got_and_becomes_pld():
+    b = ObjectBuilder()
+    text = bl_text({0x10: 0x0610_0000, 0x14: 0x3860_0000})  # pla r3,0
+    t = b.add_section(".text", text)
+    pcpu = b.add_section(".data..percpu", bytes(16), flags=SHF_WRITE)  # not placed (set aside)
+    b.add_section(".mygot", type=8, flags=SHF_ALLOC | SHF_WRITE, size=0, addralign=8)
+    b.add_stubs()
+    var = b.add_symbol("pcpu_var", shndx=pcpu)
+    b.add_rela(t, 0x10, var, rt.R_PPC64_PCREL34)
+    prof = get_profile("v6.12")
+    mod, rc = load(prof, b.build(), config=PCREL)
+    assert rc == 0
+    mod.obj.symbols[-1].value = 0xC000_0000_0400_0000  # the per-cpu base: > 2^33 away
+    rc = prof.apply_relocate_add(mod, mod.obj.symtab_index, mod.obj.section_index(".rela.text"))
+    assert rc == 0
+    got = mod.obj.sections[mod.obj.section_index(".mygot")]
+    assert int.from_bytes(mod.memory.read(got.addr, 8, "t"), "little") == 0xC000_0000_0400_0000
+    d = got.addr - (text_addr(mod) + 0x10)
+    assert word(mod, 0x10) == 0x0410_0000 | ((d >> 16) & 0x3FFFF)  # pla prefix -> pld prefix
+    assert word(mod, 0x14) == 0xE460_0000 | (d & 0xFFFF)  # pld r3,d(0),1

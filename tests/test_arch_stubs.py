@@ -206,3 +206,17 @@ def test_rel24_in_last_word_reads_past_the_section():
     prof, mod, rc = run(obj_calls([(0x40, "f", 0)], {0x40: BL}, text_size=0x44), {"f": TARGET})
     assert rc == -8 and mod.messages[-1].args[1] == 0  # the unbacked word reads as 0
     assert any(o.kind == "read" and o.what == "restore_r2 P+4" for o in mod.memory.oob)
+
+
+def test_pcrel_ftrace_stub_words():
+    b = ObjectBuilder()
+    b.add_section(".text", bytes(16))
+    b.add_section(".mygot", type=8, flags=SHF_ALLOC | SHF_WRITE, size=0, addralign=8)
+    b.add_stubs()
+    mod, rc = load(get_profile("v6.12"), b.build(), config=Config(pcrel=True))
+    assert rc == 0
+    d = FTRACE_CALLER - 0xC000_0000_0000_0000  # paca->kernelbase
+    e = stub(mod, 0)
+    assert [u32(mod, e + 4 * i) for i in range(6)] == [
+        0xE98D0018, NOP, 0x06000000 | ((d >> 16) & 0x3FFFF), 0x398C0000 | (d & 0xFFFF),
+        0x7D8903A6, 0x4E800420]

@@ -273,3 +273,37 @@ def test_v6_18_counter_scheme_overflows_once_without_warning_then_warns():
     assert c.mod.arch.stub_count == 4
     assert c.apply(0) == 0  # an address already stubbed is still found (i < stub_count)
     assert c.apply(2) == -2 and c.mod.warns == w0 + 1
+
+
+def test_full_undo_reuses_a_freed_slot_in_the_middle_of_the_walk():
+    b = ObjectBuilder()
+    secs = []
+    for name in (".text.a", ".text.b"):
+        words = BL.to_bytes(4, "little") + NOP.to_bytes(4, "little")
+        secs.append(b.add_section(name, words + bytes(8)))
+    b.add_stubs()
+    fa = b.add_symbol("fa", bind=STB_GLOBAL)
+    fb = b.add_symbol("fb", bind=STB_GLOBAL)
+    b.add_rela(secs[0], 0, fa, rt.R_PPC_REL24)
+    b.add_rela(secs[1], 0, fb, rt.R_PPC_REL24)
+    prof = get_profile("full-undo")
+    mod, rc = load(prof, b.build())
+    syms = {s.name: s for s in mod.obj.symbols}
+    ra, rb = mod.obj.section_index(".rela.text.a"), mod.obj.section_index(".rela.text.b")
+    stubs = mod.obj.sections[mod.arch.stubs_section].addr
+
+    def fd(slot: int) -> int:
+        return int.from_bytes(mod.memory.read(stubs + 40 * slot + 32, 8, "t"), "little")
+
+    syms["fa"].value, syms["fb"].value = TARGET, TARGET + 0x100
+    assert prof.apply_relocate_add(mod, mod.obj.symtab_index, ra) == 0  # slot 2
+    assert prof.apply_relocate_add(mod, mod.obj.symtab_index, rb) == 0  # slot 3
+    prof.clear_relocate_add(mod, mod.obj.symtab_index, ra)
+    assert fd(2) == TARGET and fd(3) == TARGET + 0x100  # hole kept non-zero: walk reaches 3
+    syms["fa"].value = TARGET + STRIDE
+    assert prof.apply_relocate_add(mod, mod.obj.symtab_index, ra) == 0
+    assert fd(2) == TARGET + STRIDE and fd(4) == 0  # the hole was reused
+    prof.clear_relocate_add(mod, mod.obj.symtab_index, rb)
+    assert fd(3) == 0  # slot 3 was last: zeroed, the walk ends after slot 2
+    prof.clear_relocate_add(mod, mod.obj.symtab_index, ra)
+    assert fd(2) == 0 and mod.warns == 0 and not mod.memory.oob
