@@ -31,10 +31,13 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import random
+import signal
 import sys
+import threading
 import time
 import unittest
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +106,33 @@ class Outcome:
         order = {inv: i for i, inv in enumerate(INVARIANTS)}
         rows = sorted(seen.values(), key=lambda f: (order.get(f.invariant, 99), f.fixture))
         return [asdict(f) for f in rows]
+
+
+#: set by the first SIGINT: the campaign stops at the next example (see :func:`stop_on_sigint`)
+STOP = threading.Event()
+
+
+@contextmanager
+def stop_on_sigint() -> Iterator[None]:
+    """Turn the first SIGINT into :data:`STOP` (a second one raises KeyboardInterrupt at once).
+
+    A KeyboardInterrupt raised by Python's default handler can land inside a gc callback, where
+    it is printed and ignored; checking a flag between examples always stops the campaign.
+    """
+    def handler(signum: int, frame: Any) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+
+    STOP.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Found(Exception):
@@ -224,10 +254,10 @@ class Campaign:
     def run(self, examples: int | None, deadline: float | None) -> Outcome:
         """Replay the database, then batches until ``examples`` or ``deadline`` (monotonic)."""
         try:
-            if self.db is not None:
+            if self.db is not None and not STOP.is_set():
                 self._batch(None, None, from_db=True)
             number = 0
-            while True:
+            while not STOP.is_set():
                 if examples is not None:
                     left = examples - self.outcome.examples
                     if left <= 0:
@@ -243,7 +273,8 @@ class Campaign:
                 if self.outcome.examples == before:  # nothing left to generate
                     break
         except KeyboardInterrupt:
-            self.outcome.interrupted = True
+            STOP.set()
+        self.outcome.interrupted = STOP.is_set()
         return self.outcome
 
     def _settings(self, size: int | None, from_db: bool) -> Any:
@@ -267,6 +298,8 @@ class Campaign:
         state = _BatchState()
 
         def fuzz_case(case: Any) -> None:
+            if STOP.is_set():
+                raise KeyboardInterrupt
             if not state.failed:
                 state.count += 1
                 if not from_db:
@@ -397,8 +430,6 @@ def _deadline(wall: float | None) -> float | None:
 
 def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: Any) -> None:
     """A worker process: run a Campaign and report counts, findings and the end on ``q``."""
-    import signal
-
     from ppcreloc.errors import PpcrelocError
 
     pending = 0
@@ -411,15 +442,16 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
             q.put(("examples", index, pending))
             pending, last = 0, time.monotonic()
 
+    signal.signal(signal.SIGINT, lambda _s, _f: STOP.set())
     try:
         campaign = Campaign(opts, index, on_examples, lambda f: q.put(("found", index, asdict(f))))
         outcome = campaign.run(_split(opts.examples, opts.jobs, index), _deadline(wall_deadline))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # over: finish reporting in peace
     except KeyboardInterrupt:
         outcome = Outcome(interrupted=True)
     except PpcrelocError as exc:
         q.put(("error", index, str(exc)))
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the campaign is over: finish reporting
     if pending:
         q.put(("examples", index, pending))
     q.put(("done", index, {"examples": outcome.examples, "replayed": outcome.replayed,
@@ -428,8 +460,6 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
 
 def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progress) -> Outcome:
     """Run ``opts.jobs`` worker processes sharing one example database; merge their outcomes."""
-    import signal
-
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, args=(opts, i, wall_deadline, q), daemon=True)
@@ -458,30 +488,31 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
             total.merge(Outcome(data["examples"], data["replayed"], [], data["interrupted"]))
             done.add(index)
 
-    try:
-        while len(done) < len(procs):
-            drain(0.5)
-            if any(not p.is_alive() for i, p in enumerate(procs) if i not in done):
-                drain(1.0)  # a worker that exited has flushed its queue; give it a moment
-                for i, p in enumerate(procs):
-                    if i not in done and not p.is_alive():
-                        errors.append(f"worker {i} exited with code {p.exitcode}")
-                        done.add(i)
-    except KeyboardInterrupt:
+    def forward_stop() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         total.interrupted = True
         for i, p in enumerate(procs):
             if i not in done and p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
-        end = time.monotonic() + 10
-        while len(done) < len(procs) and time.monotonic() < end:
+
+    try:
+        while len(done) < len(procs):
             drain(0.2)
-            for i, p in enumerate(procs):
-                if i not in done and not p.is_alive():
-                    done.add(i)
+            if STOP.is_set() and not total.interrupted:
+                forward_stop()
+            if any(not p.is_alive() for i, p in enumerate(procs) if i not in done):
+                drain(1.0)  # a worker that exited has flushed its queue; give it a moment
+                for i, p in enumerate(procs):
+                    if i not in done and not p.is_alive():
+                        if not total.interrupted:
+                            errors.append(f"worker {i} exited with code {p.exitcode}")
+                        done.add(i)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+        if not total.interrupted:
+            forward_stop()
     finally:
         for p in procs:
-            p.join(timeout=1)
+            p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
@@ -542,11 +573,12 @@ def run_campaign(opts: FuzzOptions, progress: _Progress | None = None) -> tuple[
         opts = FuzzOptions(**{**asdict(opts), "seed": random.SystemRandom().getrandbits(63)})
     progress = progress or _Progress(opts, False)
     wall = None if opts.budget is None else time.time() + opts.budget
-    if opts.jobs == 1:
-        campaign = Campaign(opts, 0, progress.examples, progress.found)
-        outcome = campaign.run(opts.examples, _deadline(wall))
-    else:
-        outcome = _run_jobs(opts, wall, progress)
+    with stop_on_sigint():
+        if opts.jobs == 1:
+            campaign = Campaign(opts, 0, progress.examples, progress.found)
+            outcome = campaign.run(opts.examples, _deadline(wall))
+        else:
+            outcome = _run_jobs(opts, wall, progress)
     assert opts.seed is not None
     return outcome, opts.seed
 
