@@ -46,17 +46,19 @@ _LD_TYPES = frozenset({
 COMPARABLE: dict[str, frozenset[int]] = {"gnu-ld": _LD_TYPES, "lld": _LD_TYPES}
 
 
-def _quirk(linker: str, rtype: int, addend: int, external: bool) -> str | None:
+def _quirk(linker: str, rtype: int, addend: int, external: bool, shared_stub: bool) -> str | None:
     """Why a relocation is not comparable with ``linker`` although its type is (measured).
 
-    Both linkers store .TOC. + A for R_PPC64_TOC where the kernel ignores A; GNU ld 2.40 sends
-    a REL24 to an external symbol with an addend to the symbol's stub, dropping the addend
-    (lld keeps it, as the kernel's stub_for_addr(S + A) does).
+    Both linkers store .TOC. + A for R_PPC64_TOC where the kernel ignores A. GNU ld 2.40 makes
+    one call stub per external symbol, whatever the addends of the calls to it, and sends every
+    such call to it (so a call with an addend, or a call to a symbol also called with another
+    addend, ends at the wrong place); lld, like the kernel's stub_for_addr(S + A), keys stubs
+    by S + A.
     """
     if rtype == 51 and addend:
         return "R_PPC64_TOC with an addend: linkers store .TOC. + A, the kernel .TOC."
-    if linker == "gnu-ld" and rtype == R_PPC64_REL24 and external and addend:
-        return "GNU ld drops the addend of a REL24 to an external symbol"
+    if linker == "gnu-ld" and rtype == R_PPC64_REL24 and external and (addend or shared_stub):
+        return "GNU ld shares one stub among calls to a symbol with different addends"
     return None
 
 
@@ -90,12 +92,16 @@ class Mismatch:
 
 
 def my_r2(obj: ElfObject, placements: Mapping[int, int]) -> int:
-    """The module's TOC base (module_64.c my_r2, 6.1-6.12): (.toc or .stubs) & ~0xff, + 0x8000."""
+    """The module's TOC base (module_64.c my_r2, 6.1-6.12): the *last* section called `.toc`
+    (module_frob_arch_sections keeps the last match), else the last `.stubs`; its address
+    & ~0xff, + 0x8000. CompareError when that section has no address."""
     for name in (".toc", ".stubs"):
-        idx = obj.section_index(name)
-        if idx is not None and idx in placements:
-            return ((placements[idx] & ~0xFF) + 0x8000) & M64
-    raise CompareError("the object has neither .toc nor .stubs placed: no TOC base")
+        found = [i for i, s in enumerate(obj.sections) if i and s.name == name]
+        if found:
+            if found[-1] not in placements:
+                raise CompareError(f"the TOC section {name} ({found[-1]}) is not placed")
+            return ((placements[found[-1]] & ~0xFF) + 0x8000) & M64
+    raise CompareError("the object has neither .toc nor .stubs: no TOC base")
 
 
 _KLP_RELA = re.compile(r"^\.klp\.rela\.([^.]{1,55})\.")
@@ -190,7 +196,12 @@ def reference_inputs(scenario: Scenario, result: RunResult) -> ReferenceInputs:
     placements = {p.index: p.addr for p in result.placements
                   if 0 < p.index < len(obj.sections) and obj.sections[p.index].type != SHT_RELA
                   and obj.sections[p.index].flags & SHF_ALLOC}
-    toc = my_r2(obj, placements)
+    try:
+        toc = my_r2(obj, placements) if last >= 0 else 0
+    except CompareError:  # a TOC base no linker can reproduce: nothing is comparable
+        last = -1
+    if last < 0:
+        return ReferenceInputs(obj, placements, {}, 0, -1, {})
     symbols = resolve_symbols(scenario, last)
     return ReferenceInputs(obj, placements, symbols, toc, last, relsecs)
 
@@ -200,22 +211,35 @@ def _field_size(rtype: int) -> int:
     return rt.field.size if rt is not None else 8
 
 
-def _occupied(obj: ElfObject, relsecs: Mapping[int, int]) -> list[tuple[int, int, int, int]]:
-    """(section, start, end, owner id) of every field a relocation writes."""
+def _occupied(ref: ReferenceInputs) -> list[tuple[int, int, int]]:
+    """(start, end, owner id) of every address a relocation writes, absolute, so a relocation
+    past its own section's end (the kernel does not check r_offset) clobbers what lies there."""
+    obj = ref.obj
     out = []
-    for relsec in relsecs:
-        target = obj.sections[relsec].info
+    for relsec in ref.relsecs:
+        base = ref.placements.get(obj.sections[relsec].info)
+        if base is None:
+            continue
         for index, r in enumerate(obj.relocs.get(relsec, [])):
             owner = relsec << 32 | index
-            out.append((target, r.offset, r.offset + _field_size(r.type), owner))
+            p = base + r.offset
+            out.append((p, p + _field_size(r.type), owner))
             if r.type == R_PPC64_REL24 and is_external(obj, r.sym):
-                out.append((target, r.offset + 4, r.offset + 8, owner))  # restore_r2
+                out.append((p + 4, p + 8, owner))  # restore_r2
     return out
 
 
-def _model_reader(result: RunResult, last: int) -> Callable[[int, int], bytes | None]:
+#: where r13 (the paca) points while a model stub runs: the kernel's ftrace stubs load
+#: paca->kernel_toc (create_ftrace_stub, module_64.c 6.1-6.12); nothing else is mapped there
+PACA = 0xC000_0000_FFFF_0000
+
+
+def _model_reader(scenario: Scenario, result: RunResult,
+                  last: int) -> Callable[[int, int], bytes | None]:
     memory = result.steps[last].memory
     spans = [(p.addr, memory[p.index]) for p in result.placements if p.index in memory]
+    toc_field = PACA + scenario.config.paca_kernel_toc_offset
+    spans.append((toc_field, scenario.world.kernel_toc_addr().to_bytes(8, "little")))
 
     def read(addr: int, size: int) -> bytes | None:
         for base, data in spans:
@@ -226,26 +250,34 @@ def _model_reader(result: RunResult, last: int) -> Callable[[int, int], bytes | 
     return read
 
 
-def comparable(ref: ReferenceInputs, link: LinkResult) -> list[tuple[int, int]]:
+def comparable(ref: ReferenceInputs, link: LinkResult,
+               stubs: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
     """The (RELA section, index) pairs :func:`compare` checks: applied by the kernel, given to
-    the linker, a type both compute alike, no quirk, and a field no other relocation overlaps."""
+    the linker, a type both compute alike, no quirk, a field no other relocation writes and,
+    for external calls, a `.stubs` (``stubs`` = address, size) no relocation writes into."""
     obj = ref.obj
-    occupied = _occupied(obj, ref.relsecs)
+    occupied = _occupied(ref)
+    stubs_hit = any(s < stubs[0] + stubs[1] and stubs[0] < e for s, e, _ in occupied)
     linked = set(link.relocs)
     types = COMPARABLE[link.linker]
+    called_with_addend = {obj.relocs[rs][i].sym for rs, i in linked
+                          if obj.relocs[rs][i].type == R_PPC64_REL24 and obj.relocs[rs][i].addend}
     out = []
     for relsec in ref.relsecs:
         target = obj.sections[relsec].info
         for index, r in enumerate(obj.relocs[relsec]):
             if (relsec, index) not in linked or r.type not in types:
                 continue
+            p = ref.placements[target] + r.offset
             size = _field_size(r.type)
             owner = relsec << 32 | index
-            if any(sec == target and s < r.offset + size and r.offset < e and o != owner
-                   for sec, s, e, o in occupied):
+            if any(s < p + size and p < e and o != owner for s, e, o in occupied):
                 continue
             external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
-            if _quirk(link.linker, r.type, r.addend, external) is None:
+            if external and stubs_hit:
+                continue
+            if _quirk(link.linker, r.type, r.addend, external,
+                      r.sym in called_with_addend) is None:
                 out.append((relsec, index))
     return out
 
@@ -259,9 +291,9 @@ def compare(scenario: Scenario, result: RunResult, link: LinkResult,
     obj = ref.obj
     memory = result.steps[ref.last].memory
     stubs = [(result.stubs[0], result.stubs[0] + result.stubs[1])]
-    read = _model_reader(result, ref.last)
+    read = _model_reader(scenario, result, ref.last)
     out: list[Mismatch] = []
-    for relsec, index in comparable(ref, link):
+    for relsec, index in comparable(ref, link, result.stubs):
         target = obj.sections[relsec].info
         r = obj.relocs[relsec][index]
         if r.type == R_PPC64_REL24 and is_external(obj, r.sym):
@@ -283,7 +315,8 @@ def _branch(link: LinkResult, ref: ReferenceInputs, read: Callable[[int, int], b
     insn = int.from_bytes(memory[section][offset : offset + 4], "little")
     try:
         mine = follow(ref.placements[section] + offset, insn, read,
-                      lambda a: any(lo <= a < hi for lo, hi in stubs), ref.toc).destination
+                      lambda a: any(lo <= a < hi for lo, hi in stubs), ref.toc,
+                      regs={13: PACA}).destination
     except StubWalkError as e:
         return [Mismatch(link.linker, "walk", section, offset, R_PPC64_REL24, None,
                          theirs.destination if theirs else None, f"model: {e}")]

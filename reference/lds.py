@@ -26,6 +26,15 @@ class OutSection:
     gap: int = 0
 
 
+def _phdrs(body: list[str]) -> list[str]:
+    """Give every output section its own PT_LOAD: sections (and ld's stub gaps, lld's thunks)
+    may overlap in address, and within one segment overlapping sections would overwrite each
+    other in the file."""
+    heads = [f"  seg{n} PT_LOAD;" for n in range(len(body))]
+    tagged = [f"{line} :seg{n}" for n, line in enumerate(body)]
+    return ["PHDRS", "{", *heads, "}", "SECTIONS", "{", *tagged]
+
+
 def _assignments(symbols: Mapping[str, int]) -> list[str]:
     return [f"{name} = {value:#x};" for name, value in sorted(symbols.items())]
 
@@ -47,7 +56,7 @@ def gnu_ld_script(sections: Iterable[OutSection], branch_lt: int, tocref: int, t
             body.append(f"  .o{s.index} {s.addr:#x} : {{ */{INPUT}(.s{s.index}) }}")
     body.append(f"  .tocref {tocref:#x} : {{ */{INPUT}(.tocref) }}")
     body.append(f"  .branch_lt {branch_lt:#x} : {{ *(.branch_lt) }}")
-    lines = ["SECTIONS", "{", *body, _DISCARD, "}", f".TOC. = {toc:#x};"]
+    lines = [*_phdrs(body), _DISCARD, "}", f".TOC. = {toc:#x};"]
     return "\n".join(lines + _assignments(symbols)) + "\n"
 
 
@@ -61,7 +70,7 @@ def lld_script(sections: Iterable[OutSection], branch_lt: int, tocref: int, toc:
     entries.append((tocref, f"  .tocref {tocref:#x} : {{ */{INPUT}(.tocref) }}"))
     entries.append((branch_lt, f"  .branch_lt {branch_lt:#x} : {{ *(.branch_lt) }}"))
     body = [text for _, text in sorted(entries)]
-    lines = ["SECTIONS", "{", *body, _DISCARD, "}"]
+    lines = [*_phdrs(body), _DISCARD, "}"]
     return "\n".join(lines + _assignments(symbols)) + "\n"
 
 

@@ -60,11 +60,13 @@ GNU_LD_FLAGS = [
     "--no-multi-toc", "--no-plt-localentry", "--no-inline-optimize", "--no-pcrel-optimize",
     "--no-tls-optimize", "--no-tls-get-addr-optimize", "--no-save-restore-funcs",
     "--no-plt-align", "--no-power10-stubs", "--no-check-sections", "--noinhibit-exec",
+    "-z", "max-page-size=4096",
 ]
 LLD_FLAGS = [
     "-m", "elf64lppc", "-static", "-e", "0", "-q", "--no-relax", "--no-toc-optimize",
     "--no-pcrel-optimize", "--power10-stubs=no", "-z", "norelro", "--build-id=none",
     "--no-rosegment", "-z", "noseparate-code", "--no-check-sections", "--noinhibit-exec",
+    "-z", "max-page-size=4096",
 ]
 #: bytes of stub room per REL24 in front of a hooked section (ld's largest stub is 28 bytes)
 STUB_ROOM = 32
@@ -192,8 +194,12 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
         elif sym.type == STT_SECTION:
             refs[k] = b.section_symbol(new[sym.shndx])
         else:
+            # st_other's local-entry field k = 1 ("uses r2 as scratch", local entry offset 0)
+            # makes both linkers route calls through TOC-save stubs; k = 0 has the same
+            # arithmetic and no stub
+            other = sym.other & 0xE0
             refs[k] = b.add_symbol(f"__d{k}", sym.value, bind=STB_GLOBAL, type=sym.type,
-                                   other=sym.other & 0xE0, shndx=new[sym.shndx])
+                                   other=0 if other == 0x20 else other, shndx=new[sym.shndx])
         return refs[k]
 
     relocs: list[tuple[int, int]] = []
@@ -325,6 +331,27 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
     return _collect(linker, obj, placements, toc, plan, entries, out, names, diags)
 
 
+def _reader(out: dict[str, tuple[int, bytes]], stubs: list[lds.MapEntry],
+            caller: str) -> Callable[[int, int], bytes | None]:
+    """Read linked memory for a walk from output section ``caller``.
+
+    Sections may share addresses (ld's stub gaps, lld's thunks after a section), so a stub
+    address is read from the output section holding that stub, the caller's own first (lld
+    reuses a thunk of another section when it is in range); anything else from the caller's
+    section, then any section covering it.
+    """
+    def read(addr: int, size: int) -> bytes | None:
+        owners = sorted({e.out for e in stubs if e.addr <= addr < e.addr + e.size},
+                        key=lambda n: n != caller)
+        for name in owners + [caller] + sorted(out):
+            base, data = out.get(name, (0, b""))
+            if base <= addr and addr + size <= base + len(data):
+                return data[addr - base : addr - base + size]
+        return None
+
+    return read
+
+
 def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc: int,
              plan: _Plan, entries: list[lds.MapEntry], out: dict[str, tuple[int, bytes]],
              names: dict[int, str], diags: list[LinkDiagnostic]) -> LinkResult:
@@ -346,27 +373,14 @@ def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc
         sections[s.index] = data[lo : lo + len(obj.sections[s.index].data)]
     stub_entries = [e for e in entries if linker.stub_section(e.name) and e.out in out]
     stubs = [(e.addr, e.addr + e.size) for e in stub_entries]
-
-    def in_stub(addr: int) -> bool:
-        return any(lo <= addr < hi for lo, hi in stubs)
-
-    def read(addr: int, size: int) -> bytes | None:
-        # stub code is read from its own output section: a ld stub gap may overlap the
-        # previous section's addresses
-        owners = [e.out for e in stub_entries if e.addr <= addr < e.addr + e.size]
-        for name in owners + sorted(out):
-            base, data = out[name]
-            if base <= addr and addr + size <= base + len(data):
-                return data[addr - base : addr - base + size]
-        return None
-
     targets: dict[tuple[int, int], BranchTarget] = {}
     for relsec, index in plan.external_rel24:
         sec = obj.sections[relsec].info
         off = obj.relocs[relsec][index].offset
         insn = int.from_bytes(sections[sec][off : off + 4], "little")
         try:
-            hop = follow(placements[sec] + off, insn, read, in_stub, toc)
+            hop = follow(placements[sec] + off, insn, _reader(out, stub_entries, f".o{sec}"),
+                         lambda a: any(lo <= a < hi for lo, hi in stubs), toc)
         except StubWalkError as e:
             targets[(sec, off)] = BranchTarget(sec, off, None, None, None, str(e))
             continue

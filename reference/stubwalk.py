@@ -9,7 +9,7 @@ walk with a :class:`StubWalkError`, never a guess.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ppcreloc.errors import PpcrelocError
@@ -36,25 +36,27 @@ def _sext(v: int, bits: int) -> int:
 
 
 def branch_target(insn: int, pc: int) -> int:
-    """Target of an I-form branch (primary opcode 18) at ``pc``; AA selects absolute."""
-    if insn >> 26 != 18:
-        raise StubWalkError(f"word {insn:#010x} at {pc:#x} is not an I-form branch")
-    li = _sext(insn & 0x03FF_FFFC, 26)
-    return (li if insn & 2 else pc + li) & M64
+    """The target a REL24 field encodes: ``pc`` + the sign-extended LI field (0x03fffffc).
+
+    The opcode and the AA bit are not looked at: a loader or linker fills LI with the
+    displacement whatever word holds it, and that displacement is what is compared.
+    """
+    return (pc + _sext(insn & 0x03FF_FFFC, 26)) & M64
 
 
 def follow(pc: int, insn: int, read: Reader, in_stub: Callable[[int], bool], toc: int,
-           endian: str = "little", max_steps: int = 32) -> Hop:
+           endian: str = "little", max_steps: int = 32,
+           regs: Mapping[int, int] | None = None) -> Hop:
     """Follow the I-form branch ``insn`` at ``pc``; where it lands in a stub, run the stub.
 
-    Registers start as r2 = ``toc`` (the caller's TOC, as in a module) and everything else
-    unknown; a read of an unknown register stops the walk.
+    Registers start as r2 = ``toc`` (the caller's TOC, as in a module) plus ``regs`` (e.g. r13,
+    the paca, for the kernel's ftrace stubs); a read of any other register stops the walk.
     """
     target = branch_target(insn, pc)
     if not in_stub(target):
         return Hop(None, target)
     stub = target
-    regs: dict[int, int] = {2: toc & M64}
+    regs = {**(regs or {}), 2: toc & M64}
     ctr: int | None = None
 
     def reg(n: int) -> int:
@@ -94,7 +96,7 @@ def follow(pc: int, insn: int, read: Reader, in_stub: Callable[[int], bool], toc
             if ctr is None:
                 raise StubWalkError(f"stub at {stub:#x} branches to an unset ctr")
             return Hop(stub, ctr)
-        elif op == 18 and insn & 1 == 0:  # b (no link): a long_branch stub or a stub chain
+        elif op == 18 and insn & 3 == 0:  # b (no link): a long_branch stub or a stub chain
             nxt = branch_target(insn, ip)
             if not in_stub(nxt):
                 return Hop(stub, nxt)

@@ -136,8 +136,9 @@ def test_gas_and_our_writer_give_the_same_link(link):
 
 
 def test_external_calls_reach_the_symbol_through_the_linkers_stub(link):
-    """A far external call goes through the linker's own stub, which the walk follows; GNU ld
-    drops a nonzero addend there (measured, 2.40), lld keeps it as the kernel does."""
+    """A far external call goes through the linker's own stub, which the walk follows. GNU ld
+    (2.40, measured) makes one stub per symbol, so calls to ext and ext+8 both reach ext;
+    lld keys stubs by S + A, as the kernel does."""
     obj = all_types_object([38], (0, 8))
     placements = place(obj, LAYOUTS[0])
     res = link(obj, placements, {"ext": EXT}, toc_base(LAYOUTS[0][1]))
