@@ -40,6 +40,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.matrix",
     "ppcreloc.fuzz",
     "ppcreloc.replay",
+    "ppcreloc.explain",
 )
 
 

@@ -49,6 +49,8 @@ class Replay:
     engine: str
     verdict: Verdict
     inputs: ReplayInputs
+    #: the object as the engine left it (module_frob_arch_sections sorts RELA sections in place)
+    ran: ElfObject
 
     @property
     def holds(self) -> bool:
@@ -132,7 +134,7 @@ def resolve_engine(name: str) -> Engine:
     from ppcreloc.engines import engine_names, get_engine
 
     try:
-        return get_engine(name)
+        return get_engine(name)  # raises UsageError itself for unknown profile names
     except KeyError:
         raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())})") \
             from None
@@ -150,9 +152,10 @@ def replay(path: Path, engine: str | None = None) -> Replay:
     elf, record = load_fixture(path)
     inputs = replay_inputs(elf, record, str(path))
     name = engine or record.engine
-    verdict = check(inputs.obj.clone(), resolve_engine(name), inputs.world, cycles=inputs.cycles,
+    ran = inputs.obj.clone()
+    verdict = check(ran, resolve_engine(name), inputs.world, cycles=inputs.cycles,
                     layout=inputs.layout, config=inputs.config, modname=MODNAME)
-    return Replay(path, record, name, verdict, inputs)
+    return Replay(path, record, name, verdict, inputs, ran)
 
 
 # -- command line ---------------------------------------------------------------------------------
