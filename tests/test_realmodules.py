@@ -137,3 +137,12 @@ def test_cli_check_with_system_map(package, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"holds": false' not in out
+
+
+def test_fetch_script_cached_miss(tmp_path):
+    """--cached never downloads: an empty cache is exit 3 with a one-line hint."""
+    proc = subprocess.run(["bash", str(FETCH), "--cached", str(tmp_path / "none")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.strip().endswith("(run without --cached)")
+    assert len(proc.stderr.strip().splitlines()) == 1
