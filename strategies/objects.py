@@ -269,7 +269,9 @@ def _function(draw: st.DrawFn, ctx: _Ctx, max_snippets: int) -> _Function:
     prologue = pick(draw, prologues)
     mcount = P.R_PPC_REL24 in ctx.types and draw(BOOL)
     # st_other bits 5..7: 3 = 8-byte global entry; without one GCC emits 0 (or 1: r2 unused)
-    other = (3 << 5) if prologue != "none" else pick(draw, (0, 1 << 5))
+    # drawn whatever the prologue, so the shrinker can drop a prologue without reshaping draws
+    plain_other = pick(draw, (0, 1 << 5))
+    other = (3 << 5) if prologue != "none" else plain_other
     bind = pick(draw, (STB_LOCAL, STB_GLOBAL))
     body = draw(st.lists(_snippet(ctx), min_size=0, max_size=max_snippets))
     return _Function(prologue, mcount, bind, other, tuple(body))
