@@ -2,7 +2,7 @@
 # Fetch Debian's ppc64el kernel image package (3000+ real modules plus System.map) into a cache.
 #
 # Usage: scripts/fetch-ppc64el-modules.sh [--cached] [CACHE_DIR]
-#   CACHE_DIR   default ./cache/ppc64el (gitignored as /cache/)
+#   CACHE_DIR   default <repository>/cache/ppc64el (gitignored as /cache/)
 #   --cached    do not download: print the paths if the cache is complete, else exit 3
 # Prints two lines: the module directory (lib/modules/<version>) and the System.map path
 # (CACHE_DIR/System.map, made from the package's vmlinux symbol table: see make_sysmap).
@@ -16,7 +16,7 @@ set -euo pipefail
 
 cached_only=0
 if [ "${1:-}" = "--cached" ]; then cached_only=1; shift; fi
-cache="${1:-./cache/ppc64el}"
+cache="${1:-$(dirname "$0")/../cache/ppc64el}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 root="$cache/root"
