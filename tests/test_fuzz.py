@@ -1,0 +1,264 @@
+"""`ppcreloc fuzz`: seeded campaigns find the predicted defects and write minimal fixtures, repeat
+exactly, hold on full-undo, share failures through a directory or Redis database, stop cleanly on
+Ctrl-C, and reject bad input with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ppcreloc import cli
+from ppcreloc.fixtures import load_fixture
+from ppcreloc.fuzz import STOP, Campaign, FuzzOptions, Outcome, batch_seed
+from ppcreloc.ppc64.reloctypes import BY_NAME
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def _fuzz(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    rc = cli.main(["fuzz", *argv, "--json"])
+    out = capsys.readouterr().out
+    return rc, json.loads(out)
+
+
+def _untimed(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in ("elapsed_s", "examples_per_s")}
+
+
+def _cmd(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "ppcreloc.cli", "fuzz", *argv]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_v61_campaign_finds_the_reload_failure_as_one_rel24(capsys, tmp_path: Path) -> None:
+    rc, doc = _fuzz(capsys, "--engine", "v6.1", "--examples", "10", "--seed", "3",
+                    "--fixtures", str(tmp_path))
+    assert rc == 1
+    assert doc["engine"] == "v6.1" and doc["examples"] == 10 and doc["replayed"] == 0
+    found = {v["invariant"]: Path(v["fixture"]) for v in doc["violations"]}
+    assert {"apply_clear_apply", "clear_restores"} <= set(found)
+    path = found["apply_clear_apply"]
+    assert path.parent == tmp_path / "v6.1" and path.name.startswith("apply_clear_apply-")
+    elf, rec = load_fixture(path)
+    assert rec.minimal and not rec.holds and rec.replay == f"ppcreloc replay {path}"
+    assert "Expected nop after call" in rec.violation["kernel_message"]
+    assert rec.layout["world_spec"]["modules"] and rec.seed is not None
+    from ppcreloc.elf.reader import read_elf
+
+    relocs = [r for rs in read_elf(elf).relocs.values() for r in rs]
+    assert [r.type for r in relocs] == [BY_NAME["R_PPC_REL24"].num]
+    # only minimal fixtures are left behind: the unshrunk first failure was replaced
+    assert sorted(p.name for p in tmp_path.rglob("*.o")) == sorted(p.name for p in found.values())
+
+
+def test_same_seed_same_report_apart_from_timing(capsys, tmp_path: Path) -> None:
+    argv = ("--engine", "v6.12", "--examples", "12", "--seed", "7")
+    _, first = _fuzz(capsys, *argv, "--fixtures", str(tmp_path / "a"))
+    _, second = _fuzz(capsys, *argv, "--fixtures", str(tmp_path / "a"))
+    assert _untimed(first) == _untimed(second)
+    assert {v["invariant"] for v in first["violations"]} == {"clear_restores", "reload_cycles"}
+    _, other = _fuzz(capsys, *argv[:-1], "8", "--fixtures", str(tmp_path / "a"))
+    assert other["seed"] == 8 and other["examples"] == 12
+
+
+def test_full_undo_with_compiler_like_objects_finds_nothing(capsys, tmp_path: Path) -> None:
+    rc, doc = _fuzz(capsys, "--engine", "full-undo", "--examples", "25", "--seed", "0",
+                    "--fixtures", str(tmp_path))
+    assert rc == 0 and doc["violations"] == [] and doc["examples"] == 25
+    assert not list(tmp_path.rglob("*.o"))
+
+
+def test_budget_runs_until_the_deadline(capsys, tmp_path: Path) -> None:
+    start = time.monotonic()
+    rc, doc = _fuzz(capsys, "--engine", "full-undo", "--budget", "2", "--fixtures",
+                    str(tmp_path))
+    assert rc == 0 and doc["examples"] > 0
+    assert time.monotonic() - start >= 2 and doc["elapsed_s"] >= 2
+
+
+def test_human_output_names_the_fixtures(capsys, tmp_path: Path) -> None:
+    rc = cli.main(["fuzz", "--engine", "v6.1", "--examples", "3", "--seed", "1",
+                   "--fixtures", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "fuzz v6.1: 3 examples" in out
+    assert "apply_clear_apply violated" in out and str(tmp_path / "v6.1") in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--engine", "bogus"], "unknown engine 'bogus'"),
+        (["--examples", "0"], "must be between 1"),
+        (["--examples", "5", "--budget", "3"], "not allowed with argument"),
+        (["--budget", "-1"], "must be between 0"),
+        (["--jobs", "0"], "must be between 1"),
+        (["--seed", "x"], "not an integer"),
+        (["--placeholders", "weird"], "invalid choice"),
+        (["--database", "ftp://host/x"], "unsupported database URL"),
+        (["--database", "redis://127.0.0.1:1"], "cannot reach redis"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path: Path, argv, message) -> None:
+    try:
+        rc = cli.main(["fuzz", *argv, "--fixtures", str(tmp_path)])
+    except SystemExit as exc:  # argparse errors
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_database_path_that_is_a_file_is_rejected(capsys, tmp_path: Path) -> None:
+    (tmp_path / "db").write_text("x")
+    assert cli.main(["fuzz", "--database", str(tmp_path / "db")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_interrupt_while_shrinking_keeps_the_unshrunk_failure(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C after the first failure, before shrinking ends: that case is already on disk."""
+    written: list[bool] = []
+    original = Campaign._write
+
+    def write_then_stop(self, case, verdict, invariants, seed_value, *, minimal):
+        out = original(self, case, verdict, invariants, seed_value, minimal=minimal)
+        written.append(minimal)
+        STOP.set()  # as the SIGINT handler does
+        return out
+
+    monkeypatch.setattr(Campaign, "_write", write_then_stop)
+    opts = FuzzOptions(engine="v6.1", examples=10, seed=0, fixtures=str(tmp_path))
+    try:
+        outcome = Campaign(opts).run(10, None)
+    finally:
+        STOP.clear()
+    assert written == [False] and outcome.interrupted and outcome.found == []
+    (path,) = tmp_path.rglob("apply_clear_apply-*.o")
+    _elf, rec = load_fixture(path)
+    assert not rec.minimal and not rec.holds
+
+
+def test_outcome_violations_deduplicate_and_prefer_generated() -> None:
+    from ppcreloc.fuzz import Found
+
+    out = Outcome(found=[Found("reload_cycles", "b.o"), Found("apply", "a.o", True),
+                         Found("apply", "a.o", False)])
+    assert out.violations() == [
+        {"invariant": "apply", "fixture": "a.o", "from_database": False},
+        {"invariant": "reload_cycles", "fixture": "b.o", "from_database": False},
+    ]
+    assert batch_seed(0, 0, 0) != batch_seed(0, 0, 1) != batch_seed(0, 1, 0)
+
+
+def test_jobs_share_a_directory_database(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    proc = subprocess.run(_cmd("--engine", "v6.1", "--examples", "4", "--seed", "5", "--jobs",
+                               "2", "--database", str(db), "--fixtures", "fx", "--json"),
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["examples"] == 4
+    assert {"apply_clear_apply", "clear_restores"} <= {v["invariant"] for v in doc["violations"]}
+    assert any(p.is_file() for p in db.rglob("*")), "no failure saved in the database"
+    # a later single-job run replays the stored failure before generating anything
+    again = subprocess.run(_cmd("--engine", "v6.1", "--examples", "1", "--seed", "6",
+                                "--database", str(db), "--fixtures", "fx2", "--json"),
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    doc2 = json.loads(again.stdout)
+    assert doc2["replayed"] >= 1 and all(v["from_database"] for v in doc2["violations"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    server = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_two_processes_share_a_failure_through_redis(redis_url: str, tmp_path: Path) -> None:
+    first = subprocess.run(_cmd("--engine", "v6.12", "--examples", "5", "--seed", "1",
+                                "--database", redis_url, "--fixtures", "a", "--json"),
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1, first.stderr
+    found = {v["invariant"]: Path(v["fixture"]).name for v in json.loads(first.stdout)["violations"]}
+    assert not any(v["from_database"] for v in json.loads(first.stdout)["violations"])
+    second = subprocess.run(_cmd("--engine", "v6.12", "--examples", "1", "--seed", "2",
+                                 "--database", redis_url, "--fixtures", "b", "--json"),
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 1, second.stderr
+    doc = json.loads(second.stdout)
+    assert doc["replayed"] >= 1
+    shared = {v["invariant"]: Path(v["fixture"]).name for v in doc["violations"]
+              if v["from_database"]}
+    assert shared == found  # the second replayed exactly what the first found, before generating
+    # another engine's failures are in another namespace: nothing is replayed for full-undo
+    third = subprocess.run(_cmd("--engine", "full-undo", "--examples", "1", "--seed", "2",
+                                "--database", redis_url, "--fixtures", "c", "--json"),
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and json.loads(third.stdout)["replayed"] == 0
+
+
+def test_sigint_stops_cleanly_with_fixtures_on_disk(tmp_path: Path) -> None:
+    proc = subprocess.Popen(_cmd("--engine", "v6.12", "--budget", "300", "--fixtures", "fx",
+                                 "--json"),
+                            cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "fx").rglob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # into the next batches
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert time.monotonic() - sent < 30
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "interrupted after" in err
+    assert len(err.strip().splitlines()) == 1
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and doc["violations"]
+    for v in doc["violations"]:
+        assert (tmp_path / v["fixture"]).is_file()
+        assert (tmp_path / v["fixture"]).with_suffix(".json").is_file()
