@@ -336,3 +336,22 @@ def test_huge_nobits_section(tmp_path, capsys):
     assert check_exit_code(path) == 1
     for doc in json.loads(capsys.readouterr().out):
         assert doc["invariants"]["apply"] == {"holds": False, "message": "load failed with rc -12"}
+
+
+# -- the kernel's own module_64.c agrees with its profile on the gas object ------------------------
+KERNEL_TREES = {"v6.1": Path("/usr/src/linux-source-6.1.tar.xz"),
+                "v6.12": Path("/usr/src/linux-source-6.12.tar.xz")}
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("profile", list(KERNEL_TREES))
+def test_gas_livepatch_kernel_engine_agrees(livepatch_o, capsys, profile):
+    tree = KERNEL_TREES[profile]
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not tree.exists():
+        pytest.skip(f"{tree} missing (apt-get install {tree.name.removesuffix('.tar.xz')})")
+    code = main(["check", str(livepatch_o), "--engine", f"kernel:{tree}", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert {n for n, r in doc["invariants"].items() if not r["holds"]} == EXPECTED[profile], doc
+    assert code == 1
