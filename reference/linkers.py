@@ -48,7 +48,7 @@ from ppcreloc.elf.model import (
 from ppcreloc.errors import PpcrelocError
 from reference import gas, lds
 from reference.formulas import R_PPC64_REL24, R_PPC64_TOC, TYPES, is_external
-from reference.stubwalk import StubWalkError, follow
+from reference.stubwalk import StubWalkError, branch_target, follow
 
 GNU_LD = "powerpc64le-linux-gnu-ld"
 LLD = "ld.lld"
@@ -288,20 +288,23 @@ _LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
                lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}))
 
 
-def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[int, str]]:
-    """Every output section's (address, bytes) by name, and the symbol names by address."""
+def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[tuple[str, int], str]]:
+    """Every output section's (address, bytes) by name, and symbol names by (section, address)."""
     with path.open("rb") as f:
         elf = ELFFile(BytesIO(f.read()))
     secs = {}
-    for s in elf.iter_sections():
+    by_index: dict[int, str] = {}
+    for n, s in enumerate(elf.iter_sections()):
+        by_index[n] = s.name
         if s["sh_flags"] & SHF_ALLOC and s["sh_type"] != "SHT_NOBITS":
             secs[s.name] = (s["sh_addr"], s.data())
-    names: dict[int, str] = {}
+    names: dict[tuple[str, int], str] = {}
     symtab = elf.get_section_by_name(".symtab")
     if symtab is not None:
         for sym in symtab.iter_symbols():
-            if sym.name and sym["st_info"]["type"] != "STT_SECTION":
-                names.setdefault(sym["st_value"], sym.name)
+            shndx = sym["st_shndx"]
+            if sym.name and sym["st_info"]["type"] != "STT_SECTION" and isinstance(shndx, int):
+                names.setdefault((by_index.get(shndx, ""), sym["st_value"]), sym.name)
     return secs, names
 
 
@@ -332,18 +335,20 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
 
 
 def _reader(out: dict[str, tuple[int, bytes]], stubs: list[lds.MapEntry],
-            caller: str) -> Callable[[int, int], bytes | None]:
-    """Read linked memory for a walk from output section ``caller``.
+            prefer: list[str]) -> Callable[[int, int], bytes | None]:
+    """Read linked memory during one walk.
 
-    Sections may share addresses (ld's stub gaps, lld's thunks after a section), so a stub
-    address is read from the output section holding that stub, the caller's own first (lld
-    reuses a thunk of another section when it is in range); anything else from the caller's
-    section, then any section covering it.
+    Sections may share addresses (ld's stub gaps, lld's thunks after a section, and lld reuses
+    a thunk of another section when it is in range), so an address inside stubs is read from
+    an output section holding a stub there, in the order of ``prefer``; anything else from
+    ``prefer`` first, then any section covering it.
     """
+    def rank(name: str) -> int:
+        return prefer.index(name) if name in prefer else len(prefer)
+
     def read(addr: int, size: int) -> bytes | None:
-        owners = sorted({e.out for e in stubs if e.addr <= addr < e.addr + e.size},
-                        key=lambda n: n != caller)
-        for name in owners + [caller] + sorted(out):
+        owners = sorted({e.out for e in stubs if e.addr <= addr < e.addr + e.size}, key=rank)
+        for name in owners + prefer + sorted(out):
             base, data = out.get(name, (0, b""))
             if base <= addr and addr + size <= base + len(data):
                 return data[addr - base : addr - base + size]
@@ -352,9 +357,22 @@ def _reader(out: dict[str, tuple[int, bytes]], stubs: list[lds.MapEntry],
     return read
 
 
+def _stub_owners(stubs: list[lds.MapEntry], names: Mapping[tuple[str, int], str], target: int,
+                 callee: str, caller: str) -> list[str]:
+    """Output sections holding a stub at ``target``: first those whose stub symbol there names
+    ``callee`` (--emit-stub-syms / lld's __long_branch_<sym>), then the caller's, then others."""
+    owners = sorted({e.out for e in stubs if e.addr <= target < e.addr + e.size})
+    named = re.compile(re.escape(callee) + r"(\+|$)")
+
+    def key(out: str) -> tuple[bool, bool, str]:
+        return (not named.search(names.get((out, target), "")), out != caller, out)
+
+    return sorted(owners, key=key) + [caller]
+
+
 def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc: int,
              plan: _Plan, entries: list[lds.MapEntry], out: dict[str, tuple[int, bytes]],
-             names: dict[int, str], diags: list[LinkDiagnostic]) -> LinkResult:
+             names: dict[tuple[str, int], str], diags: list[LinkDiagnostic]) -> LinkResult:
     """Check placement against the map, cut each section out, follow external branches."""
     mapped = {e.name: e for e in entries}
     probe = out.get(".tocref", (0, b""))[1]
@@ -378,13 +396,16 @@ def _collect(linker: _Linker, obj: ElfObject, placements: Mapping[int, int], toc
         sec = obj.sections[relsec].info
         off = obj.relocs[relsec][index].offset
         insn = int.from_bytes(sections[sec][off : off + 4], "little")
+        p = placements[sec] + off
+        prefer = _stub_owners(stub_entries, names, branch_target(insn, p),
+                              f"__u{obj.relocs[relsec][index].sym}", f".o{sec}")
         try:
-            hop = follow(placements[sec] + off, insn, _reader(out, stub_entries, f".o{sec}"),
+            hop = follow(p, insn, _reader(out, stub_entries, prefer),
                          lambda a: any(lo <= a < hi for lo, hi in stubs), toc)
         except StubWalkError as e:
             targets[(sec, off)] = BranchTarget(sec, off, None, None, None, str(e))
             continue
-        name = names.get(hop.stub) if hop.stub is not None else None
+        name = names.get((prefer[0], hop.stub)) if hop.stub is not None else None
         targets[(sec, off)] = BranchTarget(sec, off, hop.stub, name, hop.destination)
     return LinkResult(linker.name, sections, dict(placements), targets, diags, plan.relocs,
                       toc, stubs)
