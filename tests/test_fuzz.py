@@ -262,3 +262,27 @@ def test_sigint_stops_cleanly_with_fixtures_on_disk(tmp_path: Path) -> None:
     for v in doc["violations"]:
         assert (tmp_path / v["fixture"]).is_file()
         assert (tmp_path / v["fixture"]).with_suffix(".json").is_file()
+
+
+def test_ci_campaign_fails_on_an_unpredicted_violation_and_a_missed_defect(tmp_path: Path) -> None:
+    """scripts/ci-campaign.sh judges each profile's fuzz JSON against matrix.PREDICTED (a fake
+    `ppcreloc` reports a full-undo violation and nothing for v6.1)."""
+    fake = tmp_path / "ppcreloc"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'engine=$3\n'
+        'if [ "$engine" = full-undo ]; then v=\'[{"invariant": "in_bounds", "fixture": "x.o", '
+        '"from_database": false}]\'; rc=1; else v="[]"; rc=0; fi\n'
+        'echo "{\\"engine\\": \\"$engine\\", \\"examples\\": 1, \\"violations\\": $v, '
+        '\\"elapsed_s\\": 0.1}"\n'
+        "exit $rc\n"
+    )
+    fake.chmod(0o755)
+    proc = subprocess.run(["bash", str(ROOT / "scripts/ci-campaign.sh")], capture_output=True,
+                          text=True, timeout=300,
+                          env={**_env(), "PPCRELOC": str(fake), "PYTHON": sys.executable,
+                               "CAMPAIGN_FIXTURES": str(tmp_path / "fx")})
+    assert proc.returncode == 1
+    assert "FAIL full-undo" in proc.stderr and "not predicted: in_bounds: x.o" in proc.stderr
+    assert "FAIL v6.1" in proc.stderr and "predicted but not found: apply_clear_apply" in \
+        proc.stderr

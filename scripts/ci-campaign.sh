@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Short seeded fuzz campaign per engine profile, run by CI after pytest (.ci/run).
+#
+# For every profile `ppcreloc fuzz --examples N --seed S --json` runs on compiler-like objects and
+# its violated invariants are compared with what the kernel's code predicts
+# (ppcreloc.matrix.PREDICTED): a profile expected to hold everything (full-undo) must find nothing,
+# and every profile expected to fail must find exactly its predicted defects (v6.1 cannot re-apply;
+# v6.12 and the v7 clear leave bytes applied and exhaust .stubs). Deterministic: same seed, same
+# examples, same result. Fixtures go to a scratch directory (printed), not to tests/fixtures.
+#
+# Environment: CAMPAIGN_EXAMPLES (default 150), CAMPAIGN_SEED (default 0), CAMPAIGN_FIXTURES
+# (default: a new temporary directory), PPCRELOC (default: .venv/bin/ppcreloc),
+# PYTHON (default: .venv/bin/python). Exit 0 when every profile behaves as predicted, 1 otherwise.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PPCRELOC=${PPCRELOC:-.venv/bin/ppcreloc}
+PYTHON=${PYTHON:-.venv/bin/python}
+EXAMPLES=${CAMPAIGN_EXAMPLES:-150}
+SEED=${CAMPAIGN_SEED:-0}
+FIXTURES=${CAMPAIGN_FIXTURES:-$(mktemp -d -t ppcreloc-campaign.XXXXXX)}
+mkdir -p "$FIXTURES"
+
+engines=$("$PYTHON" -c 'from ppcreloc.engines import engine_names; print(" ".join(engine_names()))')
+echo "ci-campaign: ${EXAMPLES} examples per profile, seed ${SEED}, fixtures in ${FIXTURES}"
+
+failed=0
+for engine in $engines; do
+    out="$FIXTURES/$engine.json"
+    rc=0
+    "$PPCRELOC" fuzz --engine "$engine" --examples "$EXAMPLES" --seed "$SEED" \
+        --fixtures "$FIXTURES" --json >"$out" || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+        echo "ci-campaign: $engine: ppcreloc fuzz failed with exit code $rc" >&2
+        failed=1
+        continue
+    fi
+    "$PYTHON" - "$engine" "$out" <<'PY' || failed=1
+import json
+import sys
+
+from ppcreloc.matrix import PREDICTED
+from ppcreloc.oracle import INVARIANTS
+
+engine, path = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+found = {v["invariant"] for v in doc["violations"]}
+expected = {i for i in INVARIANTS if not PREDICTED.get((engine, i), True)}
+summary = (f"{engine}: {doc['examples']} examples in {doc['elapsed_s']} s, "
+           f"violated: {', '.join(sorted(found)) or 'none'}")
+if found == expected:
+    print(f"ci-campaign: ok   {summary}")
+    sys.exit(0)
+missing, extra = sorted(expected - found), sorted(found - expected)
+print(f"ci-campaign: FAIL {summary}", file=sys.stderr)
+if missing:
+    print(f"  predicted but not found: {', '.join(missing)}", file=sys.stderr)
+for v in doc["violations"]:
+    if v["invariant"] in extra:
+        print(f"  not predicted: {v['invariant']}: {v['fixture']}", file=sys.stderr)
+sys.exit(1)
+PY
+done
+exit "$failed"
