@@ -200,3 +200,12 @@ def test_names_that_are_not_utf8():
     name = b"t\xccrget".decode("utf-8", "surrogateescape")
     assert w.module_base(name, 1) != w.module_base(name, 0)
     assert len(w.lookup(name, b"f\xffo".decode("utf-8", "surrogateescape"), 1)) == 1
+
+
+def test_vmlinux_matches_come_in_address_order_module_matches_in_listed_order():
+    w = SymbolWorld(fallback=False)
+    for addr in (0xC000000000300000, 0xC000000000100000, 0xC000000000200000):
+        w.add_symbol(None, "dup", addr)
+        w.add_symbol("ext4", "dup", addr + 0xC008000000000000 - 0xC000000000000000)
+    assert w.lookup(None, "dup") == [0xC000000000100000, 0xC000000000200000, 0xC000000000300000]
+    assert w.lookup("ext4", "dup") == [0xC008000000300000, 0xC008000000100000, 0xC008000000200000]

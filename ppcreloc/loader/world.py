@@ -286,14 +286,17 @@ class SymbolWorld:
     def lookup(self, objname: str | None, name: str, generation: int = 0) -> list[int]:
         """Every kallsyms match of ``name`` in ``objname`` (None/"vmlinux": vmlinux), in order.
 
-        What klp_find_object_symbol's callback sees (kernel/livepatch/core.c): module matches
-        at the object's ``generation``-th base; an unlisted name gets one synthetic match.
+        What klp_find_object_symbol's callback sees (kernel/livepatch/core.c): vmlinux matches
+        in address order (the kallsyms table is address-sorted: kallsyms_on_each_symbol in 6.1,
+        kallsyms_on_each_match_symbol in 6.12), module matches in the order listed (the module's
+        symtab order, module_kallsyms_on_each_symbol) at the object's ``generation``-th base; an
+        unlisted name gets one synthetic match.
         """
         obj = None if objname in (None, VMLINUX) else objname
         listed = self._by_name.get((obj, name))
         if obj is None:
             if listed:
-                return list(listed)
+                return sorted(listed)
             return [self._synthetic(None, name)] if self.fallback else []
         base = self.module_base(obj, generation)
         if listed:
