@@ -527,7 +527,8 @@ class _Progress:
 
     def __init__(self, opts: FuzzOptions, enabled: bool) -> None:
         self.opts, self.enabled = opts, enabled
-        self.count, self.violations = 0, 0
+        self.count = 0
+        self.violated: set[str] = set()
         self.start = time.monotonic()
         self.bar: Any = None
 
@@ -550,14 +551,14 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
     def _status(self) -> str:
-        return f"{self.count} examples, {self.violations} violation(s)"
+        return f"{self.count} examples, {len(self.violated)} invariant(s) violated"
 
     def examples(self, n: int) -> None:
         self.count += n
         self._refresh()
 
-    def found(self, _found: Found) -> None:
-        self.violations += 1
+    def found(self, found: Found) -> None:
+        self.violated.add(found.invariant)
         self._refresh()
 
     def _refresh(self) -> None:
