@@ -442,3 +442,142 @@ def test_kernel_rejections_match_gnu_ld(rtype, value, accepted):
         return
     flagged = any((d.section, d.offset) == (text, 0) for d in res.diagnostics)
     assert flagged == (not accepted)
+
+
+# -- run-time oracle: the relocated module executed under qemu-ppc64le (reference/qemu) ------
+
+CALLER_ASM = r"""
+  .abiversion 2
+  .section .text.f,"ax",@progbits
+  .globl f
+  .type f,@function
+f:
+0: addis 2,12,.TOC.-0b@ha
+   addi 2,2,.TOC.-0b@l
+   .localentry f,.-f
+   mflr 0
+   std 0,16(1)
+   stdu 1,-32(1)
+   bl helper
+   nop
+   addis 9,2,val@toc@ha
+   ld 9,val@toc@l(9)
+   add 3,3,9
+   addi 1,1,32
+   ld 0,16(1)
+   mtlr 0
+   blr
+  .section .toc,"aw"
+val: .quad 0x1234
+  .section .stubs,"ax",@nobits
+  .p2align 3
+"""
+#: user-range addresses (qemu-user maps below 2**47; a static harness sits at 0x10000000)
+MODULE_BASE = 0x1000_0000_0000
+HELPER = 0x1100_0000_0000
+TARGET_BASES = [0x1200_0000_0000, 0x1300_0000_0000]
+
+
+def helper_code(result: int) -> bytes:
+    """li r3,result; li r2,-1 (clobber the TOC pointer, as a callee in another module may);
+    blr."""
+    return struct.pack("<3I", 0x3860_0000 | result, 0x3840_FFFF, 0x4E80_0020)
+
+
+@pytest.fixture
+def qemu():
+    from reference.qemu import runner
+
+    reason = runner.available()
+    if reason:
+        pytest.skip(reason)
+    return runner
+
+
+def caller_object(tmp_path, klp: bool) -> ElfObject:
+    """f() calls helper() through a module stub, then reads .toc through r2: it returns
+    helper() + 0x1234 only when the stub reached helper and r2 was restored after the call.
+    With ``klp`` the call is a .klp.rela.target relocation to .klp.sym.target.helper,0."""
+    import subprocess
+
+    from ppcreloc.elf.model import (
+        SHF_INFO_LINK,
+        SHF_RELA_LIVEPATCH,
+        SHN_LIVEPATCH,
+        SHT_RELA,
+        Section,
+    )
+    from ppcreloc.elf.reader import read_elf
+    from reference.gas import GAS
+
+    (tmp_path / "f.s").write_text(CALLER_ASM)
+    subprocess.run([GAS, "-a64", "-mlittle", "-o", str(tmp_path / "f.o"),
+                    str(tmp_path / "f.s")], check=True)
+    obj = read_elf((tmp_path / "f.o").read_bytes())
+    if klp:
+        text = obj.section_index(".text.f")
+        rela = obj.section_index(".rela.text.f")
+        [call] = [r for r in obj.relocs[rela] if r.type == 10]
+        obj.relocs[rela].remove(call)
+        obj.symbols[call.sym].name = ".klp.sym.target.helper,0"
+        obj.symbols[call.sym].shndx = SHN_LIVEPATCH
+        obj.sections.append(Section(".klp.rela.target..text.f", SHT_RELA,
+                                    SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
+                                    addralign=8, entsize=24, link=obj.symtab_index, info=text))
+        obj.relocs[len(obj.sections) - 1] = [call]
+    return obj
+
+
+def run_caller(profile: str, obj: ElfObject, steps):
+    from ppcreloc.engine import Layout, Scenario
+    from ppcreloc.engines import get_engine
+    from ppcreloc.loader.world import SymbolWorld
+
+    world = SymbolWorld(seed=1)
+    world.add_symbol(None, "helper", HELPER, exported=True)
+    world.set_module_bases("target", TARGET_BASES)
+    world.add_symbol("target", "helper", TARGET_BASES[0] + 0x100)
+    result = get_engine(profile).run(Scenario(obj, world, steps, Layout(base=MODULE_BASE)))
+    entry = next(p.addr for p in result.placements if p.name == ".text.f")
+    return result, entry
+
+
+def test_qemu_call_through_a_kernel_stub_restores_r2(qemu, tmp_path):
+    """After the v6.12 load, f() reaches helper() through the stub and gets r2 back; with
+    the restore_r2 word put back to nop, the TOC load after the call faults."""
+    from ppcreloc.engine import Step
+
+    obj = caller_object(tmp_path, klp=False)
+    result, entry = run_caller("v6.12", obj, [Step("load")])
+    assert result.steps[0].rc == 0
+    images = qemu.module_images(result)
+    images[HELPER] = helper_code(42)
+    ok, = qemu.run(images, [(entry, 0)])
+    assert ok.value == 42 + 0x1234
+    text = images[entry]
+    assert struct.unpack_from("<I", text, 24)[0] == 0xE841_0018  # ld r2,24(r1) after the bl
+    images[entry] = text[:24] + struct.pack("<I", NOP) + text[28:]
+    broken, = qemu.run(images, [(entry, 0)])
+    assert broken.signal == 11
+
+
+@pytest.mark.parametrize("profile", ["v6.12", "klp-clear-v7"])
+def test_qemu_apply_clear_apply_reaches_the_reloaded_target(qemu, tmp_path, profile):
+    """load, target comes (generation 0), goes, comes back elsewhere (generation 1): the
+    re-applied call reaches generation 1's helper, and r2 is restored after it."""
+    from ppcreloc.engine import Step
+
+    obj = caller_object(tmp_path, klp=True)
+    steps = [Step("load"), Step("coming", "target", 0), Step("going", "target", 0),
+             Step("coming", "target", 1)]
+    result, entry = run_caller(profile, obj, steps)
+    assert [s.rc for s in result.steps] == [0, 0, 0, 0], [
+        m.render() for s in result.steps for m in s.messages]
+    images = qemu.module_images(result)
+    images[TARGET_BASES[0] + 0x100] = helper_code(1)  # the stale address still holds code
+    images[TARGET_BASES[1] + 0x100] = helper_code(2)
+    after_first = qemu.module_images(result, step=1)
+    outcomes = qemu.run(images, [(entry, 0)])
+    assert outcomes[0].value == 2 + 0x1234
+    first = {**after_first, TARGET_BASES[0] + 0x100: helper_code(1)}
+    assert qemu.run(first, [(entry, 0)])[0].value == 1 + 0x1234

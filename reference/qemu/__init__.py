@@ -1,0 +1,1 @@
+"""Run-time oracle: relocated module memory executed under qemu-ppc64le."""
