@@ -248,3 +248,11 @@ def test_oversized_module_memory_is_enomem():
     res = _load(b.build())
     assert (res.rc, res.failed_in, res.placements) == (-12, "move_module", [])
     assert res.mod.memory.regions == []
+
+
+def test_the_callers_object_is_never_modified():
+    obj = _klp_object()
+    before = obj.clone()
+    res = _load(obj)
+    assert res.rc == 0 and res.mod.obj != before  # the module's copy was sorted/resolved/placed
+    assert obj == before

@@ -14,6 +14,8 @@ section-header validity checks and feature fixups.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 from ppcreloc.elf.model import (
@@ -88,7 +90,21 @@ def new_module(
     obj: ElfObject, world: SymbolWorld, config: Config, name: str
 ) -> ModuleState:
     """The ModuleState of a fresh load: the module's own copy of ``obj`` and empty memory."""
-    return ModuleState(name, obj.clone(), config, world, TrackedMemory())
+    return ModuleState(name, copy_object(obj), config, world, TrackedMemory())
+
+
+def copy_object(obj: ElfObject) -> ElfObject:
+    """What ``obj.clone()`` gives, faster: new Section/Symbol/Rela objects, shared bytes.
+
+    Frob sorts RELA arrays and resolution writes st_value in the copy; the caller's object is
+    never touched (section data is immutable ``bytes``).
+    """
+    return dataclasses.replace(
+        obj,
+        sections=[copy.copy(s) for s in obj.sections],
+        symbols=[copy.copy(s) for s in obj.symbols],
+        relocs={k: [copy.copy(r) for r in v] for k, v in obj.relocs.items()},
+    )
 
 
 def elf_validity_ehdr(backend: ArchBackend, mod: ModuleState) -> int:
