@@ -146,3 +146,49 @@ def test_fetch_script_cached_miss(tmp_path):
     assert proc.returncode == 3 and proc.stdout == ""
     assert proc.stderr.strip().endswith("(run without --cached)")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# -- differential: the package's own kernel version (6.1) compiled from Debian's tree --------------
+KERNEL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
+
+
+def kernel_engine_or_skip():
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not KERNEL_61.exists():
+        pytest.skip(f"{KERNEL_61} missing (apt-get install linux-source-6.1)")
+    return resolve_engines(f"kernel:{KERNEL_61}")[0]
+
+
+def same_memory_as_kernel(package, world, module: str) -> None:
+    """Model v6.1 and the real 6.1 module_64.c leave identical module memory after the load."""
+    from ppcreloc.engine import Layout, Scenario, Step
+    from reference.kernel.engine import user_layout
+
+    kernel = kernel_engine_or_skip()
+    obj = load_object(str(package[0] / module))
+    layout = user_layout(Layout())  # the kernel engine runs at user addresses; so does the model
+    runs = [
+        eng.run(Scenario(obj.clone(), world, [Step("load")], layout=layout,
+                         modname=module_name(module)))
+        for eng in (resolve_engines("v6.1")[0], kernel)
+    ]
+    model, real = (r.steps[0] for r in runs)
+    assert (model.rc, real.rc) == (0, 0), [m.render() for m in model.messages + real.messages]
+    assert model.memory.keys() == real.memory.keys()
+    differ = [obj.sections[i].name for i in model.memory if model.memory[i] != real.memory[i]]
+    assert differ == [], f"{module}: sections differ from the kernel's: {differ}"
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("module", SAMPLE[1:4] or [pytest.param(None, marks=pytest.mark.skip(WHY))])
+def test_kernel_61_agrees_on_real_modules(package, world, module):
+    same_memory_as_kernel(package, world, module)
+
+
+@pytest.mark.reference
+@pytest.mark.slow
+def test_kernel_61_agrees_on_nfsd(package, world):
+    same_memory_as_kernel(package, world, NFSD)
