@@ -261,6 +261,20 @@ def klp_write_object_relocs(
     return 0
 
 
+def klp_apply_object_relocs(
+    backend: ArchBackend, mod: ModuleState, objname: str, generations: dict[str, int]
+) -> int:
+    """klp_apply_object_relocs: klp_write_object_relocs(apply=true)."""
+    return klp_write_object_relocs(backend, mod, objname, True, generations)
+
+
+def klp_clear_object_relocs(
+    backend: ArchBackend, mod: ModuleState, objname: str, generations: dict[str, int]
+) -> None:
+    """klp_clear_object_relocs: klp_write_object_relocs(apply=false); its result is dropped."""
+    klp_write_object_relocs(backend, mod, objname, False, generations)
+
+
 @dataclass
 class KlpPatch:
     """One livepatch module with its target objects, and which of them are loaded now.
@@ -291,7 +305,7 @@ class KlpPatch:
         if objname not in self.objects:
             return 0
         self.loaded[objname] = generation
-        ret = klp_write_object_relocs(self.backend, mod, objname, True, self.loaded)
+        ret = klp_apply_object_relocs(self.backend, mod, objname, self.loaded)
         if ret:
             mod.pr("warn", "failed to initialize patch '%s' for module '%s' (%d)\n", mod.name,
                    objname, ret)
@@ -312,5 +326,5 @@ class KlpPatch:
             return
         mod = self.mod
         mod.pr("notice", "reverting patch '%s' on unloading module '%s'\n", mod.name, objname)
-        klp_write_object_relocs(self.backend, mod, objname, False, self.loaded)
+        klp_clear_object_relocs(self.backend, mod, objname, self.loaded)
         del self.loaded[objname]
