@@ -289,3 +289,22 @@ def test_sympos_agrees_with_the_world_spec(spec, data):
     rc, addr = klp_find_object_symbol(mod, obj.name, name, pos, gen)
     assert (rc, addr) == ((0, want) if want is not None else (-EINVAL, 0))
     assert len(mod.messages) == (0 if want is not None else 1)
+
+
+def test_object_relocs_stop_at_the_first_failing_section_and_ignore_target_flags():
+    b = ObjectBuilder()
+    text = b.add_section(".text", bytes(16))
+    note = b.add_section(".klp.note", bytes(16), flags=0)  # not SHF_ALLOC
+    b.add_stubs()
+    ok = b.add_symbol(".klp.sym.ext4.uniq,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    bad = b.add_symbol(".klp.sym.ext4.none,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(note, 0, ok, R_PPC_REL24, section=".klp.rela.ext4.klp.note")
+    b.add_rela(text, 0, bad, R_PPC_REL24, section=".klp.rela.ext4..text")
+    b.add_rela(text, 8, ok, R_PPC_REL24, section=".klp.rela.ext4..text.more")
+    obj = b.build()
+    rec = _Recorder()
+    patch = KlpPatch.for_module(rec, _mod(_dup_world(), obj))
+    assert patch.klp_module_coming("ext4", 0) == -EINVAL
+    # the non-ALLOC target's section is applied (no SHF_ALLOC filter here, unlike at load);
+    # the failing .text section stops the walk before .text.more
+    assert [c[1] for c in rec.calls] == [obj.section_index(".klp.rela.ext4.klp.note")]
