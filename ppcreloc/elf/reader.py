@@ -134,13 +134,13 @@ def _symbols(
 
 def _relas(data: bytes, e: str, sh: _Shdr, nsyms: int, what: str) -> list[Rela]:
     raw = _table(data, sh, RELA_ENTSIZE, what)
-    out: list[Rela] = []
-    for k, (offset, info, addend) in enumerate(struct.iter_unpack(e + "QQq", raw)):
-        sym = info >> 32
-        if sym >= nsyms:
-            raise ElfFormatError(f"{what}: relocation {k}: symbol index {sym} out of range ({nsyms} symbols)")
-        out.append(Rela(offset, sym, info & 0xFFFFFFFF, addend))
-    return out
+    entries = list(struct.iter_unpack(e + "QQq", raw))
+    for k, (_, info, _) in enumerate(entries):
+        if info >> 32 >= nsyms:
+            raise ElfFormatError(
+                f"{what}: relocation {k}: symbol index {info >> 32} out of range ({nsyms} symbols)"
+            )
+    return [Rela(off, info >> 32, info & 0xFFFFFFFF, addend) for off, info, addend in entries]
 
 
 def read_elf(data: bytes) -> ElfObject:
