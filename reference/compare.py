@@ -43,7 +43,8 @@ _LD_TYPES = frozenset({
 })
 #: Types each linker computes exactly as apply_relocate_add does (references.md). lld's TOC16
 #: range differs ([-32768, 65535]) but only kernel-accepted relocations are compared.
-COMPARABLE: dict[str, frozenset[int]] = {"gnu-ld": _LD_TYPES, "lld": _LD_TYPES}
+COMPARABLE: dict[str, frozenset[int]] = {"gnu-ld": _LD_TYPES, "lld": _LD_TYPES,
+                                         "zig-lld": _LD_TYPES}
 
 
 def _quirk(linker: str, rtype: int, addend: int, external: bool, shared_stub: bool) -> str | None:

@@ -8,10 +8,10 @@ sections renamed ``.s<i>`` (so no name means anything special to a linker), ever
 every RELA section that targets them (``.klp.rela.*`` included, merged per target) whose type
 the ABI table knows (:data:`reference.formulas.TYPES`) and whose field lies in the section, and
 symbols renamed ``__d<k>`` (defined), ``__a<k>`` (absolute), ``__u<k>`` (undefined or
-SHN_LIVEPATCH, assigned in the script). The copy is serialised with our writer when present,
-else with GNU as (:mod:`reference.gas`).
+SHN_LIVEPATCH, assigned in the script). The copy is serialised with ppcreloc.elf.writer or,
+as an independent producer, GNU as (:mod:`reference.gas`).
 
-Flags, the stub-placement trick and each linker's quirks: /work/shared/docs/references.md.
+Flags, the stub-placement trick and each linker's measured quirks: README, "Linkers".
 Placement is verified from the -Map file (:class:`PlacementError` when it differs). Each REL24
 to an external symbol is followed through the linker's own stub (``--emit-stub-syms`` /
 ``__long_branch_*`` names it) to its final destination (:mod:`reference.stubwalk`).
@@ -19,6 +19,7 @@ to an external symbol is followed through the linker's own stub (``--emit-stub-s
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -272,7 +273,7 @@ def _diagnostics(stderr: str) -> list[LinkDiagnostic]:
 @dataclass(frozen=True)
 class _Linker:
     name: str
-    exe: str
+    exe: str  # a program on PATH, or "ziglang:<tool>" for the ziglang wheel's copy
     flags: list[str]
     hooks: bool
     script: Callable[..., str]
@@ -286,6 +287,20 @@ _GNU_LD = _Linker("gnu-ld", GNU_LD, GNU_LD_FLAGS, True, lds.gnu_ld_script,
                   lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"))
 _LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
                lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}))
+#: the lld of the ziglang wheel (PyPI; a much newer LLVM than Debian's lld 14)
+_ZIG_LLD = _Linker("zig-lld", "ziglang:ld.lld", LLD_FLAGS, False, lds.lld_script,
+                   lds.parse_lld_map, lambda n: "thunk" in n,
+                   frozenset({2, 7, 24, 43, 110, 111, 249}))
+
+
+def _command(exe: str) -> list[str] | None:
+    """The argv prefix that runs ``exe``, or None when it is not installed."""
+    if exe.startswith("ziglang:"):
+        if importlib.util.find_spec("ziglang") is None:
+            return None
+        return [sys.executable, "-m", "ziglang", exe.removeprefix("ziglang:")]
+    path = shutil.which(exe)
+    return [path] if path else None
 
 
 def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[tuple[str, int], str]]:
@@ -310,7 +325,7 @@ def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[tuple[s
 
 def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
           symbols: Mapping[str, int], toc: int, producer: str) -> LinkResult:
-    exe = shutil.which(linker.exe)
+    exe = _command(linker.exe)
     if exe is None:
         raise LinkerMissing(f"{linker.exe} not found")
     toc &= M64
@@ -322,7 +337,7 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
         (work / lds.INPUT).write_bytes(serialise(plan.copy, work, producer))
         (work / "link.lds").write_text(linker.script(plan.out, branch_lt, tocref, toc,
                                                                plan.externs))
-        cmd = [exe, *linker.flags, "-T", str(work / "link.lds"), "-Map", str(work / "out.map"),
+        cmd = [*exe, *linker.flags, "-T", str(work / "link.lds"), "-Map", str(work / "out.map"),
                "-o", str(work / "out.elf"), str(work / lds.INPUT)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         diags = _diagnostics(proc.stderr)
@@ -428,10 +443,20 @@ def link_lld(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str
     return _link(_LLD, obj, placements, symbols, toc, producer)
 
 
-LINKERS: dict[str, Callable[..., LinkResult]] = {"gnu-ld": link_gnu_ld, "lld": link_lld}
+def link_zig_lld(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
+                 toc: int, producer: str = "auto") -> LinkResult:
+    """As :func:`link_lld`, with the ld.lld of the ziglang wheel (``python -m ziglang``)."""
+    return _link(_ZIG_LLD, obj, placements, symbols, toc, producer)
+
+
+LINKERS: dict[str, Callable[..., LinkResult]] = {
+    "gnu-ld": link_gnu_ld, "lld": link_lld, "zig-lld": link_zig_lld}
+_BY_NAME = {lk.name: lk for lk in (_GNU_LD, _LLD, _ZIG_LLD)}
+_PACKAGES = {"gnu-ld": "Debian binutils-powerpc64le-linux-gnu", "lld": "Debian lld",
+             "zig-lld": "PyPI ziglang"}
 
 
 def available(name: str) -> str | None:
     """None when linker ``name`` can run here, else the reason it cannot (for pytest.skip)."""
-    exe = {"gnu-ld": GNU_LD, "lld": LLD}[name]
-    return None if shutil.which(exe) else f"{exe} not installed ({sys.platform})"
+    exe = _BY_NAME[name].exe
+    return None if _command(exe) else f"{exe} not installed ({_PACKAGES[name]})"
