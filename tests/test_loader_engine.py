@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL, ElfObject
@@ -13,6 +15,7 @@ from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine, engine_names, get_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.loader.world import SymbolWorld
+from strategies.objects import livepatch_objects
 
 R_PPC_REL24 = 10
 BL = 0x48000001
@@ -208,3 +211,42 @@ def test_real_debian_module_loads_under_every_profile():
         assert load.oob == [] and load.warns == 0
         assert len(load.writes) > 1000
         assert all(p.size == 0 or p.addr for p in run.placements)
+
+
+def _replay(memory: dict[int, bytes], after: bytes, run, writes) -> tuple[dict[int, bytes], bytes]:
+    """Apply ``writes`` byte by byte to section snapshots and the after-.stubs bytes."""
+    secs = {i: bytearray(b) for i, b in memory.items()}
+    tail = bytearray(after)
+    spans = [(p.addr, p.addr + p.size, p.index) for p in run.placements]
+    stubs_end = run.stubs[0] + run.stubs[1]
+    for w in writes:
+        for k, byte in enumerate(w.new):
+            a = w.addr + k
+            hit = next((i for lo, hi, i in spans if lo <= a < hi), None)
+            if hit is not None:
+                secs[hit][a - next(lo for lo, _, i in spans if i == hit)] = byte
+            elif stubs_end <= a < stubs_end + len(tail):
+                tail[a - stubs_end] = byte
+    return {i: bytes(b) for i, b in secs.items()}, bytes(tail)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.one_of(livepatch_objects(require_targets=True),
+                     livepatch_objects(placeholders="adversarial", require_targets=True)),
+       profile=st.sampled_from(PROFILES), data=st.data())
+def test_step_results_are_consistent_with_the_write_log(case, profile, data):
+    script = [Step("load")]
+    for _ in range(data.draw(st.integers(1, 6), label="steps")):
+        kind = data.draw(st.sampled_from(["coming", "going"]), label="kind")
+        target = data.draw(st.sampled_from(case.targets), label="target")
+        script.append(Step(kind, target, data.draw(st.integers(0, 5), label="generation")))
+    run = ModelEngine(profile).run(case.scenario(script))
+    assert len(run.steps) == (len(script) if run.steps[0].rc == 0 else 1)
+    for n, sr in enumerate(run.steps):
+        assert sr.step == script[n]
+        assert all(w.step == n for w in sr.writes) and all(e.step == n for e in sr.oob)
+        assert (sr.failed_reloc is None) or sr.rc != 0
+        if n:
+            prev = run.steps[n - 1]
+            assert _replay(prev.memory, prev.after_stubs, run, sr.writes) == (sr.memory, sr.after_stubs)
+        assert set(sr.memory) == {p.index for p in run.placements}
