@@ -63,6 +63,23 @@ def test_v61_campaign_finds_the_reload_failure_as_one_rel24(capsys, tmp_path: Pa
     assert [r.type for r in relocs] == [BY_NAME["R_PPC_REL24"].num]
     # only minimal fixtures are left behind: the unshrunk first failure was replaced
     assert sorted(p.name for p in tmp_path.rglob("*.o")) == sorted(p.name for p in found.values())
+    # replay reproduces it, explain shows it
+    assert cli.main(["replay", str(path)]) == 1
+    assert "reproduces:" in capsys.readouterr().out
+    assert cli.main(["explain", str(path)]) == 1
+    shown = capsys.readouterr().out
+    assert "R_PPC_REL24" in shown and "<- violation" in shown and "Expected nop" in shown
+
+
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils readelf is not installed")
+def test_fuzz_fixture_is_accepted_by_readelf(capsys, tmp_path: Path) -> None:
+    _rc, doc = _fuzz(capsys, "--engine", "v6.1", "--examples", "2", "--seed", "3",
+                     "--fixtures", str(tmp_path))
+    for v in doc["violations"]:
+        proc = subprocess.run(["readelf", "-W", "-a", v["fixture"]], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+        assert "R_PPC64_REL24" in proc.stdout and ".klp.rela.ext4" in proc.stdout
 
 
 def test_same_seed_same_report_apart_from_timing(capsys, tmp_path: Path) -> None:
