@@ -209,3 +209,9 @@ def test_vmlinux_matches_come_in_address_order_module_matches_in_listed_order():
         w.add_symbol("ext4", "dup", addr + 0xC008000000000000 - 0xC000000000000000)
     assert w.lookup(None, "dup") == [0xC000000000100000, 0xC000000000200000, 0xC000000000300000]
     assert w.lookup("ext4", "dup") == [0xC008000000300000, 0xC008000000100000, 0xC008000000200000]
+
+
+def test_nm_output_with_undefined_lines():
+    w = SymbolWorld.from_kallsyms("                 U printk\nc000000000001000 T _stext\n                 w weak\n")
+    assert w.lookup(None, "_stext") == [0xC000000000001000]
+    assert len(w.entries) == 1

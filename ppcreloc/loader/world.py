@@ -138,7 +138,8 @@ class SymbolWorld:
     def from_kallsyms(
         cls, source: str | os.PathLike[str], *, seed: int = 0, fallback: bool = True
     ) -> SymbolWorld:
-        """Read /proc/kallsyms (``address type name [module]``) or System.map (no module column).
+        """Read /proc/kallsyms (``address type name [module]``), System.map or ``nm`` output
+        (no module column; nm's address-less undefined lines are skipped).
 
         ``source`` is a path, or the text itself when it is a str containing a newline. Names
         the map lacks fall back to synthetic addresses (unless ``fallback`` is False).
@@ -159,8 +160,8 @@ class SymbolWorld:
         nonzero = False
         for lineno, line in enumerate(text.splitlines(), 1):
             fields = line.split()
-            if not fields:
-                continue
+            if not fields or (len(fields) == 2 and fields[0] in ("U", "w", "v")):
+                continue  # blank, or an undefined symbol in nm output (no address)
             if len(fields) not in (3, 4):
                 raise WorldError(
                     f"{where}:{lineno}: expected 'address type name [module]', got {line.strip()!r}"
