@@ -179,7 +179,6 @@ def _klp_choices(ctx: _Ctx, kind: str | None) -> list[SymbolChoice]:
     return out
 
 
-@st.composite
 def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     """Callee of a bl/b: a local function, a vmlinux export (SHN_UNDEF) or a klp function."""
     options: list[str] = ["local", "undef"]
@@ -195,7 +194,6 @@ def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
                 addend=pick(draw, (0, 0, 0, 4, 8)))
 
 
-@st.composite
 def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     """What a data word or .toc entry points at (any symbol kind, with an addend)."""
     options: list[str] = ["local", "data", "undef"]
@@ -255,7 +253,7 @@ def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
         return _Snippet("blr")
     kind = pick(draw, kinds)
     if kind in ("call", "sibling"):
-        ref = draw(_call_ref(ctx))
+        ref = _call_ref(draw, ctx)
         tocsave = (kind == "call" and ref.kind != "local" and P.R_PPC64_TOCSAVE in ctx.types
                    and draw(BOOL))
         return _Snippet(kind, ref, tocsave)
@@ -263,7 +261,6 @@ def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
     return _Snippet(kind, None, False, toc_data)
 
 
-@st.composite
 def _function(draw: st.DrawFn, ctx: _Ctx, max_snippets: int) -> _Function:
     prologues = [k for k, need in _PROLOGUE_TYPES.items() if need <= ctx.types]
     prologue = pick(draw, prologues)
@@ -288,7 +285,7 @@ def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
     types = [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_ADDR32, P.R_PPC64_REL64) if t in ctx.types]
     if not types:
         return _DataItem(0, None)
-    return _DataItem(pick(draw, types), draw(_data_ref(ctx)))
+    return _DataItem(pick(draw, types), _data_ref(draw, ctx))
 
 
 # -- putting it together ----------------------------------------------------------------------
@@ -343,7 +340,7 @@ class _Assembler:
     def toc_slot(self, snippet: _Snippet) -> int:
         """A new .toc entry (byte offset) for one TOC access; what it holds is drawn here."""
         types = self._toc_reloc_types()
-        ref = self.draw(_data_ref(self.ctx)) if types else None
+        ref = _data_ref(self.draw, self.ctx) if types else None
         self.toc_entries.append(ref)
         self.toc_entry_types.append(pick(self.draw, types) if types else 0)
         return 8 * (len(self.toc_entries) - 1)
@@ -525,7 +522,7 @@ def _livepatch_objects(
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
     ctx = _Ctx(spec, draw(ints(1, max_functions)), klp_targets, allowed,
                data_slots=max(1, max_data))
-    functions = [draw(_function(ctx, max_snippets)) for _ in range(ctx.n_functions)]
+    functions = [_function(draw, ctx, max_snippets) for _ in range(ctx.n_functions)]
     if require_targets and chosen and P.R_PPC_REL24 in allowed:
         module_ctx = dataclasses.replace(ctx, klp_targets=chosen)
         choice = pick(draw, _klp_choices(module_ctx, "func"))
