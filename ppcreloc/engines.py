@@ -6,7 +6,10 @@ module_finalize_ftrace), then per "coming" step klp_module_coming for the target
 world's base of that generation, per "going" step klp_module_going. Each StepResult carries only
 that step's messages, WARNs, writes and out-of-bounds events, plus the memory afterwards. When the
 load fails, later steps are not run and the RunResult holds the load's StepResult only (the
-kernel would have refused the livepatch module, so there is nothing to come or go).
+kernel would have refused the livepatch module, so there is nothing to come or go). A "going"
+for an object that is not loaded (never came, or its coming failed and the kernel refused it)
+does nothing, rc 0: the module loader never calls klp_module_going for it. A second "coming"
+without a "going" re-applies the object's relocations (what a reload does, minus the unload).
 """
 
 from __future__ import annotations
@@ -19,26 +22,17 @@ from ppcreloc.loader.layout import AFTER_STUBS
 from ppcreloc.loader.livepatch import KlpPatch
 from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
 from ppcreloc.loader.module import ArchBackend, ModuleState
+from ppcreloc.profiles import PROFILES, get_profile
 
 KERNEL_PREFIX = "kernel:"
 
 
-def _profiles() -> dict[str, object]:
-    try:
-        from ppcreloc.profiles import PROFILES
-    except ImportError:
-        return {}
-    return dict(PROFILES)
-
-
 def engine_names() -> list[str]:
     """Every model profile name, in the profiles' own order."""
-    return list(_profiles())
+    return list(PROFILES)
 
 
 def _backend(name: str) -> ArchBackend:
-    from ppcreloc.profiles import get_profile
-
     return get_profile(name)
 
 
