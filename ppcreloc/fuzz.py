@@ -255,7 +255,7 @@ class Campaign:
         """Replay the database, then batches until ``examples`` or ``deadline`` (monotonic)."""
         try:
             if self.db is not None and not STOP.is_set():
-                self._batch(None, None, from_db=True)
+                self._batch(batch_seed(self.seed, self.worker, -1), None, from_db=True)
             number = 0
             while not STOP.is_set():
                 if examples is not None:
