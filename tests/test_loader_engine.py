@@ -250,3 +250,20 @@ def test_step_results_are_consistent_with_the_write_log(case, profile, data):
             prev = run.steps[n - 1]
             assert _replay(prev.memory, prev.after_stubs, run, sr.writes) == (sr.memory, sr.after_stubs)
         assert set(sr.memory) == {p.index for p in run.placements}
+
+
+def test_failed_reloc_belongs_to_the_failing_section():
+    b = ObjectBuilder()
+    text = b.add_section(".text", ORIGINAL * 2)
+    b.add_stubs()
+    vm = b.add_symbol(".klp.sym.vmlinux.printk,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(text, 0, vm, R_PPC_REL24, section=".klp.rela.vmlinux..text")  # applied at load
+    b.add_rela(text, 8, vm, R_PPC_REL24, section=".klp.rela.vmlinux")
+    obj = b.build()
+    obj.sections[obj.section_index(".klp.rela.vmlinux")].name = ".klp.rela..bad"
+    run = ModelEngine("v6.12").run(Scenario(obj, SymbolWorld.synthetic(), [Step("load")]))
+    load = run.steps[0]
+    assert load.rc == -22 and load.messages[-1].fmt == (
+        "section %s has an incorrectly formatted name\n")
+    assert [w.reloc.relsec for w in load.writes if w.reloc] != []  # the first section applied
+    assert load.failed_reloc is None  # ...but the failure is the name, not one of its relocs

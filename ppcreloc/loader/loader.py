@@ -62,6 +62,10 @@ class TrackedMemory(ModuleMemory):
             object.__setattr__(self, "last_reloc", value)
         object.__setattr__(self, name, value)
 
+    def forget_reloc(self) -> None:
+        """A new section or phase starts: nothing has been applied in it yet."""
+        self.last_reloc = None
+
     def _find(self, addr: int) -> Region | None:
         r = self._hit
         if r is not None and r.addr <= addr < r.addr + len(r.buf):
@@ -211,6 +215,7 @@ def apply_relocations(backend: ArchBackend, mod: ModuleState) -> int:
         infosec = sec.info
         if infosec >= n or not obj.sections[infosec].flags & SHF_ALLOC:
             continue
+        forget_reloc(mod.memory)
         if sec.flags & SHF_RELA_LIVEPATCH:
             err = klp_apply_section_relocs(backend, mod, i, None)
         elif sec.type == SHT_REL:
@@ -277,7 +282,7 @@ def stubs_extent(mod: ModuleState) -> tuple[int, int]:
 def forget_reloc(memory: ModuleMemory) -> None:
     """Start a new phase: no relocation has been applied in it yet."""
     if isinstance(memory, TrackedMemory):
-        memory.last_reloc = None
+        memory.forget_reloc()
 
 
 def last_reloc(memory: ModuleMemory) -> RelocRef | None:
