@@ -155,8 +155,8 @@ def _bytes_at(obj: ElfObject, run: RunResult, step: int, secidx: int, off: int,
         data = run.steps[step].memory.get(secidx, b"")
     else:
         return None
-    chunk = data[off:off + size]
-    return chunk if len(chunk) == size else None
+    chunk = data[off:off + size]  # cut at the section's end (a REL24 in its last word)
+    return chunk or None
 
 
 def explain(path: Path, engine: str | None = None) -> Explanation:

@@ -130,3 +130,14 @@ def test_disassembler_little_and_big_endian() -> None:
     assert le.word(0x100, bytes.fromhex("01000048")) == "bl 0x100"
     assert le.word(0, bytes(4)) == ".long 0x00000000"  # no ppc64 instruction
     assert le.word(0, b"\x01\x02") == ".byte 0x01, 0x02"
+
+
+def test_explain_shows_a_rel24_in_the_last_word_of_its_section() -> None:
+    """restore_r2's P+4 lies past the section (the adversarial in_bounds fixture): the word at P
+    is still shown, cut at the section's end."""
+    (path,) = sorted((CORPUS / "v6.12").glob("in_bounds-*.o"))
+    (view,) = [v for v in explain(path).relocs if v.type_name == "R_PPC_REL24"]
+    assert "in_bounds" in view.failed
+    for stage in STAGES:
+        words = view.stages[stage]
+        assert words is not None and len(words) == 1 and words[0].addr == view.addr
