@@ -21,13 +21,15 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # ppcreloc, and the tests' object strategies
+
+from elf_objects import sweep_object  # noqa: E402
 
 from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
 from ppcreloc.elf.errors import ElfFormatError  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
 from ppcreloc.elf.writer import write_elf  # noqa: E402
-from tests.elf_objects import sweep_object  # noqa: E402
 
 
 def _times(fn, repeat: int) -> list[float]:

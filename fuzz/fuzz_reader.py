@@ -22,7 +22,8 @@ with atheris.instrument_imports():
     from ppcreloc.elf.reader import read_elf
     from ppcreloc.elf.writer import write_elf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # ppcreloc, and the tests' object strategies
 
 
 def test_one_input(data: bytes) -> None:
@@ -39,7 +40,7 @@ def test_one_input(data: bytes) -> None:
 
 def seed_corpus(directory: Path) -> None:
     """Write a few valid objects into ``directory`` so fuzzing starts from real structure."""
-    from tests.elf_objects import sweep_object
+    from elf_objects import sweep_object
 
     directory.mkdir(parents=True, exist_ok=True)
     for nsec, nsym, nrel, big in [(1, 1, 1, False), (2, 8, 16, False), (3, 8, 16, True), (8, 16, 64, False)]:

@@ -4,7 +4,11 @@ are compared field by field with what :func:`ppcreloc.elf.reader.read_elf` retur
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import tempfile
 import warnings
+from pathlib import Path
 
 import lief
 from elftools.elf import enums
@@ -14,6 +18,19 @@ from ppcreloc.elf.layout import derived_sections
 from ppcreloc.elf.model import ET_REL, SHT_RELA, SHT_SYMTAB, ElfObject
 
 lief.logging.disable()
+
+
+READELF = shutil.which("powerpc64le-linux-gnu-readelf") or shutil.which("readelf")
+
+
+def readelf_complaints(data: bytes) -> str:
+    """readelf -aW's stderr (warnings and errors) for ``data``; empty when it has no complaint."""
+    assert READELF is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.o"
+        path.write_bytes(data)
+        res = subprocess.run([READELF, "-aW", str(path)], capture_output=True, text=True, check=False)
+    return res.stderr + ("" if res.returncode == 0 else f"exit status {res.returncode}")
 
 
 def _raw(value: object, mapping: dict[str, int]) -> int:

@@ -8,6 +8,7 @@ import struct
 import time
 
 import pytest
+from elf_objects import elf_objects
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,6 @@ from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC
 from ppcreloc.elf.reader import read_elf, read_elf_file
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.errors import PpcrelocError
-from tests.elf_objects import elf_objects
 
 # Offsets of fields inside Elf64_Ehdr / Elf64_Shdr / Elf64_Sym / Elf64_Rela, and their formats.
 EHDR = {"e_machine": (18, "H"), "e_shoff": (40, "Q"), "e_shentsize": (58, "H"),

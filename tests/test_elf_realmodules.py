@@ -13,11 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from elf_crosscheck import (
+    READELF,
+    lief_disagreements,
+    model_view_for_pyelftools,
+    pyelftools_view,
+    readelf_complaints,
+)
 
 from ppcreloc.elf.reader import read_elf, read_elf_file
 from ppcreloc.elf.writer import write_elf
-from tests.elf_crosscheck import lief_disagreements, model_view_for_pyelftools, pyelftools_view
-from tests.test_elf_sweep import READELF, readelf_complaints
 
 pytestmark = pytest.mark.realmodules
 

@@ -3,6 +3,8 @@ parse every written object exactly as our reader does."""
 
 from __future__ import annotations
 
+from elf_crosscheck import lief_disagreements, model_view_for_pyelftools, pyelftools_view
+from elf_objects import elf_objects
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,8 +21,6 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
-from tests.elf_crosscheck import lief_disagreements, model_view_for_pyelftools, pyelftools_view
-from tests.elf_objects import elf_objects
 
 any_objects = st.one_of(elf_objects(wellformed=True), elf_objects(wellformed=False))
 

@@ -4,31 +4,19 @@ A sample runs by default; the big end of the sweep is marked ``slow``."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
+from elf_crosscheck import (
+    READELF,
+    lief_disagreements,
+    model_view_for_pyelftools,
+    pyelftools_view,
+    readelf_complaints,
+)
+from elf_objects import elf_objects, sweep_object
 from hypothesis import given, settings
 
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
-from tests.elf_crosscheck import lief_disagreements, model_view_for_pyelftools, pyelftools_view
-from tests.elf_objects import elf_objects, sweep_object
-
-READELF = shutil.which("powerpc64le-linux-gnu-readelf") or shutil.which("readelf")
-needs_readelf = pytest.mark.skipif(READELF is None, reason="binutils readelf is not installed")
-
-
-def readelf_complaints(data: bytes) -> str:
-    """readelf -aW's stderr (warnings and errors) for ``data``; empty when it has no complaint."""
-    assert READELF is not None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.o"
-        path.write_bytes(data)
-        res = subprocess.run([READELF, "-aW", str(path)], capture_output=True, text=True, check=False)
-    return res.stderr + ("" if res.returncode == 0 else f"exit status {res.returncode}")
 
 
 def check_everything(obj, pyelftools: bool = True) -> None:
@@ -59,7 +47,7 @@ def test_sweep_big_end(nsec, nsym, nrel, big_endian):
     check_everything(sweep_object(nsec, nsym, nrel, big_endian))
 
 
-@needs_readelf
+@pytest.mark.skipif(READELF is None, reason="binutils readelf is not installed")
 @settings(max_examples=25)
 @given(elf_objects(wellformed=True, max_sections=16, max_symbols=64, max_relocs=256))
 def test_readelf_accepts_random_wellformed_objects(obj):

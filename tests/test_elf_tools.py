@@ -11,13 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from elf_crosscheck import (
+    READELF,
+    lief_disagreements,
+    model_view_for_pyelftools,
+    pyelftools_view,
+    readelf_complaints,
+)
 
 from ppcreloc.elf.livepatch import KLP_RELA_FLAGS, to_livepatch
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, SHT_GROUP, SHT_RELA
 from ppcreloc.elf.reader import read_elf, read_elf_file
 from ppcreloc.elf.writer import write_elf
-from tests.elf_crosscheck import lief_disagreements, model_view_for_pyelftools, pyelftools_view
-from tests.test_elf_sweep import READELF, readelf_complaints
 
 ASM = Path(__file__).parent / "data" / "asm"
 GAS = shutil.which("powerpc64le-linux-gnu-as")

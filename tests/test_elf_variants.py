@@ -4,6 +4,8 @@ the result) and nothing else; bad edit requests are one-line PpcrelocErrors."""
 from __future__ import annotations
 
 import pytest
+from elf_crosscheck import lief_disagreements
+from elf_objects import S64, U32, U64, elf_objects, sweep_object
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -11,8 +13,6 @@ from ppcreloc.elf.errors import ElfFormatError
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.variants import VariantError, flip_bits, patch_section, set_rela, set_symbol
 from ppcreloc.elf.writer import write_elf
-from tests.elf_crosscheck import lief_disagreements
-from tests.elf_objects import S64, U32, U64, elf_objects, sweep_object
 
 
 @given(elf_objects(wellformed=True), st.data())
