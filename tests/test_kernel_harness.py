@@ -18,11 +18,14 @@ import pytest
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import Config
+from ppcreloc.engine import Config, Layout, Scenario, Step
+from ppcreloc.engines import ModelEngine, get_engine
+from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
 from reference.kernel.build import KernelHarnessError, build, resolve_tree
+from reference.kernel.engine import KernelEngine, user_layout
 
 TARBALLS = {v: Path(f"/usr/src/linux-source-{v}.tar.xz") for v in ("6.1", "6.12")}
 BASE = 0x7E00_0000_0000
@@ -212,3 +215,48 @@ def test_build_failure_names_first_error(tmp_path):
         pytest.skip("gcc is not installed")
     with pytest.raises(KernelHarnessError, match=r"failed: .*error"):
         build(tree)
+
+
+# -- through KernelEngine: faults, sessions, errors -------------------------------------------
+def _far_store_scenario():
+    ob = ObjectBuilder()
+    data = ob.add_section(".data", bytes(16))
+    ob.add_stubs()
+    sym = ob.add_symbol("data_sym", 0, shndx=data)
+    ob.add_rela(data, 0x1000_0000_0000, sym, 38)  # R_PPC64_ADDR64 far past .data: unmapped
+    return Scenario(ob.build(), SymbolWorld.synthetic(), [Step("load")], user_layout(Layout()))
+
+
+def test_fault_is_reported_not_fatal():
+    engine = KernelEngine(_tree("6.12"))
+    sc = _far_store_scenario()
+    with engine:
+        faulted, again = engine.run_many([sc, sc])
+    for run in (faulted, again):  # the guard catches SIGSEGV: the same child serves the next case
+        (load,) = run.steps
+        assert load.fault == "SIGSEGV" and run.placements == []
+    model = ModelEngine("v6.12").run(sc).steps[0]
+    assert model.fault is None and any(o.kind == "write" for o in model.oob)
+
+
+def test_session_restarts_a_dead_child():
+    engine = KernelEngine(_tree("6.12"))
+    sc = _far_store_scenario()
+    with engine:
+        engine.run(sc)
+        (session,) = engine._sessions.values()
+        session.proc.kill()
+        session.proc.wait()
+        run = engine.run(sc)  # nothing of this request ran in the dead child: a new one serves it
+    assert run.steps[0].fault == "SIGSEGV"
+
+
+def test_kernel_engine_errors(tmp_path):
+    with pytest.raises(PpcrelocError, match="no such file"):
+        get_engine(f"kernel:{tmp_path / 'none'}")
+    with pytest.raises(PpcrelocError, match="not a kernel tree"):
+        get_engine(f"kernel:{tmp_path}")
+    with pytest.raises(KernelHarnessError, match="too far"):
+        user_layout(Layout(base=0xC008_0000_0000_0000, addresses={".text": 0x10}))
+    moved = user_layout(Layout(base=0xC008_0000_0010_0000, addresses={".text": 0xC008_0000_0010_2000}))
+    assert moved.base == 0x7E00_0000_0000 and moved.addresses == {".text": 0x7E00_0000_2000}

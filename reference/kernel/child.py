@@ -1,8 +1,9 @@
 """The child process that runs scenarios through one kernel library: ``python -m reference.kernel.child``.
 
-Protocol (pickle over stdin/stdout): the parent writes one :class:`Request`; the child answers
-each scenario in order with a length-prefixed pickle of a RunResult (or a :class:`CaseError`),
-flushing after each, so a child that dies mid-case loses only that case. One library per
+Protocol (length-prefixed pickles over stdin/stdout): the parent writes :class:`Request` frames;
+the child answers each scenario in order with a RunResult (or a :class:`CaseError`) frame,
+flushing after each, so a child that dies mid-case loses only that case. The child serves
+requests until stdin closes: one request for a one-shot run, many for a session. One library per
 process: both kernel versions export the same symbol names and the module memory lives at fixed
 addresses.
 """
@@ -85,18 +86,22 @@ def read_frame(inp: BinaryIO) -> object | None:
 
 
 def main() -> int:
-    """Serve one request from stdin."""
-    req = pickle.load(sys.stdin.buffer)
-    assert isinstance(req, Request)
-    arch = KernelArch(req.library, req.engine)
-    out = sys.stdout.buffer
+    """Serve requests from stdin until it closes (one library per process)."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the result stream
-    for sc in req.scenarios:
-        try:
-            result: object = run_case(arch, req.engine, sc)
-        except PpcrelocError as e:
-            result = CaseError(str(e))
-        write_frame(out, result)
+    arch: KernelArch | None = None
+    while (req := read_frame(inp)) is not None:
+        assert isinstance(req, Request)
+        if arch is None:
+            arch = KernelArch(req.library, req.engine)
+        elif req.library != arch.library:
+            raise SystemExit(f"child serves {arch.library} only, not {req.library}")
+        for sc in req.scenarios:
+            try:
+                result: object = run_case(arch, req.engine, sc)
+            except PpcrelocError as e:
+                result = CaseError(str(e))
+            write_frame(out, result)
     return 0
 
 

@@ -289,6 +289,7 @@ class KernelArch:
 
     def __init__(self, library: Path, name: str = "kernel") -> None:
         self.name = name
+        self.library = library
         self.lib = load_library(library)
         self.space = SPACE
         self.has_clear = bool(self.lib.ppcr_has_clear_relocate_add())
