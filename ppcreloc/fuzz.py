@@ -36,16 +36,24 @@ import sys
 import threading
 import time
 import unittest
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS
+
+if TYPE_CHECKING:
+    from hypothesis import settings as Settings
+    from hypothesis.database import ExampleDatabase
+
+    from ppcreloc.fixtures import FixtureRecord
+    from ppcreloc.oracle import Verdict
+    from strategies import Case
 
 #: examples per Hypothesis run; small, so a --budget deadline is checked often
 BATCH = 10
@@ -154,7 +162,7 @@ def _bug_class(invariants: tuple[str, ...]) -> type[_Found]:
 
 
 # -- the example database -------------------------------------------------------------------------
-def open_database(spec: str | None) -> Any:
+def open_database(spec: str | None) -> ExampleDatabase | None:
     """A Hypothesis ExampleDatabase for ``--database`` (None: no database).
 
     ``redis://HOST:PORT[/DB]`` -> RedisExampleDatabase (the server must answer a ping);
@@ -176,7 +184,7 @@ def open_database(spec: str | None) -> Any:
     return DirectoryBasedExampleDatabase(path)
 
 
-def _redis_database(host: str, port: int, db: str, spec: str) -> Any:
+def _redis_database(host: str, port: int, db: str, spec: str) -> ExampleDatabase:
     try:
         import redis
         from hypothesis.extra.redis import RedisExampleDatabase
@@ -193,7 +201,7 @@ def _redis_database(host: str, port: int, db: str, spec: str) -> Any:
     return RedisExampleDatabase(client)
 
 
-def namespaced(db: Any, prefix: str) -> Any:
+def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
     """``db`` with every key prefixed (so engines and settings do not share failures)."""
     from hypothesis.database import ExampleDatabase
 
@@ -202,7 +210,7 @@ def namespaced(db: Any, prefix: str) -> Any:
             super().__init__()
             self.inner, self.prefix = db, prefix.encode()
 
-        def fetch(self, key: bytes) -> Any:
+        def fetch(self, key: bytes) -> Iterable[bytes]:
             return self.inner.fetch(self.prefix + key)
 
         def save(self, key: bytes, value: bytes) -> None:
@@ -277,7 +285,7 @@ class Campaign:
         self.outcome.interrupted = STOP.is_set()
         return self.outcome
 
-    def _settings(self, size: int | None, from_db: bool) -> Any:
+    def _settings(self, size: int | None, from_db: bool) -> Settings:
         from hypothesis import HealthCheck, Phase, settings
 
         phases = (Phase.reuse, Phase.shrink) if from_db else (Phase.generate, Phase.shrink)
@@ -297,7 +305,7 @@ class Campaign:
         known = frozenset(self.known)
         state = _BatchState()
 
-        def fuzz_case(case: Any) -> None:
+        def fuzz_case(case: Case) -> None:
             if STOP.is_set():
                 raise KeyboardInterrupt
             if not state.failed:
@@ -354,7 +362,7 @@ class Campaign:
             self.outcome.found.append(f)
             self.on_found(f)
 
-    def _write(self, case: Any, verdict: Any, invariants: tuple[str, ...], seed_value: int | None,
+    def _write(self, case: Case, verdict: Verdict, invariants: tuple[str, ...], seed_value: int | None,
                *, minimal: bool) -> dict[str, tuple[Path, bool]]:
         """One fixture per invariant; returns invariant -> (`.o` path, whether it is new).
 
@@ -388,8 +396,8 @@ class _BatchState:
     found: list[Found] = field(default_factory=list)
 
 
-def case_record(case: Any, engine: str, invariant: str, verdict: Any, seed_value: int | None,
-                cycles: int, *, replay: str, minimal: bool = True) -> Any:
+def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed_value: int | None,
+                cycles: int, *, replay: str, minimal: bool = True) -> FixtureRecord:
     """The sidecar for a generated case (same layout as ppcreloc.matrix writes, plus replay)."""
     import hypothesis
 
