@@ -19,7 +19,7 @@ import argparse
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Literal
 
 from ppcreloc.elf.model import SHF_EXECINSTR, SHF_RELA_LIVEPATCH, SHT_NOBITS, ElfObject
 from ppcreloc.engine import RunResult, Step
@@ -88,7 +88,7 @@ class Disassembler:
         mode = capstone.CS_MODE_64 | (
             capstone.CS_MODE_BIG_ENDIAN if big_endian else capstone.CS_MODE_LITTLE_ENDIAN)
         self.cs = capstone.Cs(capstone.CS_ARCH_PPC, mode)
-        self.order: Any = "big" if big_endian else "little"
+        self.order: Literal["big", "little"] = "big" if big_endian else "little"
 
     def word(self, addr: int, data: bytes) -> str:
         """One instruction, or ``.long``/``.byte`` data when it does not decode."""
@@ -256,7 +256,7 @@ def _messages(rp: Replay) -> list[tuple[str, int, list[str], int]]:
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def render(ex: Explanation, out: Any = None) -> None:
+def render(ex: Explanation, out: IO[str] | None = None) -> None:
     """Print the explanation with rich."""
     from rich.markup import escape
     from rich.table import Table

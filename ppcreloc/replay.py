@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ppcreloc.elf.model import ElfObject
 from ppcreloc.engine import Config, Engine, Layout
 from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import FixtureError, FixtureRecord, load_fixture
 from ppcreloc.oracle import INVARIANTS, Verdict, check
+
+if TYPE_CHECKING:
+    from ppcreloc.loader.world import SymbolWorld
 
 #: the module name every generated case is checked under (oracle.check's default)
 MODNAME = "livepatch_test"
@@ -34,7 +37,7 @@ class ReplayInputs:
     """What a fixture's check runs on."""
 
     obj: ElfObject
-    world: Any
+    world: SymbolWorld
     layout: Layout
     config: Config
     cycles: int
