@@ -272,3 +272,32 @@ def test_adversarial_objects_agree(profile: str, case: Case) -> None:
     sc = replace(sc, layout=user_layout(sc.layout))
     diffs = disagreements(engine.run(sc), ModelEngine(profile).run(sc))
     assert not diffs, "\n".join(str(d) for d in diffs)
+
+
+# -- real modules: Debian's ppc64el 6.1 package against its own kernel tree --------------------
+REAL_SAMPLE = 3  # besides nfsd.ko
+
+
+@pytest.mark.reference
+@pytest.mark.realmodules
+def test_real_modules_agree_with_kernel_6_1() -> None:
+    """nfsd.ko (about 19,000 relocations) and a few sampled modules: kernel:6.1 vs v6.1 on
+    every compared field of the load (the package's own kernel version)."""
+    from ppcreloc.cli import load_object, load_world, module_name
+    from test_realmodules import NFSD, PACKAGE, SAMPLE, WHY
+
+    if PACKAGE is None:
+        pytest.skip(WHY)
+    moddir, system_map = PACKAGE
+    world = load_world(str(system_map))
+    layout = user_layout(Layout())
+    modules = [NFSD, *SAMPLE[1 : 1 + REAL_SAMPLE]]
+    scenarios = [Scenario(load_object(str(moddir / m)), world, [Step("load")], layout,
+                          modname=module_name(m)) for m in modules]
+    kernel_runs = _engine("v6.1").run_many(scenarios)
+    for module, sc, kernel in zip(modules, scenarios, kernel_runs, strict=True):
+        model = ModelEngine("v6.1").run(sc)
+        assert kernel.steps[0].rc == 0, module
+        assert kernel.steps[0].writes, module
+        diffs = disagreements(kernel, model)
+        assert not diffs, module + ":\n" + "\n".join(str(d) for d in diffs[:10])

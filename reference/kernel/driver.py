@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ RELA = struct.Struct("<QQq")
 #: printk level names as the shim records them, mapped to the ones ModuleState.pr uses
 KBUILD_PREFIX = "module_64: "
 PRIMITIVES: dict[int, Primitive] = {0: "patch_instruction", 1: "patch_u32", 2: "patch_u32"}
+_NONZERO = re.compile(rb"[^\x00]+")
 SIGNALS = {7: "SIGBUS", 4: "SIGILL", 8: "SIGFPE", 11: "SIGSEGV"}
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -207,12 +210,13 @@ def _strtab(names: list[str]) -> tuple[bytes, dict[str, int]]:
     return bytes(data), offsets
 
 
-def build_image(obj: ElfObject) -> _Image:
+def build_image(obj: ElfObject, relas: Iterable[int] | None = None) -> _Image:
     """The Elf64_Ehdr image module_frob_arch_sections and apply_relocate_add read.
 
     Placed SHF_ALLOC sections get sh_addr = their address; before placement (addr 0) and for
     everything else sh_addr points into the image, as layout_and_allocate leaves it
-    (kernel/module/main.c).
+    (kernel/module/main.c). ``relas``: the RELA sections whose entries the call reads (default
+    all); the others keep their sh_size but get sh_addr 0, so a stray read faults visibly.
     """
     shstr, shoff = _strtab([s.name for s in obj.sections])
     symstr, stroff = _strtab([s.name for s in obj.symbols])
@@ -238,10 +242,11 @@ def build_image(obj: ElfObject) -> _Image:
     shstr_off = put(shstr, 1)
     sym_off = put(symtab)
     str_off = put(symstr, 1)
+    wanted = obj.rela_sections() if relas is None else list(relas)
     rela_off = {
         i: put(b"".join(RELA.pack(r.offset & (2**64 - 1), r.info, r.addend)
                         for r in obj.relocs.get(i, [])))
-        for i in obj.rela_sections()
+        for i in wanted
     }
     versions = obj.section_index("__versions")
     data_off: dict[int, int] = {}
@@ -260,7 +265,7 @@ def build_image(obj: ElfObject) -> _Image:
         else:
             size, offset = s.sh_size, data_off.get(i, 0)
             if s.type == SHT_RELA:
-                offset, size = rela_off[i], len(obj.relocs.get(i, [])) * RELA.size
+                offset, size = rela_off.get(i, 0), len(obj.relocs.get(i, [])) * RELA.size
             elif i == symtab_idx:
                 offset, size = sym_off, len(symtab)
             elif i == strtab_idx:
@@ -268,7 +273,7 @@ def build_image(obj: ElfObject) -> _Image:
             elif i == obj.shstrndx:
                 offset, size = shstr_off, len(shstr)
             addr = s.addr if (s.flags & SHF_ALLOC and s.addr and s.type != SHT_RELA) else 0
-            if not addr:
+            if not addr and not (s.type == SHT_RELA and i not in rela_off):
                 addr = base + offset
             hdr = SHDR.pack(shoff[s.name], s.type, s.flags, addr, offset, size, s.link, s.info,
                             s.addralign, s.entsize)
@@ -306,7 +311,7 @@ class KernelArch:
         """6.12 module_elf_check_arch (ABI level in e_flags); trees without one accept all."""
         if self._check_arch is None:
             return True
-        img = build_image(mod.obj)
+        img = build_image(mod.obj, ())
         return bool(self._check_arch(img.hdr))
 
     # -- ArchBackend ------------------------------------------------------------------------
@@ -337,13 +342,13 @@ class KernelArch:
 
     def module_finalize_ftrace(self, mod: ModuleState) -> int:
         """v6.1/v6.12 module_finalize_ftrace: stubs for ftrace_caller and ftrace_regs_caller."""
-        img = build_image(mod.obj)
+        img = build_image(mod.obj, ())
         return self._call(mod, img, "module_finalize_ftrace", self.lib.ppcr_guard_finalize_ftrace,
                           self.lib.ppcr_module(), img.sechdrs)
 
     def apply_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> int:
         """v6.1/v6.12 apply_relocate_add over one RELA section."""
-        img = build_image(mod.obj)
+        img = build_image(mod.obj, (relsec,))
         return self._call(mod, img, "apply_relocate_add", self.lib.ppcr_guard_apply,
                           img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
 
@@ -352,7 +357,7 @@ class KernelArch:
         weak, empty default (true of every 6.1-6.12 tree: powerpc defines none)."""
         if not self.has_clear:
             return
-        img = build_image(mod.obj)
+        img = build_image(mod.obj, (relsec,))
         self.lib.ppcr_set_kallsyms(img.base + img.sym_off, len(mod.obj.symbols), img.strtab)
         self._call(mod, img, "clear_relocate_add", self.lib.ppcr_guard_clear,
                    img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
@@ -441,8 +446,8 @@ class KernelArch:
         ):
             sym.value = value
             sym.shndx = shndx
-            # dedotify advances st_name past a leading dot
-            sym.name = ctypes.string_at(img.strtab + st_name).decode("utf-8", "surrogateescape")
+            if st_name != img.str_offsets.get(sym.name):  # dedotify skipped a leading dot
+                sym.name = ctypes.string_at(img.strtab + st_name).decode("utf-8", "surrogateescape")
 
     @staticmethod
     def _record(mem: ModuleMemory, addr: int, old: bytes, new: bytes, primitive: Primitive,
@@ -455,17 +460,8 @@ class KernelArch:
 
 def _diff_runs(a: bytes | bytearray, b: bytes) -> list[tuple[int, int]]:
     """Maximal [lo, hi) runs where ``a`` and ``b`` differ."""
-    runs: list[tuple[int, int]] = []
     if a == b:
-        return runs
-    i, n = 0, len(a)
-    while i < n:
-        if a[i] != b[i]:
-            j = i
-            while j < n and a[j] != b[j]:
-                j += 1
-            runs.append((i, j))
-            i = j
-        else:
-            i += 1
-    return runs
+        return []
+    n = len(a)
+    xor = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little")
+    return [m.span() for m in _NONZERO.finditer(xor)]
