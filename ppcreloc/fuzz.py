@@ -86,6 +86,8 @@ class Found:
     invariant: str
     fixture: str
     from_database: bool = False
+    #: False for a case stored when the campaign was interrupted before shrinking finished
+    minimal: bool = True
 
 
 @dataclass
@@ -105,7 +107,8 @@ class Outcome:
         self.interrupted |= other.interrupted
 
     def violations(self) -> list[dict[str, Any]]:
-        """``[{"invariant", "fixture", "from_database"}]``, deduplicated, in invariant order."""
+        """``[{"invariant", "fixture", "from_database", "minimal"}]``, deduplicated, in
+        invariant order."""
         seen: dict[tuple[str, str], Found] = {}
         for f in self.found:
             key = (f.invariant, f.fixture)
@@ -318,8 +321,9 @@ class Campaign:
                 return
             if not state.failed:
                 state.failed = True
-                written = self._write(case, verdict, new, seed_value, minimal=False)
-                state.pending.update(written.values())
+                for inv, (path, created) in self._write(case, verdict, new, seed_value,
+                                                        minimal=False).items():
+                    state.pending[path] = (inv, created)
             if current_build_context().is_final:
                 for inv, (path, _new) in self._write(case, verdict, new, seed_value,
                                                      minimal=True).items():
@@ -344,6 +348,14 @@ class Campaign:
                 raise rest from None
         except HypothesisException as exc:  # e.g. Flaky: a one-line error, not a traceback
             raise UsageError(f"{self.engine.name}: fuzz batch failed: {exc}") from None
+        except KeyboardInterrupt:  # stopped while shrinking: report the unshrunk cases on disk
+            minimal = {f.invariant for f in state.found}
+            state.found += [Found(inv, str(path), from_db, minimal=False)
+                            for path, (inv, _created) in state.pending.items()
+                            if inv not in minimal]
+            state.pending.clear()
+            self._settle(state)
+            raise
         finally:
             if from_db:
                 self.outcome.replayed += state.count
@@ -353,7 +365,7 @@ class Campaign:
 
     def _settle(self, state: _BatchState) -> None:
         """After a batch finished (not interrupted): drop unshrunk files the minimal replaced."""
-        for path, created in state.pending.items():
+        for path, (_inv, created) in state.pending.items():
             if created and path not in state.final:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".json").unlink(missing_ok=True)
@@ -390,8 +402,8 @@ class Campaign:
 class _BatchState:
     count: int = 0
     failed: bool = False
-    #: unshrunk files written at the first failure: path -> created by this batch
-    pending: dict[Path, bool] = field(default_factory=dict)
+    #: unshrunk files written at the first failure: path -> (invariant, created by this batch)
+    pending: dict[Path, tuple[str, bool]] = field(default_factory=dict)
     final: set[Path] = field(default_factory=set)
     found: list[Found] = field(default_factory=list)
 
@@ -622,6 +634,7 @@ def print_report(doc: dict[str, Any]) -> None:
         con.print("[green]no violation found[/]")
     for v in doc["violations"]:
         origin = " (from the database)" if v["from_database"] else ""
+        origin += "" if v["minimal"] else " (not shrunk: interrupted)"
         con.print(f"[red]{v['invariant']}[/] violated{origin}: {escape(v['fixture'])}")
 
 
@@ -713,6 +726,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    f"(default: none; {DEFAULT_DATABASE} when --jobs > 1)")
     p.add_argument("--json", action="store_true",
                    help='print {"engine", "seed", "examples", "replayed", "violations": '
-                   '[{"invariant", "fixture", "from_database"}], "elapsed_s", "examples_per_s"}')
+                   '[{"invariant", "fixture", "from_database", "minimal"}], "elapsed_s", '
+                   '"examples_per_s"}')
     p.set_defaults(func=cmd_fuzz)
 

@@ -163,10 +163,13 @@ def test_interrupt_while_shrinking_keeps_the_unshrunk_failure(tmp_path: Path, mo
         outcome = Campaign(opts).run(10, None)
     finally:
         STOP.clear()
-    assert written == [False] and outcome.interrupted and outcome.found == []
+    assert written == [False] and outcome.interrupted
     (path,) = tmp_path.rglob("apply_clear_apply-*.o")
     _elf, rec = load_fixture(path)
     assert not rec.minimal and not rec.holds
+    # and the report names it, marked as not shrunk
+    assert {"invariant": "apply_clear_apply", "fixture": str(path), "from_database": False,
+            "minimal": False} in outcome.violations()
 
 
 def test_outcome_violations_deduplicate_and_prefer_generated() -> None:
@@ -175,8 +178,8 @@ def test_outcome_violations_deduplicate_and_prefer_generated() -> None:
     out = Outcome(found=[Found("reload_cycles", "b.o"), Found("apply", "a.o", True),
                          Found("apply", "a.o", False)])
     assert out.violations() == [
-        {"invariant": "apply", "fixture": "a.o", "from_database": False},
-        {"invariant": "reload_cycles", "fixture": "b.o", "from_database": False},
+        {"invariant": "apply", "fixture": "a.o", "from_database": False, "minimal": True},
+        {"invariant": "reload_cycles", "fixture": "b.o", "from_database": False, "minimal": True},
     ]
     assert batch_seed(0, 0, 0) != batch_seed(0, 0, 1) != batch_seed(0, 1, 0)
 
@@ -303,3 +306,63 @@ def test_ci_campaign_fails_on_an_unpredicted_violation_and_a_missed_defect(tmp_p
     assert "FAIL full-undo" in proc.stderr and "not predicted: in_bounds: x.o" in proc.stderr
     assert "FAIL v6.1" in proc.stderr and "predicted but not found: apply_clear_apply" in \
         proc.stderr
+
+
+def test_progress_bar_on_a_terminal_only(capsys, tmp_path: Path, monkeypatch) -> None:
+    argv = ["fuzz", "--engine", "full-undo", "--examples", "3", "--seed", "0", "--fixtures",
+            str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: quiet
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "fuzz full-undo" in err and "3 examples, 0 invariant(s) violated" in err
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        out += [int(c) for c in text.split()]
+    return out
+
+
+def test_sigint_with_jobs_stops_every_worker(tmp_path: Path) -> None:
+    proc = subprocess.Popen(_cmd("--engine", "v6.12", "--budget", "300", "--jobs", "2",
+                                 "--database", "db", "--fixtures", "fx"),
+                            cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "fx").rglob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "interrupted after" in err
+    for line in out.splitlines()[1:]:  # every fixture named is on disk
+        assert line.split(": ")[-1].endswith(".o") and (tmp_path / line.split(": ")[-1]).is_file()
+    assert len(workers) >= 2
+    deadline = time.monotonic() + 10  # the resource tracker leaves once the parent is gone
+    while [w for w in workers if _alive(w)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [(w, _cmdline(w)) for w in workers if _alive(w)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
