@@ -6,17 +6,18 @@
 # (ppcreloc.matrix.PREDICTED): a profile expected to hold everything (full-undo) must find nothing,
 # and every profile expected to fail must find exactly its predicted defects (v6.1 cannot re-apply;
 # v6.12 and the v7 clear leave bytes applied and exhaust .stubs). Deterministic: same seed, same
-# examples, same result. Fixtures go to a scratch directory (printed), not to tests/fixtures.
+# examples, same result. Fixtures go to a scratch directory, not to tests/fixtures.
 #
-# Environment: CAMPAIGN_EXAMPLES (default 150), CAMPAIGN_SEED (default 0), CAMPAIGN_FIXTURES
-# (default: a new temporary directory), PPCRELOC (default: .venv/bin/ppcreloc),
-# PYTHON (default: .venv/bin/python). Exit 0 when every profile behaves as predicted, 1 otherwise.
+# Environment: CAMPAIGN_EXAMPLES (default 300), CAMPAIGN_SEED (default 0), CAMPAIGN_FIXTURES
+# (default: a new temporary directory, removed when every profile is as predicted), PPCRELOC
+# (default: .venv/bin/ppcreloc), PYTHON (default: .venv/bin/python). Exit 0 when every profile
+# behaves as predicted, 1 otherwise.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 PPCRELOC=${PPCRELOC:-.venv/bin/ppcreloc}
 PYTHON=${PYTHON:-.venv/bin/python}
-EXAMPLES=${CAMPAIGN_EXAMPLES:-150}
+EXAMPLES=${CAMPAIGN_EXAMPLES:-300}
 SEED=${CAMPAIGN_SEED:-0}
 FIXTURES=${CAMPAIGN_FIXTURES:-$(mktemp -d -t ppcreloc-campaign.XXXXXX)}
 mkdir -p "$FIXTURES"
@@ -61,4 +62,9 @@ for v in doc["violations"]:
 sys.exit(1)
 PY
 done
+if [ "$failed" -eq 0 ] && [ -z "${CAMPAIGN_FIXTURES:-}" ]; then
+    rm -rf "$FIXTURES"
+elif [ "$failed" -ne 0 ]; then
+    echo "ci-campaign: fixtures and reports kept in $FIXTURES" >&2
+fi
 exit "$failed"
