@@ -35,6 +35,7 @@ from reference.linkers import LINKERS, LinkResult
 from reference.stubwalk import StubWalkError, follow
 
 M64 = (1 << 64) - 1
+NOP = (0x6000_0000).to_bytes(4, "little")
 
 _LD_TYPES = frozenset({
     38, 1, 26, 44, 51,  # ADDR64, ADDR32, REL32, REL64, TOC
@@ -47,19 +48,22 @@ COMPARABLE: dict[str, frozenset[int]] = {"gnu-ld": _LD_TYPES, "lld": _LD_TYPES,
                                          "zig-lld": _LD_TYPES}
 
 
-def _quirk(linker: str, rtype: int, addend: int, external: bool, shared_stub: bool) -> str | None:
+def _quirk(linker: str, rtype: int, addend: int, external: bool, shared_stub: bool,
+           word: bytes) -> str | None:
     """Why a relocation is not comparable with ``linker`` although its type is (measured).
 
     Both linkers store .TOC. + A for R_PPC64_TOC where the kernel ignores A. GNU ld 2.40 makes
     one call stub per external symbol, whatever the addends of the calls to it, and sends every
     such call to it (so a call with an addend, or a call to a symbol also called with another
     addend, ends at the wrong place); lld, like the kernel's stub_for_addr(S + A), keys stubs
-    by S + A.
+    by S + A. lld (14 and 22) leaves a REL24 whose word is exactly a nop untouched.
     """
     if rtype == 51 and addend:
         return "R_PPC64_TOC with an addend: linkers store .TOC. + A, the kernel .TOC."
     if linker == "gnu-ld" and rtype == R_PPC64_REL24 and external and (addend or shared_stub):
         return "GNU ld shares one stub among calls to a symbol with different addends"
+    if linker != "gnu-ld" and rtype == R_PPC64_REL24 and word == NOP:
+        return "lld does not relocate a REL24 on a nop"
     return None
 
 
@@ -277,8 +281,9 @@ def comparable(ref: ReferenceInputs, link: LinkResult,
             external = r.type == R_PPC64_REL24 and is_external(obj, r.sym)
             if external and stubs_hit:
                 continue
+            word = obj.sections[target].data[r.offset : r.offset + 4]
             if _quirk(link.linker, r.type, r.addend, external,
-                      r.sym in called_with_addend) is None:
+                      r.sym in called_with_addend, word) is None:
                 out.append((relsec, index))
     return out
 
