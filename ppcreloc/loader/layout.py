@@ -3,8 +3,10 @@
 Models layout_and_allocate / layout_sections / move_module (kernel/module/main.c, 6.1 and 6.12):
 sections are packed in the order of __layout_sections' mask table (text, read-only data,
 ro_after_init, writable data), each kind in section-index order and aligned to its
-sh_addralign. The kernel allocates each kind separately (module_memory_alloc, zero-filled); the
-model starts each kind on a fresh 64 KiB boundary. ppc64 has no init sections
+sh_addralign. 6.12 allocates each kind separately (module_memory_alloc, zero-filled); 6.1 puts
+text in core_layout and the rest in data_layout, page-aligning every kind boundary
+(strict_align under CONFIG_STRICT_MODULE_RWX). The model starts each kind on a fresh 64 KiB
+(ppc64 page) boundary, which is both. ppc64 has no init sections
 (module_init_section() is always false in module_64.c), so everything is core.
 
 On top of the kernel's order, a :class:`~ppcreloc.engine.Layout` may pin sections by name, and
