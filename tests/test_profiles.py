@@ -307,3 +307,19 @@ def test_full_undo_reuses_a_freed_slot_in_the_middle_of_the_walk():
     assert fd(3) == 0  # slot 3 was last: zeroed, the walk ends after slot 2
     prof.clear_relocate_add(mod, mod.obj.symtab_index, ra)
     assert fd(2) == 0 and mod.warns == 0 and not mod.memory.oob
+
+
+@pytest.mark.parametrize(("abi", "flags", "v612", "v61"),
+                         [("elfv2", 2, True, True), ("elfv2", 1, False, True),
+                          ("elfv1", 1, True, True), ("elfv1", 2, False, True),
+                          ("elfv1", 0, True, True)])
+def test_module_elf_check_arch(abi: str, flags: int, v612: bool, v61: bool):
+    from ppcreloc.arch.testbed import TinyWorld
+    from ppcreloc.engine import Config
+    from ppcreloc.loader.memory import ModuleMemory
+
+    obj = klp_object()
+    obj.flags = flags
+    mod = ModuleState("m", obj, Config(abi=abi), TinyWorld(), ModuleMemory())  # type: ignore[arg-type]
+    assert get_profile("v6.12").module_elf_check_arch(mod) is v612
+    assert get_profile("v6.1").module_elf_check_arch(mod) is v61
