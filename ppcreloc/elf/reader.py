@@ -198,7 +198,7 @@ def read_elf(data: bytes) -> ElfObject:
         for k, s in enumerate(symbols):
             if s.type == STT_SECTION and not 0 < s.shndx < n:
                 raise ElfFormatError(f"symbol {k}: section symbol with st_shndx {s.shndx:#x} out of range")
-    nsyms = max(1, len(symbols)) if symtab is not None else 1
+    nsyms = len(symbols)  # without a .symtab only symbol index 0 is valid
 
     relocs: dict[int, list[Rela]] = {}
     total_rela = 0
