@@ -74,13 +74,13 @@ class RelocateMixin:
     def restore_r2(self, mod: ModuleState, name: str, insn: int) -> int:
         """restore_r2 (6.3+, 37251c7114e1 + bc2c6f5695ff): 0 or -errno.
 
-        Reads P+4 first; skips PCREL, mprofile ftrace names and non-link branches at P; accepts an
-        existing ``ld r2,R2_STACK_OFFSET(r1)``; anything but nop is "Expected nop after call";
-        otherwise writes PPC_INST_LD_TOC with patch_instruction.
+        Reads P+4 first (after the compile-time PCREL return); skips mprofile ftrace names and
+        non-link branches at P; accepts an existing ``ld r2,R2_STACK_OFFSET(r1)``; anything but
+        nop is "Expected nop after call"; otherwise writes PPC_INST_LD_TOC by patch_instruction.
         """
-        insn_val = read_u32(mod, insn, "restore_r2 P+4")
-        if self.pcrel(mod):
+        if self.pcrel(mod):  # IS_ENABLED(): the whole body, load included, is compiled out
             return 0
+        insn_val = read_u32(mod, insn, "restore_r2 P+4")
         if self.is_mprofile_ftrace_call(mod, name):
             return 0
         if not is_relative_link_branch(read_u32(mod, insn - 4, "restore_r2 P")):
