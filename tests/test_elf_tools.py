@@ -146,3 +146,18 @@ def test_livepatch_conversion_round_trips_and_readelf_accepts_it(tool, tmp_path)
     assert lief_disagreements(klp, data) == []
     if READELF is not None:
         assert readelf_complaints(data) == ""
+
+
+def test_example_livepatch_builder(tmp_path):
+    if GAS is None:
+        pytest.skip("powerpc64le-linux-gnu-as is not installed (binutils-powerpc64le-linux-gnu)")
+    script = ASM.parents[2] / "examples" / "build_livepatch_object.py"
+    out = tmp_path / "klp.o"
+    res = subprocess.run([sys.executable, str(script), str(ASM / "relocs.s"), str(out)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    obj = read_elf_file(out)
+    assert obj.section_index(".klp.rela.vmlinux..text") is not None
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing.s"), str(out)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such source file" in bad.stderr
