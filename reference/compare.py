@@ -110,7 +110,8 @@ def my_r2(obj: ElfObject, placements: Mapping[int, int]) -> int:
 
 
 _KLP_RELA = re.compile(r"^\.klp\.rela\.([^.]{1,55})\.")
-_KLP_SYM = re.compile(r"^\.klp\.sym\.([^.]{1,55})\.([^,]{1,511}),(\d+)$")
+#: sscanf(".klp.sym.%55[^.].%511[^,],%lu") (kernel/livepatch/core.c): trailing text is ignored
+_KLP_SYM = re.compile(r"^\.klp\.sym\.([^.]{1,55})\.([^,]{1,511}),\s*\+?(\d+)")
 
 
 def klp_objname(obj: ElfObject, relsec: int) -> str | None:

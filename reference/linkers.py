@@ -164,7 +164,8 @@ def _placed_sections(obj: ElfObject, placements: Mapping[int, int]) -> list[int]
 
 
 def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
-          hooks: bool, unknown: frozenset[int] = frozenset()) -> _Plan:
+          hooks: bool, unknown: frozenset[int] = frozenset(),
+          call_addend_limit: int | None = None) -> _Plan:
     """Build the link copy (see the module docstring)."""
     if obj.big_endian:
         raise LinkerError("reference links support little-endian (ELFv2) objects only")
@@ -215,6 +216,9 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
             rt = TYPES.get(r.type)
             if rt is None or r.type in unknown or r.offset + rt.field.size > size \
                     or r.sym >= len(obj.symbols):
+                continue
+            if call_addend_limit is not None and r.type == R_PPC64_REL24 \
+                    and is_external(obj, r.sym) and abs(r.addend) >= call_addend_limit:
                 continue
             sym = obj.symbols[r.sym] if r.sym else None
             if sym is not None and sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH, SHN_ABS) \
@@ -281,16 +285,19 @@ class _Linker:
     stub_section: Callable[[str], bool]
     #: ABI types the linker rejects outright ("unknown relocation"): left out of the link copy
     unknown: frozenset[int] = frozenset()
+    #: calls to external symbols with an addend this large are left out (lld fails the whole
+    #: link: "InputSection too large for range extension thunk"; measured with lld 14)
+    call_addend_limit: int | None = None
 
 
 _GNU_LD = _Linker("gnu-ld", GNU_LD, GNU_LD_FLAGS, True, lds.gnu_ld_script,
                   lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"))
 _LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
-               lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}))
+               lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}), 1 << 25)
 #: the lld of the ziglang wheel (PyPI; a much newer LLVM than Debian's lld 14)
 _ZIG_LLD = _Linker("zig-lld", "ziglang:ld.lld", LLD_FLAGS, False, lds.lld_script,
                    lds.parse_lld_map, lambda n: "thunk" in n,
-                   frozenset({2, 7, 24, 43, 110, 111, 249}))
+                   frozenset({2, 7, 24, 43, 110, 111, 249}), 1 << 25)
 
 
 def _command(exe: str) -> list[str] | None:
@@ -329,7 +336,8 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
     if exe is None:
         raise LinkerMissing(f"{linker.exe} not found")
     toc &= M64
-    plan = _plan(obj, placements, symbols, linker.hooks, linker.unknown)
+    plan = _plan(obj, placements, symbols, linker.hooks, linker.unknown,
+                 linker.call_addend_limit)
     tocref = (plan.end + 0x1FF) & ~0xFF
     branch_lt = tocref + 0x1000
     with tempfile.TemporaryDirectory(prefix="ppcreloc-link-") as tmp:

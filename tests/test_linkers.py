@@ -627,3 +627,21 @@ def test_model_matches_the_abi_formulas(layout):
         assert memory[e.section][e.offset : e.offset + len(e.new)] == e.new, TYPES[e.type].name
         checked += 1
     assert checked == len(KERNEL_TYPES)
+
+
+def test_lld_cannot_link_a_call_with_a_huge_addend():
+    """Measured: lld fails the whole link on an external call whose addend is beyond the
+    branch range, so its link copies leave such calls out (the kernel accepts them)."""
+    import dataclasses
+
+    if linkers.available("lld"):
+        pytest.skip(linkers.available("lld"))
+    obj = all_types_object([38], (1 << 40,))
+    placements = place(obj, LAYOUTS[0])
+    toc = toc_base(LAYOUTS[0][1])
+    unlimited = dataclasses.replace(linkers._LLD, call_addend_limit=None)
+    with pytest.raises(LinkFailed, match="range extension thunk"):
+        linkers._link(unlimited, obj, placements, {"ext": EXT}, toc, "auto")
+    res = linkers.link_lld(obj, placements, {"ext": EXT}, toc)
+    rela = obj.section_index(".rela.text")
+    assert (rela, 1) not in res.relocs and (rela, 0) in res.relocs
