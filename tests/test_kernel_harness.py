@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import tarfile
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -260,3 +261,20 @@ def test_kernel_engine_errors(tmp_path):
         user_layout(Layout(base=0xC008_0000_0000_0000, addresses={".text": 0x10}))
     moved = user_layout(Layout(base=0xC008_0000_0010_0000, addresses={".text": 0xC008_0000_0010_2000}))
     assert moved.base == 0x7E00_0000_0000 and moved.addresses == {".text": 0x7E00_0000_2000}
+
+
+def test_tree_directory_and_topless_tarball(tmp_path, monkeypatch):
+    """A tree directory builds as it is; a tarball without a top directory goes through the
+    tarfile fallback (GNU tar's patterns need one) and gives the same library."""
+    tree = resolve_tree(_tree("6.12"))
+    from_dir = build(tree)
+    assert from_dir.tree == tree and from_dir.version == "6.12.117"
+    topless = tmp_path / "topless.tar"
+    with tarfile.open(topless, "w") as tar:
+        for rel in ("arch/powerpc/kernel/module_64.c", "arch/powerpc/lib/code-patching.c",
+                    "lib/sort.c", "Makefile", "include", "arch/powerpc/include"):
+            tar.add(tree / rel, arcname=rel)
+    monkeypatch.setenv("PPCRELOC_CACHE", str(tmp_path / "cache"))
+    from_tar = build(topless)
+    assert from_tar.library.name == from_dir.library.name
+    assert from_tar.library.parent.name == from_dir.library.parent.name  # same cache key

@@ -11,6 +11,7 @@ source hash + shim hash + config + compiler, and never committed (it contains GP
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -101,34 +102,65 @@ def _tarball_tree(path: Path) -> Path:
     if done.exists():
         return dest / "tree"
     dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one extraction per tarball, even across processes
+        if not done.exists():
+            _extract(path, dest)
+    return dest / "tree"
+
+
+def _extract(path: Path, dest: Path) -> None:
+    done = dest / ".extracted"
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=dest))
     try:
-        with tarfile.open(path) as tar:
-            names = tar.getnames()
-            top = _tar_top(names, path)
-            wanted = (MODULE_64, CODE_PATCHING, SORT_C, "Makefile")
-            members = []
-            for m in tar.getmembers():
-                rel = m.name[len(top) + 1 :] if top else m.name
-                if not (m.isfile() or m.isdir()):
-                    continue
-                if rel in wanted or rel.startswith(INCLUDE_DIRS):
-                    m.name = rel
-                    members.append(m)
-            tar.extractall(tmp, members=members, filter="data")
-        if not (tmp / MODULE_64).is_file():
+        top = _extract_with_tar(path, tmp) or _extract_with_tarfile(path, tmp)
+        tree = tmp / top if top else tmp
+        if not (tree / MODULE_64).is_file():
             raise KernelHarnessError(f"{path}: no {MODULE_64} in the tarball")
         final = dest / "tree"
         if final.exists():
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        os.replace(tree, final)
         done.write_text(str(path) + "\n")
     except (tarfile.TarError, OSError, EOFError) as e:
         raise KernelHarnessError(f"{path}: cannot read kernel tarball: {e}") from e
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return dest / "tree"
+
+
+def _extract_with_tar(path: Path, dest: Path) -> str | None:
+    """Extract with GNU tar (several times faster than tarfile on a .tar.xz); the top directory,
+    or None when tar is missing or the tarball has no ``<top>/`` + module_64.c layout."""
+    tar = shutil.which("tar")
+    if tar is None:
+        return None
+    patterns = [f"*/{MODULE_64}", f"*/{CODE_PATCHING}", f"*/{SORT_C}", "*/Makefile",
+                *(f"*/{d.rstrip('/')}" for d in INCLUDE_DIRS)]
+    proc = subprocess.run(
+        [tar, "-xf", str(path), "-C", str(dest), "--no-wildcards-match-slash", "--wildcards",
+         *patterns], capture_output=True, text=True,
+    )
+    found = list(dest.glob(f"*/{MODULE_64}"))
+    if proc.returncode != 0 or len(found) != 1:
+        for child in dest.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        return None
+    return found[0].parts[len(dest.parts)]
+
+
+def _extract_with_tarfile(path: Path, dest: Path) -> str:
+    """Extract with Python's tarfile (no GNU tar, or an unusual layout); the top directory."""
+    with tarfile.open(path) as tar:
+        top = _tar_top(tar.getnames(), path)
+        wanted = (MODULE_64, CODE_PATCHING, SORT_C, "Makefile")
+        members = []
+        for m in tar.getmembers():
+            rel = m.name[len(top) + 1 :] if top else m.name
+            if (m.isfile() or m.isdir()) and (rel in wanted or rel.startswith(INCLUDE_DIRS)):
+                members.append(m)
+        tar.extractall(dest, members=members, filter="data")
+    return top
 
 
 def _tar_top(names: list[str], path: Path) -> str:
