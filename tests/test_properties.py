@@ -31,7 +31,13 @@ FAILS = [(e, i) for e in ENGINES for i in INVARIANTS if not PREDICTED.get((e, i)
 #: the search budget for a predicted failure (found at example 1-3 with seed 0 today)
 SEARCH_EXAMPLES = 60
 
-prop = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def budget(n: int) -> int:
+    """``n`` examples under the dev/ci profiles (100), scaled up under ``fuzz`` (20,000)."""
+    return max(1, n * settings.default.max_examples // 100)
+
+
+prop = settings(max_examples=budget(60), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_every_cell_has_a_prediction() -> None:
@@ -75,7 +81,7 @@ def test_predicted_failure_is_found_and_shrinks_to_one_relocation(
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=livepatch_objects(placeholders="adversarial"))
 def test_adversarial_objects_never_crash_the_tool(engine_name: str, case: Case) -> None:
     """Hostile input yields a verdict (violations, refusals), never an exception."""
@@ -163,3 +169,21 @@ def test_matrix_bad_input_is_one_line_exit_2(monkeypatch, capsys, argv, message)
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("placeholders", ["compiler"])
+def test_large_matrix_campaign_comes_out_as_predicted(
+    placeholders: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """2,000 cases per engine (about 2 min of CPU): every cell as predicted, failures minimal."""
+    from ppcreloc.matrix import run_matrix
+
+    if "slow" not in (request.config.getoption("markexpr") or "").replace("not slow", ""):
+        pytest.skip("slow campaign: run with -m slow (the default run does not deselect it)")
+
+    cells = run_matrix([get_engine(e) for e in ENGINES], examples=2000, seed_value=2024,
+                       placeholders=placeholders, fixture_dir=tmp_path)
+    for c in cells:
+        assert c.holds == PREDICTED[(c.engine, c.invariant)], (c.engine, c.invariant, c.message)
+        assert c.holds or (c.relocs == 1 and c.fixture and Path(c.fixture).is_file())

@@ -160,7 +160,8 @@ def _machine(engine: str) -> type[LoaderMachine]:
 def test_loader_state_machine(engine_name: str) -> None:
     machine = _machine(engine_name)
     machine.TestCase.settings = settings(
-        max_examples=20, stateful_step_count=12, deadline=None,
+        max_examples=max(1, 20 * settings.default.max_examples // 100), stateful_step_count=12,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     machine.TestCase().runTest()

@@ -40,7 +40,13 @@ PLAIN_STORE = {P.R_PPC64_ADDR32, P.R_PPC64_ADDR64, P.R_PPC64_REL32, P.R_PPC64_RE
 WIDTH = {P.R_PPC64_ADDR32: 4, P.R_PPC64_ADDR64: 8, P.R_PPC64_REL32: 4, P.R_PPC64_REL64: 8,
          P.R_PPC64_TOC: 8, P.R_PPC_REL24: 4, P.R_PPC64_ENTRY: 8, P.R_PPC64_TOCSAVE: 4}
 
-fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def budget(n: int) -> int:
+    """``n`` examples under the dev/ci profiles (100), scaled up under ``fuzz`` (20,000)."""
+    return max(1, n * settings.default.max_examples // 100)
+
+
+fast = settings(max_examples=budget(60), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _word(obj: ElfObject, sec: int, off: int) -> int:
