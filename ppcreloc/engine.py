@@ -35,6 +35,8 @@ class Config:
     dynamic_ftrace: bool = True
     dynamic_ftrace_with_regs: bool = True
     paca_kernel_toc_offset: int = 16
+    #: CONFIG_STRICT_MODULE_RWX (on in Debian ppc64el): module_enforce_rwx_sections refuses W+X
+    strict_module_rwx: bool = True
 
     @property
     def big_endian(self) -> bool:
