@@ -251,8 +251,13 @@ class _Memory:
 
     def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
         """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
-        out = [self.byte_after(step, a) for a in range(addr, addr + size)]
-        return None if any(b is None for b in out) else bytes(out)  # type: ignore[arg-type]
+        out = bytearray()
+        for a in range(addr, addr + size):
+            b = self.byte_after(step, a)
+            if b is None:
+                return None
+            out.append(b)
+        return bytes(out)
 
 
 @dataclass
@@ -488,7 +493,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
     for t in ctx.script.targets:
         ia, applied = ctx.find("apply", "coming", t)
         ig, gone = ctx.find("reapply", "going", t)
-        if _failed(applied) or gone is None:
+        if applied is None or gone is None or _failed(applied):
             continue
         changed = {
             a: v
@@ -527,7 +532,7 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     for t in ctx.script.targets:
         i1, first = ctx.find("apply", "coming", t)
         i2, second = ctx.find("reapply", "coming", t)
-        if _failed(first) or _failed(second):
+        if first is None or second is None or _failed(first) or _failed(second):
             skipped.append(t)
             continue
         owner: dict[int, Write] = {}  # the last write to each byte, the second apply's first
@@ -547,7 +552,7 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
                 addr=w.addr,
                 expected=ctx.memory.bytes_after(i1, w.addr, size),
                 actual=ctx.memory.bytes_after(i2, w.addr, size),
-                kernel=_kernel_text(second),  # type: ignore[arg-type]
+                kernel=_kernel_text(second),
             ))
     if out:
         return InvariantResult(False, out[0].message, out)
