@@ -308,11 +308,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
-    from ppcreloc.engines import engine_names, get_engine
+    """Profiles by name, ``all``, or ``kernel:PATH`` (the kernel's own module_64.c)."""
+    from ppcreloc.engines import KERNEL_PREFIX, engine_names, get_engine
 
     known = list(engine_names())
     wanted = known if not names or list(names) == ["all"] else list(names)
-    bad = [n for n in wanted if n not in known]
+    bad = [n for n in wanted if n not in known and not n.startswith(KERNEL_PREFIX)]
     if bad:
         raise UsageError(f"unknown engine {bad[0]!r} (choose from: all, {', '.join(known)})")
     return [get_engine(n) for n in wanted]
@@ -361,7 +362,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
                    help=f"Hypothesis seed (default: {DEFAULT_SEED})")
     p.add_argument("--engine", nargs="+", metavar="NAME",
-                   help="engine profiles to run (default: all)")
+                   help="engine profiles or kernel:PATH engines to run (default: all profiles)")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
