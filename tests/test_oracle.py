@@ -428,3 +428,64 @@ def test_e2e_vmlinux_only_object_is_applied_at_load():
     assert verdict.holds and verdict.targets == []
     load = verdict.run.steps[0]
     assert [len(w.new) for w in load.writes if w.reloc is not None] == [8]
+
+
+# -- properties of the judge on arbitrary RunResults -----------------------------------------------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ADDRS = st.one_of(st.integers(TEXT, TEXT + 7), st.integers(STUBS, STUBS + 79),
+                   st.integers(0, 2**64 - 9))
+
+
+@st.composite
+def _writes(draw, step: int) -> list[Write]:
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        addr = draw(_ADDRS)
+        size = draw(st.sampled_from([1, 2, 4, 8]))
+        inside = TEXT <= addr and addr + size <= TEXT + 8 or STUBS <= addr and addr + size <= STUBS + 80
+        out.append(w(addr, draw(st.binary(min_size=size, max_size=size)),
+                     draw(st.binary(min_size=size, max_size=size)), step, in_bounds=inside))
+    return out
+
+
+@st.composite
+def _runs(draw):
+    script = build_script(["foo"], draw(st.integers(0, 2)))
+    writes = {i: draw(_writes(i)) for i in range(len(script.steps))}
+    rc = {i: draw(st.sampled_from([0, 0, 0, -2, -8])) for i in range(len(script.steps))}
+    run = run_for(script, writes, rc=rc)
+    run.steps = run.steps[: draw(st.integers(1, len(run.steps)))]
+    return script, run
+
+
+@given(_runs())
+def test_judge_total_on_arbitrary_runs(case):
+    script, run = case
+    verdict = judge(OBJ, script, run)
+    assert list(verdict.invariants) == list(INVARIANTS)
+    for v in verdict.violations():
+        assert Violation.from_dict(json.loads(json.dumps(v.to_dict()))) == v
+    clean = all(
+        sr.rc == 0 and all(x.in_bounds for x in sr.writes) for sr in run.steps
+    ) and len(run.steps) == len(script.steps)
+    if clean:
+        assert verdict.invariants["apply"].holds and verdict.invariants["in_bounds"].holds
+        assert verdict.invariants["apply_clear_apply"].holds
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.binary(min_size=1, max_size=1)), max_size=8))
+def test_exact_undo_always_restores(edits):
+    """going writes back each byte's pre-apply value in reverse order: clear_restores holds."""
+    script = build_script(["foo"], 0)
+    mem = bytearray(BL + NOP)
+    applied = []
+    for off, new in edits:
+        applied.append(w(TEXT + off, bytes(mem[off : off + 1]), new, 1))
+        mem[off] = new[0]
+    undo = [w(x.addr, x.new, x.old, 2) for x in reversed(applied)]
+    redo = [w(x.addr, x.old, x.new, 3) for x in applied]
+    verdict = judge(OBJ, script, run_for(script, {1: applied, 2: undo, 3: redo}))
+    assert verdict.invariants["clear_restores"].holds
+    assert verdict.invariants["reapply_identical"].holds
