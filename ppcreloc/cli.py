@@ -31,7 +31,6 @@ EXIT_OK, EXIT_VIOLATED, EXIT_ERROR = 0, 1, 2
 
 #: The profile `ppcreloc check` runs when --engine is not given (today's Debian stable kernel).
 DEFAULT_ENGINE = "v6.12"
-MAX_CYCLES = 10_000
 
 #: Modules exposing ``add_subcommand(subparsers)`` (later issues add "ppcreloc.fuzz",
 #: "ppcreloc.replay", ...). They are imported only when the command line is not a built-in
@@ -115,12 +114,15 @@ def module_name(path: str) -> str:
 
 
 def _cycles(text: str) -> int:
+    """--cycles: 0 up to the symbol world's last generation (each cycle is a fresh address)."""
+    from ppcreloc.loader.world import MAX_GENERATION
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= MAX_CYCLES:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_CYCLES}, got {value}")
+    if not 0 <= value <= MAX_GENERATION:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_GENERATION}, got {value}")
     return value
 
 

@@ -114,10 +114,18 @@ def test_no_command_is_usage_error():
     assert line.startswith("ppcreloc: error:")
 
 
-@pytest.mark.parametrize("cycles", ["-1", "x", "10001", "1.5"])
+@pytest.mark.parametrize("cycles", ["-1", "x", "4096", "1.5"])
 def test_bad_cycles(plain_o, cycles):
     line = one_line_error(run("check", str(plain_o), "--cycles", cycles))
     assert "--cycles" in line
+
+
+def test_max_cycles_is_the_worlds_last_generation(livepatch_o, capsys):
+    from ppcreloc.loader.world import MAX_GENERATION
+
+    assert MAX_GENERATION == 4095
+    code = main(["check", str(livepatch_o), "--engine", "full-undo", "--cycles", "4095", "--json"])
+    assert code == 0, capsys.readouterr().out
 
 
 def test_unknown_option():
