@@ -174,14 +174,9 @@ def test_matrix_bad_input_is_one_line_exit_2(monkeypatch, capsys, argv, message)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("placeholders", ["compiler"])
-def test_large_matrix_campaign_comes_out_as_predicted(
-    placeholders: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_large_matrix_campaign_comes_out_as_predicted(placeholders: str, tmp_path: Path) -> None:
     """2,000 cases per engine (about 2 min of CPU): every cell as predicted, failures minimal."""
     from ppcreloc.matrix import run_matrix
-
-    if "slow" not in (request.config.getoption("markexpr") or "").replace("not slow", ""):
-        pytest.skip("slow campaign: run with -m slow (the default run does not deselect it)")
 
     cells = run_matrix([get_engine(e) for e in ENGINES], examples=2000, seed_value=2024,
                        placeholders=placeholders, fixture_dir=tmp_path)
