@@ -163,33 +163,42 @@ class _Ref:
 
 @dataclass
 class _Ctx:
-    """Per-object choices shared by the snippet strategies."""
+    """Per-object choices shared by the snippet strategies (lookups computed once)."""
 
     world: WorldSpec
     n_functions: int
     klp_targets: tuple[str, ...]
     types: frozenset[int]
     data_slots: int
+    exports: list[str] = field(init=False)
+    klp_funcs: list[SymbolChoice] = field(init=False)
+    klp_any: list[SymbolChoice] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exports = sorted(self.world.exports())
+        self.klp_funcs = _klp_choices(self.world, self.klp_targets, "func")
+        self.klp_any = _klp_choices(self.world, self.klp_targets, None)
 
 
-def _klp_choices(ctx: _Ctx, kind: str | None) -> list[SymbolChoice]:
+def _klp_choices(world: WorldSpec, targets: tuple[str, ...],
+                 kind: str | None) -> list[SymbolChoice]:
     out: list[SymbolChoice] = []
-    for obj in ctx.klp_targets:
-        out += resolvable(ctx.world, obj, kind)
+    for obj in targets:
+        out += resolvable(world, obj, kind)
     return out
 
 
 def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     """Callee of a bl/b: a local function, a vmlinux export (SHN_UNDEF) or a klp function."""
     options: list[str] = ["local", "undef"]
-    klp = _klp_choices(ctx, "func")
+    klp = ctx.klp_funcs
     if klp:
         options.append("klp")
     kind = pick(draw, options)
     if kind == "local":
         return _Ref("local", draw(ints(0, ctx.n_functions - 1)))
     if kind == "undef":
-        return _Ref("undef", name=pick(draw, sorted(ctx.world.exports())))
+        return _Ref("undef", name=pick(draw, ctx.exports))
     return _Ref("klp", choice=pick(draw, klp),
                 addend=pick(draw, (0, 0, 0, 4, 8)))
 
@@ -197,7 +206,7 @@ def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
 def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     """What a data word or .toc entry points at (any symbol kind, with an addend)."""
     options: list[str] = ["local", "data", "undef"]
-    klp = _klp_choices(ctx, None)
+    klp = ctx.klp_any
     if klp:
         options.append("klp")
     kind = pick(draw, options)
@@ -207,7 +216,7 @@ def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
     if kind == "data":
         return _Ref("data", 8 * draw(ints(0, ctx.data_slots - 1)))
     if kind == "undef":
-        return _Ref("undef", name=pick(draw, sorted(ctx.world.exports())),
+        return _Ref("undef", name=pick(draw, ctx.exports),
                     addend=addend)
     return _Ref("klp", choice=pick(draw, klp), addend=addend)
 
@@ -250,7 +259,7 @@ class _Function:
 def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
     kinds = [k for k, need in _SNIPPET_TYPES.items() if need <= ctx.types]
     if not kinds:
-        return _Snippet("blr")
+        return _Snippet("nop")
     kind = pick(draw, kinds)
     if kind in ("call", "sibling"):
         ref = _call_ref(draw, ctx)
@@ -371,7 +380,7 @@ class _Assembler:
 
     def snippet(self, sec: int, at: int, sn: _Snippet, data_sec: int) -> list[int]:
         e = self.e
-        if sn.kind == "blr":
+        if sn.kind == "nop":
             return [P.NOP]
         if sn.kind in ("call", "sibling"):
             assert sn.ref is not None
@@ -524,8 +533,7 @@ def _livepatch_objects(
                data_slots=max(1, max_data))
     functions = [_function(draw, ctx, max_snippets) for _ in range(ctx.n_functions)]
     if require_targets and chosen and P.R_PPC_REL24 in allowed:
-        module_ctx = dataclasses.replace(ctx, klp_targets=chosen)
-        choice = pick(draw, _klp_choices(module_ctx, "func"))
+        choice = pick(draw, _klp_choices(spec, chosen, "func"))
         first = functions[0]
         call = _Snippet("call", _Ref("klp", choice=choice))
         functions[0] = dataclasses.replace(first, body=(call, *first.body))
