@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from ppcreloc.arch.access import patch_u32, read_u64
@@ -15,7 +16,7 @@ from ppcreloc.profiles.v6_12 import V6_12
 class UndoState:
     """What the proposal would keep in mod_arch_specific: a write journal and slot ownership."""
 
-    mod: ModuleState
+    mod: weakref.ref[ModuleState]
     #: relsec -> the writes its applies made outside `.stubs`, in order
     journal: dict[int, list[Write]] = field(default_factory=dict)
     #: relsec -> the stub slots its applies used (created or reused)
@@ -46,10 +47,12 @@ class FullUndo(V6_12):
         self._current: int | None = None  # relsec being applied
 
     def state(self, mod: ModuleState) -> UndoState:
-        """This module's undo bookkeeping (created on first use)."""
+        """This module's undo bookkeeping (created on first use; dropped with the module)."""
         st = self._states.get(id(mod))
-        if st is None or st.mod is not mod:
-            st = self._states[id(mod)] = UndoState(mod)
+        if st is None or st.mod() is not mod:
+            for key in [k for k, v in self._states.items() if v.mod() is None]:
+                del self._states[key]
+            st = self._states[id(mod)] = UndoState(weakref.ref(mod))
         return st
 
     def _stub_area(self, mod: ModuleState) -> tuple[int, int]:
