@@ -46,15 +46,16 @@ def _patch_writes(s: StepResult) -> list[tuple[int, str, str]]:
 
 
 def _oob_changed(s: StepResult, placements: list[Placement]) -> list[int]:
-    """Bytes outside every placed section that some write changed (old != new)."""
+    """Bytes outside every placed section whose value the step changed (net: first old byte
+    against last new byte, as a memory diff sees it)."""
     spans = [(p.addr, p.addr + p.size) for p in placements]
-    out = set()
+    net: dict[int, list[int]] = {}
     for w in s.writes:
         for i, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
             a = w.addr + i
-            if old != new and not any(lo <= a < hi for lo, hi in spans):
-                out.add(a)
-    return sorted(out)
+            if not any(lo <= a < hi for lo, hi in spans):
+                net.setdefault(a, [old, new])[1] = new
+    return sorted(a for a, (old, new) in net.items() if old != new)
 
 
 def _first_diff(a: bytes, b: bytes) -> str:
