@@ -156,6 +156,56 @@ CASES: list[tuple[str, list[int], Callable[[ObjectBuilder, int, int, Syms], None
 TOC_ALIGN_CASES = [("toc-align-raised", [], _one("TOC16", "text", 0, "tocsym", 4), 1)]
 
 
+def _bare(name: str, edit: Callable[[ObjectBuilder], None]) -> tuple[str, ElfObject]:
+    """An object without the standard sections, for frob's own paths."""
+    ob = ObjectBuilder()
+    edit(ob)
+    return name, ob.build()
+
+
+def _no_toc(ob: ObjectBuilder) -> None:
+    d = ob.add_section(".data", bytes(24), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    ob.add_stubs()
+    ob.add_rela(d, 0, None, R["TOC"])  # my_r2 comes from .stubs when there is no .toc
+    ob.add_rela(d, 8, ob.add_symbol(".TOC.", bind=STB_GLOBAL), R["ADDR64"])
+
+
+def _no_stubs(ob: ObjectBuilder) -> None:
+    d = ob.add_section(".data", bytes(8), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    ob.add_rela(d, 0, ob.add_symbol("x", shndx=d), R["ADDR64"])
+
+
+def _versions(ob: ObjectBuilder) -> None:
+    entry = (0x1234).to_bytes(8, "little") + b".TOC.".ljust(56, b"\0")
+    entry += (0x5678).to_bytes(8, "little") + b"printk".ljust(56, b"\0")
+    ob.add_section("__versions", entry, flags=SHF_ALLOC, addralign=8)
+    t = ob.add_section(".text", struct.pack("<II", BL, NOP))
+    ob.add_stubs()
+    ob.add_rela(t, 0, ob.add_symbol(".printk", bind=STB_GLOBAL), R["REL24"])
+
+
+def _truncated_count(ob: ObjectBuilder) -> None:
+    """count_relocs keeps the previous addend in 32 bits: 5 and 0x1_0000_0005 count once."""
+    t = ob.add_section(".text", struct.pack("<6I", BL, NOP, BL, NOP, BL, NOP))
+    ob.add_stubs()
+    ext = ob.add_symbol("printk", bind=STB_GLOBAL)
+    ob.add_rela(t, 0, ext, R["REL24"], 5)
+    ob.add_rela(t, 8, ext, R["REL24"], 0x1_0000_0005)
+    ob.add_rela(t, 16, None, R["REL24"], 0)  # symbol 0: SHN_UNDEF, a stub for address 0
+
+
+BARE = [_bare("frob-no-toc", _no_toc), _bare("frob-no-stubs", _no_stubs),
+        _bare("frob-dedotify-versions", _versions), _bare("stubs-truncated-count", _truncated_count)]
+
+
+def _prefix_world() -> SymbolWorld:
+    """printk's low word looks like a prefixed instruction (primary opcode 1): 6.1's
+    patch_instruction stores funcdata's first word as 8 bytes."""
+    world = SymbolWorld.synthetic()
+    world.add_symbol(None, "printk", 0xC000_0000_0400_1000, exported=True)
+    return world
+
+
 def _scenarios() -> list[tuple[str, Scenario]]:
     world = SymbolWorld.synthetic()
     layout = user_layout(Layout())
@@ -163,6 +213,13 @@ def _scenarios() -> list[tuple[str, Scenario]]:
            for cid, text, add in CASES]
     out += [(cid, Scenario(_object(text, add, align), world, [Step("load")], layout))
             for cid, text, add, align in TOC_ALIGN_CASES]
+    out += [(cid, Scenario(obj, world, [Step("load")], layout)) for cid, obj in BARE]
+    out.append(("funcdata-prefixed-word", Scenario(
+        _object([BL, NOP], _one("REL24", "text", 0, "ext")), _prefix_world(), [Step("load")],
+        layout)))
+    elfv1_flags = _object([BL, NOP], _one("REL24", "text", 0, "ext"))
+    elfv1_flags.flags = 1  # ABI level 1: 6.12's module_elf_check_arch refuses, 6.1 has none
+    out.append(("elf-abi-level-1", Scenario(elfv1_flags, world, [Step("load")], layout)))
     for after in (bytes(64), b"\xff" * 64):
         lay = replace(layout, after_stubs=after)
         out.append((f"klp-cycles-after-stubs-{after[0]:02x}",
@@ -225,8 +282,16 @@ def test_cases_exercise_every_path() -> None:
     klp = runs[-2]
     assert [s.rc for s in klp.steps] == [0, 0, 0, 0, 0, 0]
     assert any(o.kind == "write" for s in klp.steps for o in s.oob)  # 3rd target address
-    entry = dict(zip([c for c, _ in SCENARIOS], runs, strict=True))["entry"].steps[0]
-    assert any(w.primitive == "store" for w in entry.writes)
+    by_id = dict(zip([c for c, _ in SCENARIOS], runs, strict=True))
+    assert any(w.primitive == "store" for w in by_id["entry"].steps[0].writes)
+    assert by_id["frob-no-stubs"].steps[0].rc == -8
+    assert by_id["elf-abi-level-1"].steps[0].rc == -8  # 6.12 only
+    assert _kernel_runs("v6.1")[[c for c, _ in SCENARIOS].index("elf-abi-level-1")].steps[0].rc == 0
+    # 6.1 writes the prefixed-looking funcdata word as 8 bytes, 6.12 (patch_u32) as 4
+    for profile, size in (("v6.1", 8), ("v6.12", 4)):
+        run = _kernel_runs(profile)[[c for c, _ in SCENARIOS].index("funcdata-prefixed-word")]
+        words = [w for w in run.steps[0].writes if w.new[:4] == bytes.fromhex("00100004")]
+        assert [len(w.new) for w in words] == [size], profile
 
 
 def test_differential_detects_a_version_mismatch() -> None:
