@@ -32,7 +32,7 @@ from ppcreloc.elf.model import (
     STT_OBJECT,
     ElfObject,
 )
-from ppcreloc.engine import Layout, RunResult, Scenario, Step
+from ppcreloc.engine import Config, Layout, RunResult, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from reference.kernel.compare import disagreements
@@ -220,6 +220,12 @@ def _scenarios() -> list[tuple[str, Scenario]]:
     elfv1_flags = _object([BL, NOP], _one("REL24", "text", 0, "ext"))
     elfv1_flags.flags = 1  # ABI level 1: 6.12's module_elf_check_arch refuses, 6.1 has none
     out.append(("elf-abi-level-1", Scenario(elfv1_flags, world, [Step("load")], layout)))
+    for cid, config in (("config-paca-toc-8", Config(paca_kernel_toc_offset=8)),
+                        ("config-no-ftrace-regs", Config(dynamic_ftrace_with_regs=False)),
+                        ("config-no-mprofile", Config(mprofile_kernel=False))):
+        obj = _object([BL, NOP, BL, NOP], _many(_one("REL24", "text", 0, "mcount"),
+                                                _one("REL24", "text", 8, "ext")))
+        out.append((cid, Scenario(obj, world, [Step("load")], layout, config)))
     for after in (bytes(64), b"\xff" * 64):
         lay = replace(layout, after_stubs=after)
         out.append((f"klp-cycles-after-stubs-{after[0]:02x}",
@@ -287,6 +293,10 @@ def test_cases_exercise_every_path() -> None:
     assert by_id["frob-no-stubs"].steps[0].rc == -8
     assert by_id["elf-abi-level-1"].steps[0].rc == -8  # 6.12 only
     assert _kernel_runs("v6.1")[[c for c, _ in SCENARIOS].index("elf-abi-level-1")].steps[0].rc == 0
+    stubs = by_id["config-paca-toc-8"].steps[0].memory
+    assert any((0xE98D0008).to_bytes(4, "little") in b for b in stubs.values())  # ld r12,8(r13)
+    assert any((0xE98D0010).to_bytes(4, "little") in b  # 16 with CONFIG_PPC_PSERIES
+               for b in by_id["rel24-mcount"].steps[0].memory.values())
     # 6.1 writes the prefixed-looking funcdata word as 8 bytes, 6.12 (patch_u32) as 4
     for profile, size in (("v6.1", 8), ("v6.12", 4)):
         run = _kernel_runs(profile)[[c for c, _ in SCENARIOS].index("funcdata-prefixed-word")]
