@@ -44,8 +44,9 @@ EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 SHDR = struct.Struct("<IIQQQQIIQQ")
 SYM = struct.Struct("<IBBHQQ")
 RELA = struct.Struct("<QQq")
-#: printk level names as the shim records them, mapped to the ones ModuleState.pr uses
+#: pr_fmt's prefix in module_64.c (KBUILD_MODNAME ": "), stripped so formats match the model's
 KBUILD_PREFIX = "module_64: "
+#: the shim's primitive numbers; patch_ulong (never called by module_64.c) counts as patch_u32
 PRIMITIVES: dict[int, Primitive] = {0: "patch_instruction", 1: "patch_u32", 2: "patch_u32"}
 _NONZERO = re.compile(rb"[^\x00]+")
 SIGNALS = {7: "SIGBUS", 4: "SIGILL", 8: "SIGFPE", 11: "SIGSEGV"}
