@@ -124,17 +124,17 @@ def klp_objname(obj: ElfObject, relsec: int) -> str | None:
 
 
 def applied(scenario: Scenario, result: RunResult) -> tuple[int, dict[int, int]]:
-    """The last step of the successful prefix, and each RELA section it applied -> its step.
+    """The last step of the successful prefix, and each RELA section applied by then -> the step.
 
     Plain RELA and ``.klp.rela.vmlinux.*`` are applied by "load"; ``.klp.rela.<obj>.*`` by each
-    "coming" of ``obj`` (the last one wins). The prefix stops at the first failing step or at a
-    "going" (its clear may change memory).
+    "coming" of ``obj`` (the last one wins) and dropped again by its "going" (a clear may have
+    changed their fields). The prefix stops before the first failing step.
     """
     obj = scenario.obj
     last = -1
     done: dict[int, int] = {}
     for k, (step, res) in enumerate(zip(scenario.steps, result.steps, strict=False)):
-        if step.kind == "going" or res.rc != 0 or res.fault is not None:
+        if res.rc != 0 or res.fault is not None:
             break
         last = k
         for relsec in obj.rela_sections():
@@ -144,8 +144,11 @@ def applied(scenario: Scenario, result: RunResult) -> tuple[int, dict[int, int]]
             objname = klp_objname(obj, relsec)
             if step.kind == "load" and objname in (None, "vmlinux"):
                 done[relsec] = k
-            elif step.kind == "coming" and objname is not None and objname == step.objname:
-                done[relsec] = k
+            elif objname is not None and objname == step.objname:
+                if step.kind == "coming":
+                    done[relsec] = k
+                elif step.kind == "going":
+                    done.pop(relsec, None)
     return last, done
 
 
@@ -244,6 +247,8 @@ def _model_reader(scenario: Scenario, result: RunResult,
                   last: int) -> Callable[[int, int], bytes | None]:
     memory = result.steps[last].memory
     spans = [(p.addr, memory[p.index]) for p in result.placements if p.index in memory]
+    # the memory right after .stubs, where an exhausted .stubs spills its next stub
+    spans.append((result.stubs[0] + result.stubs[1], result.steps[last].after_stubs))
     toc_field = PACA + scenario.config.paca_kernel_toc_offset
     spans.append((toc_field, scenario.world.kernel_toc_addr().to_bytes(8, "little")))
 
@@ -297,7 +302,10 @@ def compare(scenario: Scenario, result: RunResult, link: LinkResult,
         return []
     obj = ref.obj
     memory = result.steps[ref.last].memory
-    stubs = [(result.stubs[0], result.stubs[0] + result.stubs[1])]
+    # a stub written past the end of .stubs (exhaustion) is still followed: the destination
+    # is what matters here, the out-of-bounds write is the oracle's business
+    end = result.stubs[0] + result.stubs[1] + len(result.steps[ref.last].after_stubs)
+    stubs = [(result.stubs[0], end)]
     read = _model_reader(scenario, result, ref.last)
     out: list[Mismatch] = []
     for relsec, index in comparable(ref, link, result.stubs):
