@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from ppcreloc.cli import main
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
+from ppcreloc.elf.writer import write_elf
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine, get_engine
 from ppcreloc.errors import PpcrelocError
@@ -278,3 +280,26 @@ def test_tree_directory_and_topless_tarball(tmp_path, monkeypatch):
     from_tar = build(topless)
     assert from_tar.library.name == from_dir.library.name
     assert from_tar.library.parent.name == from_dir.library.parent.name  # same cache key
+
+
+def test_missing_compiler(monkeypatch):
+    monkeypatch.setenv("CC", "ppcreloc-no-such-compiler")
+    with pytest.raises(KernelHarnessError, match="not found"):
+        build(_tree("6.12"))
+
+
+def test_cli_kernel_engine(tmp_path, capsys):
+    """``ppcreloc check --engine kernel:PATH``: the verdict on the real code; bad paths exit 2."""
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<II", BL, NOP))
+    ob.add_stubs()
+    target = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 0, target, R_PPC_REL24, section=".klp.rela.target.text")
+    path = tmp_path / "klp.o"
+    path.write_bytes(write_elf(ob.build()))
+    code = main(["check", str(path), "--engine", f"kernel:{_tree('6.12')}", "--json"])
+    out = capsys.readouterr().out
+    assert code == 1 and '"reload_cycles"' in out  # 6.12 overflows .stubs within 8 cycles
+    assert main(["check", str(path), "--engine", f"kernel:{tmp_path / 'none'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such file" in err[0]
