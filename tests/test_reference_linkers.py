@@ -16,8 +16,8 @@ from strategies import Case, livepatch_objects
 
 pytestmark = pytest.mark.reference
 
-#: compiler-like examples per linker (adversarial: half): lld links take ~4x as long as GNU
-#: ld's, zig-lld's ~5x (measured medians 16, 64, 88 ms per link)
+#: compiler-like examples per linker (adversarial: half): an lld link takes ~4x as long as a
+#: GNU ld one, zig-lld's ~6x (`python -m reference.linkbench`)
 EXAMPLES = {"gnu-ld": 400, "lld": 200, "zig-lld": 100}
 ENGINE = get_engine("v6.12")
 
