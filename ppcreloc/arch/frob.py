@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ppcreloc.arch.errno import ENOEXEC
 from ppcreloc.elf.model import SHN_ABS, SHN_UNDEF, SHT_RELA, SHT_SYMTAB, ElfObject, Rela, Symbol
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.reloctypes import R_PPC64_GOT_PCREL34, R_PPC64_REL24_NOTOC, R_PPC_REL24
 
-ENOEXEC = 8
 MODVERSION_INFO_SIZE = 64  # struct modversion_info: unsigned long crc; char name[56]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Rela, Symbol
 from ppcreloc.engine import RelocRef
 from ppcreloc.loader.module import ModuleState
@@ -34,9 +35,6 @@ from ppcreloc.ppc64.reloctypes import REL34_CHECK, RELOC_TYPES, RelocType
 from .access import patch_instruction, read_u32, read_uint, store
 from .frob import find_dot_toc, last_section
 
-ENOENT = 2
-ENOEXEC = 8
-EFAULT = 14
 SYM_SIZE = 24
 #: ld r2,X(r12) with the DS field masked, and add r2,r2,r12 (the ELFv2 large-model prologue)
 LD_R2_R12 = ld(2, 12, 0)

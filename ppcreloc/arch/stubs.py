@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ppcreloc.arch.errno import ENOENT
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
@@ -27,8 +28,6 @@ from ppcreloc.ppc64.insn import (
 
 from .access import endian, patch_instruction, read_u32, read_u64, store
 
-ENOENT = 2
-JUMP_OFFSET = 0
 MAGIC_OFFSET = 28
 FUNCDATA_OFFSET = 32
 #: KERNELBASE of a ppc64 kernel (paca->kernelbase), used by PCREL ftrace stubs when the world
