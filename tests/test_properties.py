@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from ppcreloc.elf.model import SHN_LIVEPATCH
+from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_RELA
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.engine import Step
 from ppcreloc.engines import engine_names, get_engine
@@ -105,8 +105,17 @@ def test_profiles_agree_until_the_first_clear(case: Case) -> None:
     results = {e: _first_apply_memory(e, case) for e in ENGINES}
     first = results[ENGINES[0]]
     assert all(rc == 0 for rc in first[0]), first[0]
+    names = [s.name for s in case.obj.sections]
+    # SHF_ALLOC .klp.rela.* sections are in memory too, sorted in place by each version's
+    # lib/sort.c: equal-key entries may land in another order (6.1 vs 6.12 heapsort), so the
+    # tables are not compared, only what the relocations wrote
+    tables = {i for i, s in enumerate(case.obj.sections) if s.type == SHT_RELA}
     for e in ENGINES[1:]:
-        assert results[e] == first, e
+        rcs, mems = results[e]
+        assert rcs == first[0], e
+        for step, (want, got) in enumerate(zip(first[1], mems, strict=True)):
+            diff = [names[i] for i in want if i not in tables and want[i] != got.get(i)]
+            assert not diff, f"{e} step {step} differs from {ENGINES[0]} in {diff}"
 
 
 # -- `ppcreloc matrix` ------------------------------------------------------------------------
