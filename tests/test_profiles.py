@@ -323,3 +323,14 @@ def test_module_elf_check_arch(abi: str, flags: int, v612: bool, v61: bool):
     mod = ModuleState("m", obj, Config(abi=abi), TinyWorld(), ModuleMemory())  # type: ignore[arg-type]
     assert get_profile("v6.12").module_elf_check_arch(mod) is v612
     assert get_profile("v6.1").module_elf_check_arch(mod) is v61
+
+
+def test_klp_clear_v7_writes_nop_even_where_apply_never_put_ld_r2():
+    """kernel-facts 4.6: the v7 clear does not check what P+4 held; after a failed apply
+    ("Expected nop") it overwrites the original instruction with a nop."""
+    c = Cycle("klp-clear-v7")
+    text = c.mod.obj.sections[1].addr
+    c.mod.memory.write(text + 0x14, (0x7C0802A6).to_bytes(4, "little"), "store", "mflr r0")
+    assert c.apply(0) == -8
+    c.clear()
+    assert c.word(0x14) == NOP
