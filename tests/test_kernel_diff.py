@@ -392,3 +392,24 @@ def test_out_of_bounds_bytes_persist_across_steps(profile: str) -> None:
     sc = Scenario(ob.build(), SymbolWorld.synthetic(), steps, user_layout(Layout()))
     diffs = disagreements(_engine(profile).run(sc), ModelEngine(profile).run(sc))
     assert not diffs, "\n".join(str(d) for d in diffs)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "kernel behaviour to add to the model (kernel-facts 4.9): at klp_module_coming the "
+    "livepatch module's text is read-only, so an ADDR64 in .klp.rela.target.text oopses "
+    "(the kernel engine with read_only=True faults with SIGSEGV); the model applies it and "
+    "records neither a fault nor an out-of-bounds access"))
+@pytest.mark.parametrize("profile", list(TREES))
+def test_plain_store_into_read_only_text(profile: str) -> None:
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<4I", BL, NOP, 0, 0))
+    ob.add_stubs()
+    var = ob.add_symbol(".klp.sym.target.var,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 8, var, R["ADDR64"], section=".klp.rela.target.text")
+    steps = [Step("load"), Step("coming", "target", 0)]
+    sc = Scenario(ob.build(), SymbolWorld.synthetic(), steps, user_layout(Layout()))
+    _engine(profile)  # skips when the tree or gcc is missing
+    kernel = KernelEngine(TREES[profile], read_only=True).run(sc)
+    assert kernel.steps[1].fault == "SIGSEGV"
+    diffs = disagreements(kernel, ModelEngine(profile).run(sc))
+    assert not diffs, "\n".join(str(d) for d in diffs)

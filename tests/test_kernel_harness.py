@@ -303,3 +303,35 @@ def test_cli_kernel_engine(tmp_path, capsys):
     assert main(["check", str(path), "--engine", f"kernel:{tmp_path / 'none'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such file" in err[0]
+
+
+# -- read-only module memory after the load (module_enable_ro) -------------------------------
+def _klp_store_scenario(target_section: str) -> Scenario:
+    """A .klp.rela section with an ADDR64 (a plain store) into .text or .data, and a REL24."""
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<4I", BL, NOP, 0, 0))
+    data = ob.add_section(".data", bytes(16), flags=0x3, addralign=8)  # SHF_WRITE | SHF_ALLOC
+    ob.add_stubs()
+    func = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    var = ob.add_symbol(".klp.sym.target.var,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 0, func, R_PPC_REL24, section=".klp.rela.target.text")
+    where = text if target_section == ".text" else data
+    ob.add_rela(where, 8, var, 38, section=f".klp.rela.target.{target_section}")
+    steps = [Step("load"), Step("coming", "target", 0), Step("going", "target", 0),
+             Step("coming", "target", 1)]
+    return Scenario(ob.build(), SymbolWorld.synthetic(), steps, user_layout(Layout()))
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_read_only_text_faults_on_a_plain_store(version):
+    """kernel-facts 4.9: at klp_module_coming the livepatch module's text is read-only; the
+    REL24 goes through patch_instruction and works, an ADDR64 into .text oopses."""
+    engine = KernelEngine(_tree(version), read_only=True)
+    into_text, into_data = engine.run_many([_klp_store_scenario(".text"),
+                                            _klp_store_scenario(".data")])
+    assert into_text.steps[0].rc == 0 and into_text.steps[0].fault is None
+    assert into_text.steps[1].fault == "SIGSEGV" and len(into_text.steps) == 2
+    assert [s.fault for s in into_data.steps] == [None] * 4
+    assert [s.rc for s in into_data.steps] == [0, 0, 0, -8 if version == "6.1" else 0]
+    plain = KernelEngine(_tree(version)).run(_klp_store_scenario(".text"))
+    assert [s.fault for s in plain.steps] == [None] * 4  # read-write memory hides the oops

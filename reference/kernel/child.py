@@ -31,6 +31,7 @@ class Request:
     library: Path
     engine: str
     scenarios: list[Scenario]
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def main() -> int:
     while (req := read_frame(inp)) is not None:
         assert isinstance(req, Request)
         if arch is None:
-            arch = KernelArch(req.library, req.engine)
+            arch = KernelArch(req.library, req.engine, req.read_only)
         elif req.library != arch.library:
             raise SystemExit(f"child serves {arch.library} only, not {req.library}")
         for sc in req.scenarios:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from ppcreloc.elf.model import (
     SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
     SHT_NOBITS,
     SHT_RELA,
     SHT_STRTAB,
@@ -34,6 +36,7 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.engine import OobAccess, Primitive, Write
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.loader.layout import SHF_RO_AFTER_INIT
 from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
 
@@ -56,6 +59,7 @@ libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [
     ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long,
 ]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 MAP_FIXED_NOREPLACE = 0x100000
 
 
@@ -106,7 +110,7 @@ def load_library(path: Path) -> ctypes.CDLL:
         "ppcr_set_kernel": (None, [ul, ul, ul]),
         "ppcr_set_kallsyms": (None, [vp, ui, vp]),
         "ppcr_reset_ranges": (None, []),
-        "ppcr_add_range": (ctypes.c_int, [ul, ul]),
+        "ppcr_add_range": (ctypes.c_int, [ul, ul, ctypes.c_int]),
         "ppcr_reset_records": (None, []),
         "ppcr_nwrites": (ctypes.c_int, []),
         "ppcr_write_at": (ctypes.POINTER(_Write), [ctypes.c_int]),
@@ -129,11 +133,32 @@ class AddressSpace:
 
     def __init__(self) -> None:
         self.pages: set[int] = set()
+        self.ro: set[int] = set()
 
     def zero(self) -> None:
-        """Clear every mapped page (a new module load starts from zeroed memory)."""
+        """Clear every mapped page and make it writable again (a new load starts afresh)."""
+        self.protect(set())
         for start, end in self.spans():
             ctypes.memset(start, 0, end - start)
+
+    def protect(self, pages: set[int]) -> None:
+        """Make exactly ``pages`` (page numbers) read-only; every other mapped page read-write."""
+        for page in self.ro ^ pages:
+            prot = mmap.PROT_READ | (0 if page in pages else mmap.PROT_WRITE)
+            if libc.mprotect(page * PAGE, PAGE, prot) != 0:
+                raise LayoutError(f"cannot change protection of {page * PAGE:#x}")
+        self.ro = set(pages)
+
+    def runs(self) -> list[tuple[int, int, bool]]:
+        """Mapped memory as (start, end, read-only) runs of contiguous, equally protected pages."""
+        out: list[tuple[int, int, bool]] = []
+        for page in sorted(self.pages):
+            start, ro = page * PAGE, page in self.ro
+            if out and out[-1][1] == start and out[-1][2] == ro:
+                out[-1] = (out[-1][0], start + PAGE, ro)
+            else:
+                out.append((start, start + PAGE, ro))
+        return out
 
     def ensure(self, addr: int, size: int) -> None:
         """Map every page of [addr, addr+size) not mapped yet, at its exact address."""
@@ -293,8 +318,11 @@ def _shdr(img: _Image, i: int) -> tuple[int, ...]:
 class KernelArch:
     """The ArchBackend whose four methods run the kernel tree's own C functions."""
 
-    def __init__(self, library: Path, name: str = "kernel") -> None:
+    def __init__(self, library: Path, name: str = "kernel", read_only: bool = False) -> None:
         self.name = name
+        #: model module_enable_ro: after the load, text/rodata/ro_after_init pages are read-only
+        self.read_only = read_only
+        self._ro_pages: set[int] = set()
         self.library = library
         self.lib = load_library(library)
         self.space = SPACE
@@ -319,6 +347,7 @@ class KernelArch:
     def module_frob_arch_sections(self, mod: ModuleState) -> int:
         """v6.1/v6.12 module_frob_arch_sections: sort RELA, dedotify, size .stubs."""
         self.space.zero()  # a new load: nothing of an earlier run may linger between sections
+        self._ro_pages = set()
         img = build_image(mod.obj)
         rc = self._call(mod, img, "module_frob_arch_sections", self.lib.ppcr_guard_frob,
                         img.hdr, img.sechdrs, img.secstrings, self.lib.ppcr_module())
@@ -364,18 +393,43 @@ class KernelArch:
                    img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
 
     # -- marshalling ------------------------------------------------------------------------
+    def module_enable_ro(self, mod: ModuleState) -> None:
+        """After load_module: module_enable_ro (6.1) / module_enable_rodata_ro + text_rox (6.12)
+        and, once init has run, ro_after_init. With ``read_only`` the pages holding only such
+        sections (and the text pages after `.stubs`) become read-only: a plain store there
+        faults as it would oops in the kernel; patch primitives still write."""
+        if not self.read_only:
+            return
+        ro, rw = set(), set()
+        stubs = mod.obj.section_index(".stubs")
+        for i, sec in enumerate(mod.obj.sections):
+            if not i or not sec.flags & SHF_ALLOC or not sec.addr:
+                continue
+            size = max(sec.sh_size, 1)
+            pages = set(range(sec.addr // PAGE, (sec.addr + size - 1) // PAGE + 1))
+            readonly = sec.flags & SHF_EXECINSTR or not sec.flags & SHF_WRITE or (
+                sec.flags & SHF_RO_AFTER_INIT)
+            (ro if readonly else rw).update(pages)
+        for r in mod.memory.regions:
+            if r.index is None and stubs is not None and r.buf:  # the text after .stubs
+                ro.update(range(r.addr // PAGE, (r.end - 1) // PAGE + 1))
+        self._ro_pages = ro - rw  # a page shared with writable data stays writable
+
     def _enter(self, mod: ModuleState) -> dict[int, bytes]:
         """Map and fill module memory, set struct module and the kernel's values."""
         mem = mod.memory
         lib = self.lib
         for r in mem.regions:
             self.space.ensure(r.addr, len(r.buf))
+        self.space.protect(set())
         for r in mem.regions:
             if r.buf:
                 ctypes.memmove(r.addr, bytes(r.buf), len(r.buf))
+        snapshot = {s: ctypes.string_at(s, e - s) for s, e in self.space.spans()}
+        self.space.protect(self._ro_pages & self.space.pages)
         lib.ppcr_reset_ranges()
-        for start, end in self.space.spans():
-            lib.ppcr_add_range(start, end)
+        for start, end, ro in self.space.runs():
+            lib.ppcr_add_range(start, end, int(ro))
         lib.ppcr_reset_records()
         a = mod.arch
         arch = (ctypes.c_ulong * 5)(a.stubs_section, a.toc_section, int(a.toc_fixed),
@@ -387,7 +441,7 @@ class KernelArch:
         w = mod.world
         lib.ppcr_set_kernel(w.kernel_toc_addr(), w.vmlinux_symbol("ftrace_caller") or 0,
                             w.vmlinux_symbol("ftrace_regs_caller") or 0)
-        return {s: ctypes.string_at(s, e - s) for s, e in self.space.spans()}
+        return snapshot
 
     def _call(self, mod: ModuleState, img: _Image, fname: str, fn: ctypes._CFuncPtr,
               *args: object) -> int:

@@ -102,6 +102,9 @@ def run_with_backend(scenario: Scenario, backend: ArchBackend, engine: str) -> R
                     stubs_extent(mod) if load.placements else (0, 0))
     if load.rc:
         return run
+    enable_ro = getattr(backend, "module_enable_ro", None)
+    if enable_ro is not None:  # complete_formation / do_init_module, before any coming
+        enable_ro(mod)
     patch = KlpPatch.for_module(backend, mod)
     for n, step in enumerate(steps[1:], 1):
         if step.kind not in ("coming", "going") or not step.objname:
@@ -127,9 +130,10 @@ class KernelSession:
     gets a StepResult with ``fault`` "child died: ..." and the next request starts a new child.
     """
 
-    def __init__(self, library: Path, engine: str) -> None:
+    def __init__(self, library: Path, engine: str, read_only: bool = False) -> None:
         self.library = library
         self.engine = engine
+        self.read_only = read_only
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr: IO[bytes] | None = None
 
@@ -188,7 +192,7 @@ class KernelSession:
             self.proc = None  # died between requests (nothing of this batch ran): start afresh
         proc = self.proc or self._start()
         assert proc.stdin is not None
-        data = pickle.dumps(Request(self.library, self.engine, list(batch)))
+        data = pickle.dumps(Request(self.library, self.engine, list(batch), self.read_only))
         deadline = time.monotonic() + CHILD_TIMEOUT[0] + CHILD_TIMEOUT[1] * len(batch)
         try:
             proc.stdin.write(LEN.pack(len(data)) + data)
@@ -232,11 +236,15 @@ class KernelEngine:
 
     Each :meth:`run` / :meth:`run_many` call uses fresh child processes. Used as a context
     manager, the engine keeps one child per library alive across calls (much faster for many
-    small scenarios, at the price of sharing a process between them).
+    small scenarios, at the price of sharing a process between them). ``read_only``: after the
+    load, module text, rodata and ro_after_init are read-only as in the kernel (a plain store
+    there is a fault); off by default, because the model does not model it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], config: Config | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], config: Config | None = None,
+                 read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         self.name = f"kernel:{self.path}"
         self._built: dict[Config, BuiltKernel] = {}
         self._sessions: dict[Path, KernelSession] | None = None
@@ -280,7 +288,7 @@ class KernelEngine:
                     if self.built(sc.config).library != lib:
                         break
                     batch.append(sc)
-                session = sessions.setdefault(lib, KernelSession(lib, self.name))
+                session = sessions.setdefault(lib, KernelSession(lib, self.name, self.read_only))
                 results += session.run_batch(batch)
         finally:
             if own:

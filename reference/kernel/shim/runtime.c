@@ -23,31 +23,49 @@ static struct paca_struct ppcr_paca;
 struct paca_struct *ppcr_local_paca = &ppcr_paca;
 
 /* ---- mapped ranges: a patch primitive outside them fails with -EFAULT, as the kernel's
- * nofault stores do on an unmapped address ---- */
-#define PPCR_MAX_RANGES 64
-static unsigned long ranges[PPCR_MAX_RANGES][2];
+ * nofault stores do on an unmapped address. A read-only range (module text after
+ * module_enable_ro) takes plain stores as a fault; the patch primitives write it anyway, as the
+ * kernel's do through their temporary writable alias. ---- */
+int mprotect(void *addr, unsigned long len, int prot);
+#define PPCR_PROT_READ 1
+#define PPCR_PROT_WRITE 2
+#define PPCR_MAX_RANGES 256
+static unsigned long ranges[PPCR_MAX_RANGES][3]; /* start, end, read-only */
 static int nranges;
 
 void ppcr_reset_ranges(void) { nranges = 0; }
 
-int ppcr_add_range(unsigned long start, unsigned long end)
+int ppcr_add_range(unsigned long start, unsigned long end, int ro)
 {
 	if (nranges >= PPCR_MAX_RANGES)
 		return -1;
 	ranges[nranges][0] = start;
 	ranges[nranges][1] = end;
+	ranges[nranges][2] = ro;
 	nranges++;
 	return 0;
 }
 
-static int mapped(unsigned long addr, int size)
+static int find_range(unsigned long addr)
 {
 	int i;
 
 	for (i = 0; i < nranges; i++)
-		if (addr >= ranges[i][0] && addr + size <= ranges[i][1])
-			return 1;
-	return 0;
+		if (addr >= ranges[i][0] && addr < ranges[i][1])
+			return i;
+	return -1;
+}
+
+static int mapped(unsigned long addr, int size)
+{
+	return find_range(addr) >= 0 && find_range(addr + size - 1) >= 0;
+}
+
+static void set_writable(int i, int writable)
+{
+	if (ranges[i][2])
+		mprotect((void *)ranges[i][0], ranges[i][1] - ranges[i][0],
+			 PPCR_PROT_READ | (writable ? PPCR_PROT_WRITE : 0));
 }
 
 /* ---- write records ---- */
@@ -82,7 +100,15 @@ int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive)
 	}
 	if (!ok)
 		return -14; /* -EFAULT */
-	memcpy(addr, &val, size);
+	{
+		int first = find_range(a), last = find_range(a + size - 1);
+
+		set_writable(first, 1);
+		set_writable(last, 1);
+		memcpy(addr, &val, size);
+		set_writable(first, 0);
+		set_writable(last, 0);
+	}
 	return 0;
 }
 
