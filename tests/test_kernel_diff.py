@@ -290,6 +290,13 @@ def test_cases_exercise_every_path() -> None:
     assert any(o.kind == "write" for s in klp.steps for o in s.oob)  # 3rd target address
     by_id = dict(zip([c for c, _ in SCENARIOS], runs, strict=True))
     assert any(w.primitive == "store" for w in by_id["entry"].steps[0].writes)
+    # the shim follows apply_relocate_add's loop: failing relocation and per-write attribution
+    failed = by_id["toc16-out-of-range"].steps[0].failed_reloc
+    assert failed is not None and (failed.index, failed.type) == (0, R["TOC16"])
+    stub_writes = [w for w in by_id["rel24-external-stub"].steps[0].writes
+                   if w.primitive == "patch_instruction"]
+    assert stub_writes and all(w.reloc is not None and w.reloc.type == R["REL24"]
+                               for w in stub_writes)
     assert by_id["frob-no-stubs"].steps[0].rc == -8
     assert by_id["elf-abi-level-1"].steps[0].rc == -8  # 6.12 only
     assert _kernel_runs("v6.1")[[c for c, _ in SCENARIOS].index("elf-abi-level-1")].steps[0].rc == 0

@@ -2,12 +2,13 @@
 
 Compared per step (issue 6 item 3): return code, fault, WARN count, messages (level, format
 string, integer/string arguments; never rendered %p text), the bytes of every section and of the
-area after `.stubs`, the writes made through patch primitives (address, bytes, primitive: the
-shim records each call), and which bytes outside the module's sections were changed. Plain
-stores are compared through memory only (the kernel engine sees them as memory differences, so
-a store of the bytes already there is invisible to it), and out-of-bounds *reads* not at all
-(the C code cannot report them). Placement and the `.stubs`
-extent are compared once.
+area after `.stubs`, the writes made through patch primitives (address, bytes, primitive and the
+relocation being applied: the shim records each call and follows apply_relocate_add's loop
+through its per-relocation pr_debug), the failing relocation, and which bytes outside the
+module's sections were changed. Plain stores are compared through memory only (the kernel
+engine sees them as memory differences, so a store of the bytes already there is invisible to
+it), and out-of-bounds *reads* not at all (the C code cannot report them). Placement and the
+`.stubs` extent are compared once.
 
 A kernel step that faults (the real code dereferenced unmapped memory; a kernel would oops)
 agrees with a model step that records an out-of-bounds access, and ends the comparison: the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ppcreloc.engine import Placement, RunResult, StepResult
+from ppcreloc.engine import Placement, RelocRef, RunResult, StepResult
 
 PATCH_PRIMITIVES = ("patch_instruction", "patch_u32")
 
@@ -41,8 +42,13 @@ def _messages(s: StepResult) -> list[tuple[str, str, tuple[int | str, ...]]]:
     return [(m.level, m.fmt, tuple(m.args)) for m in s.messages]
 
 
-def _patch_writes(s: StepResult) -> list[tuple[int, str, str]]:
-    return [(w.addr, w.new.hex(), w.primitive) for w in s.writes if w.primitive in PATCH_PRIMITIVES]
+def _where(r: RelocRef | None) -> tuple[int, int] | None:
+    return (r.relsec, r.index) if r is not None else None
+
+
+def _patch_writes(s: StepResult) -> list[tuple[int, str, str, tuple[int, int] | None]]:
+    return [(w.addr, w.new.hex(), w.primitive, _where(w.reloc))
+            for w in s.writes if w.primitive in PATCH_PRIMITIVES]
 
 
 def _oob_changed(s: StepResult, placements: list[Placement]) -> list[int]:
@@ -85,6 +91,7 @@ FIELDS = (
     ("warns", lambda s: s.warns),
     ("messages", _messages),
     ("patch writes", _patch_writes),
+    ("failed relocation", lambda s: _where(s.failed_reloc) if s.rc else None),
 )
 
 

@@ -34,7 +34,7 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import OobAccess, Primitive, Write
+from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.layout import SHF_RO_AFTER_INIT
 from ppcreloc.loader.memory import ModuleMemory
@@ -81,6 +81,7 @@ class _Write(ctypes.Structure):
     _fields_ = [
         ("addr", ctypes.c_ulong), ("old", ctypes.c_ulong), ("new", ctypes.c_ulong),
         ("size", ctypes.c_int), ("primitive", ctypes.c_int), ("ok", ctypes.c_int),
+        ("reloc", ctypes.c_int),
     ]
 
 
@@ -117,6 +118,7 @@ def load_library(path: Path) -> ctypes.CDLL:
         "ppcr_nmsgs": (ctypes.c_int, []),
         "ppcr_msg_at": (ctypes.POINTER(_Msg), [ctypes.c_int]),
         "ppcr_nwarns": (ctypes.c_int, []),
+        "ppcr_reloc_index": (ctypes.c_int, []),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -380,7 +382,8 @@ class KernelArch:
         """v6.1/v6.12 apply_relocate_add over one RELA section."""
         img = build_image(mod.obj, (relsec,))
         return self._call(mod, img, "apply_relocate_add", self.lib.ppcr_guard_apply,
-                          img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module())
+                          img.sechdrs, img.strtab, symindex, relsec, self.lib.ppcr_module(),
+                          relsec=relsec)
 
     def clear_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> None:
         """The tree's ppc64 clear_relocate_add when it has one; else kernel/livepatch/core.c's
@@ -444,26 +447,29 @@ class KernelArch:
         return snapshot
 
     def _call(self, mod: ModuleState, img: _Image, fname: str, fn: ctypes._CFuncPtr,
-              *args: object) -> int:
+              *args: object, relsec: int | None = None) -> int:
         before = self._enter(mod)
         rc = fn(*args)
         sig = self.lib.ppcr_fault_signal()
-        self._leave(mod, img, before)
+        self._leave(mod, img, before, relsec)
         if sig:
             raise KernelFault(SIGNALS.get(sig, f"signal {sig}"), self.lib.ppcr_fault_addr(), fname)
         return int(rc)
 
-    def _leave(self, mod: ModuleState, img: _Image, before: dict[int, bytes]) -> None:
+    def _leave(self, mod: ModuleState, img: _Image, before: dict[int, bytes],
+               relsec: int | None) -> None:
         """Record writes, messages and WARNs; copy memory, symbols and arch fields back."""
         lib = self.lib
         mem = mod.memory
+        refs = _RelocRefs(mod, relsec)
         expected = {s: bytearray(b) for s, b in before.items()}
         for i in range(lib.ppcr_nwrites()):
             w = lib.ppcr_write_at(i).contents
             new = w.new.to_bytes(8, "little")[: w.size]
             old = w.old.to_bytes(8, "little")[: w.size]
             self._record(mem, w.addr, old, new, PRIMITIVES.get(w.primitive, "patch_u32"),
-                         "patch primitive" if w.ok else "patch primitive (unmapped: -EFAULT)")
+                         "patch primitive" if w.ok else "patch primitive (unmapped: -EFAULT)",
+                         refs.get(w.reloc))
             for s in expected:
                 if w.ok and s <= w.addr and w.addr + w.size <= s + len(expected[s]):
                     expected[s][w.addr - s : w.addr - s + w.size] = new
@@ -471,7 +477,7 @@ class KernelArch:
             after = ctypes.string_at(s, len(exp))
             for lo, hi in _diff_runs(exp, after):
                 self._record(mem, s + lo, bytes(before[s][lo:hi]), after[lo:hi], "store",
-                             "plain store (memory diff)")
+                             "plain store (memory diff)", None)
         for r in mem.regions:
             if r.buf:
                 r.buf[:] = ctypes.string_at(r.addr, len(r.buf))
@@ -490,6 +496,10 @@ class KernelArch:
                     args.append(int(m.ival[k]))
             mod.pr((m.level or b"").decode(), fmt, *args)
         mod.warns += lib.ppcr_nwarns()
+        last = refs.get(lib.ppcr_reloc_index())
+        if last is not None:  # the relocation the loop was at: the failing one if rc != 0
+            mem.reloc = last
+            mem.reloc = None
         out = (ctypes.c_ulong * 5)()
         lib.ppcr_arch_get(out)
         a = mod.arch
@@ -506,11 +516,28 @@ class KernelArch:
 
     @staticmethod
     def _record(mem: ModuleMemory, addr: int, old: bytes, new: bytes, primitive: Primitive,
-                what: str) -> None:
+                what: str, reloc: RelocRef | None) -> None:
         ok = mem.in_module(addr, len(new))
-        mem.writes.append(Write(addr, old, new, primitive, mem.step, mem.reloc, ok, what))
+        mem.writes.append(Write(addr, old, new, primitive, mem.step, reloc, ok, what))
         if not ok:
-            mem.oob.append(OobAccess("write", addr, len(new), mem.step, mem.reloc, what))
+            mem.oob.append(OobAccess("write", addr, len(new), mem.step, reloc, what))
+
+
+class _RelocRefs:
+    """RelocRef by index into one (sorted) RELA section; None outside apply_relocate_add."""
+
+    def __init__(self, mod: ModuleState, relsec: int | None) -> None:
+        self.mod = mod
+        self.relsec = relsec
+        self.relocs = mod.obj.relocs.get(relsec, []) if relsec is not None else []
+
+    def get(self, index: int) -> RelocRef | None:
+        if self.relsec is None or not 0 <= index < len(self.relocs):
+            return None
+        r = self.relocs[index]
+        syms = self.mod.obj.symbols
+        name = syms[r.sym].name if r.sym < len(syms) else ""
+        return RelocRef(self.relsec, index, r.offset, r.type, r.sym, name)
 
 
 def _diff_runs(a: bytes | bytearray, b: bytes) -> list[tuple[int, int]]:

@@ -76,10 +76,21 @@ struct ppcr_write {
 	int size;
 	int primitive;
 	int ok;
+	int reloc; /* index of the relocation apply_relocate_add was at, -1 outside its loop */
 };
 #define PPCR_MAX_WRITES 65536
 static struct ppcr_write writes[PPCR_MAX_WRITES];
 static int nwrites;
+static int reloc_index = -1;
+
+/* apply_relocate_add's per-relocation pr_debug("RELOC at ...") marks the next relocation */
+void ppcr_debug_mark(const char *fmt)
+{
+	if (strstr(fmt, "RELOC at "))
+		reloc_index++;
+}
+
+int ppcr_reloc_index(void) { return reloc_index; }
 
 int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive)
 {
@@ -97,6 +108,7 @@ int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive)
 		w->size = size;
 		w->primitive = primitive;
 		w->ok = ok;
+		w->reloc = reloc_index;
 	}
 	if (!ok)
 		return -14; /* -EFAULT */
@@ -250,6 +262,7 @@ void ppcr_reset_records(void)
 	nwrites = 0;
 	nmsgs = 0;
 	nwarns = 0;
+	reloc_index = -1;
 }
 
 /* ---- harness settings and struct module access ---- */

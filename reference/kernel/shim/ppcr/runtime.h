@@ -16,6 +16,7 @@ size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
+char *strstr(const char *haystack, const char *needle);
 
 extern unsigned long ppcr_kernel_toc;
 extern unsigned long ppcr_ftrace_caller_addr;
@@ -24,6 +25,7 @@ extern unsigned long ppcr_ftrace_regs_caller_addr;
 /* Recorders. */
 int ppcr_printk(const char *level, const char *fmt, ...);
 void ppcr_warn(const char *file, int line);
+void ppcr_debug_mark(const char *fmt);
 int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive);
 
 enum ppcr_primitive {
