@@ -375,8 +375,11 @@ class KernelArch:
     def module_finalize_ftrace(self, mod: ModuleState) -> int:
         """v6.1/v6.12 module_finalize_ftrace: stubs for ftrace_caller and ftrace_regs_caller."""
         img = build_image(mod.obj, ())
-        return self._call(mod, img, "module_finalize_ftrace", self.lib.ppcr_guard_finalize_ftrace,
-                          self.lib.ppcr_module(), img.sechdrs)
+        rc = self._call(mod, img, "module_finalize_ftrace", self.lib.ppcr_guard_finalize_ftrace,
+                        self.lib.ppcr_module(), img.sechdrs)
+        if rc == 0:  # the load's last arch step: every later call comes after module_enable_ro
+            self.module_enable_ro(mod)
+        return rc
 
     def apply_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> int:
         """v6.1/v6.12 apply_relocate_add over one RELA section."""

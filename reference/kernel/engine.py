@@ -24,12 +24,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from ppcreloc.engine import Config, Layout, RunResult, Scenario, Step, StepResult
+from ppcreloc.engine import Config, Layout, RunResult, Scenario, StepResult
+from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError
-from ppcreloc.loader.layout import AFTER_STUBS
-from ppcreloc.loader.livepatch import KlpPatch
-from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
-from ppcreloc.loader.module import ArchBackend, ModuleState
+from ppcreloc.loader.module import ArchBackend
 from reference.kernel.build import BuiltKernel, KernelHarnessError, build
 from reference.kernel.child import LEN, CaseError, Request
 from reference.kernel.driver import USER_LIMIT
@@ -67,60 +65,9 @@ def user_layout(layout: Layout) -> Layout:
     return replace(layout, base=DEFAULT_USER_BASE, addresses=moved)
 
 
-def _step_result(mod: ModuleState, step: Step, rc: int, marks: tuple[int, int, int, int]
-                 ) -> StepResult:
-    """One step's slice of the module's logs (what ppcreloc.engines.ModelEngine reports)."""
-    writes, oob, messages, warns = marks
-    after = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
-    return StepResult(
-        step=step, rc=rc, messages=mod.messages[messages:], warns=mod.warns - warns,
-        writes=mod.memory.writes[writes:], oob=mod.memory.oob[oob:],
-        memory=mod.memory.snapshot(), after_stubs=bytes(after.buf) if after else b"",
-        failed_reloc=last_reloc(mod.memory) if rc else None,
-    )
-
-
-def _marks(mod: ModuleState) -> tuple[int, int, int, int]:
-    return len(mod.memory.writes), len(mod.memory.oob), len(mod.messages), mod.warns
-
-
 def run_with_backend(scenario: Scenario, backend: ArchBackend, engine: str) -> RunResult:
-    """Run ``scenario`` through the generic loader and livepatch driver with ``backend``.
-
-    The same sequence as ppcreloc.engines.ModelEngine.run (load, then klp_module_coming /
-    klp_module_going per step; after a failed load nothing else runs), with any backend.
-    """
-    steps = scenario.steps
-    if not steps or steps[0].kind != "load":
-        raise KernelCaseError("a scenario must start with a 'load' step")
-    load = load_module(backend, scenario.obj, scenario.world, scenario.layout, scenario.config,
-                       scenario.modname)
-    mod = load.mod
-    first = _step_result(mod, steps[0], load.rc, (0, 0, 0, 0))
-    first.failed_reloc = load.failed_reloc if load.rc else None
-    run = RunResult(engine, [first], load.placements,
-                    stubs_extent(mod) if load.placements else (0, 0))
-    if load.rc:
-        return run
-    enable_ro = getattr(backend, "module_enable_ro", None)
-    if enable_ro is not None:  # complete_formation / do_init_module, before any coming
-        enable_ro(mod)
-    patch = KlpPatch.for_module(backend, mod)
-    for n, step in enumerate(steps[1:], 1):
-        if step.kind not in ("coming", "going") or not step.objname:
-            raise KernelCaseError(f"step {n}: expected 'coming' or 'going' with an object name")
-        scenario.world.module_base(step.objname, step.generation)  # validates the generation
-        mod.memory.step = n
-        marks = _marks(mod)
-        forget_reloc(mod.memory)
-        if step.kind == "coming":
-            rc = patch.klp_module_coming(step.objname, step.generation)
-        else:
-            patch.klp_module_going(step.objname)
-            rc = 0
-        run.steps.append(_step_result(mod, step, rc, marks))
-    run.stubs = stubs_extent(mod)
-    return run
+    """The generic loader and livepatch driver (ppcreloc.engines.run_scenario) over ``backend``."""
+    return run_scenario(scenario, backend, engine)
 
 
 class KernelSession:
