@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   binutils-powerpc64le-linux-gnu   # GNU ld/gas/readelf for ppc64le: reference linker, assembler
   binutils                          # readelf -aW for the ELF writer checks
+  gcc                               # compiles the kernel's own module_64.c (reference harness)
+  xz-utils                          # unpacks the linux-source-*.tar.xz trees
   lld                               # LLVM lld: second reference linker
   redis-server                      # shared Hypothesis example database tests (loopback only)
   linux-source-6.1                  # the kernel's own module_64.c, compiled at test time (6.1.y)

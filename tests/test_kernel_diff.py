@@ -383,10 +383,6 @@ def test_real_modules_agree_with_kernel_6_1() -> None:
 
 
 # -- known model disagreements (xfail strict: they flip to passing when the model is fixed) -----
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: ModuleMemory drops writes to unbacked out-of-module bytes, so a later write "
-    "there reports old bytes 0; the kernel's memory keeps them (ADDR64 straddling .data's end, "
-    "second klp_module_coming: the model reports 3 changed out-of-bounds bytes, the kernel none)"))
 @pytest.mark.parametrize("profile", list(TREES))
 def test_out_of_bounds_bytes_persist_across_steps(profile: str) -> None:
     ob = ObjectBuilder()

@@ -42,8 +42,11 @@ class ModuleMemory:
     oob: list[OobAccess] = field(default_factory=list)
     step: int = 0
     reloc: RelocRef | None = None
-    #: what an out-of-bounds read returns where no region backs the address
+    #: what an out-of-bounds read returns where no region backs the address (and nothing wrote)
     oob_fill: int = 0
+    #: bytes written where no region backs the address: foreign memory keeps what the kernel
+    #: wrote there, so a later read or write in another step sees it, as with the real code
+    unbacked: dict[int, int] = field(default_factory=dict)
 
     def add_region(self, region: Region) -> None:
         """Map a region (regions must not overlap)."""
@@ -81,7 +84,7 @@ class ModuleMemory:
         out = bytearray()
         for a in range(addr, addr + size):
             r = self._find(a)
-            out.append(r.buf[a - r.addr] if r is not None else self.oob_fill)
+            out.append(r.buf[a - r.addr] if r is not None else self.unbacked.get(a, self.oob_fill))
         return bytes(out)
 
     def write(self, addr: int, data: bytes, primitive: Primitive, what: str) -> None:
@@ -100,7 +103,8 @@ class ModuleMemory:
         for i, byte in enumerate(data):
             r = self._find(addr + i)
             if r is None:
-                old.append(self.oob_fill)
+                old.append(self.unbacked.get(addr + i, self.oob_fill))
+                self.unbacked[addr + i] = byte
                 continue
             old.append(r.buf[addr + i - r.addr])
             r.buf[addr + i - r.addr] = byte
