@@ -9,6 +9,8 @@ APT_PACKAGES=(
   binutils                          # readelf -aW for the ELF writer checks
   gcc                               # compiles the kernel's own module_64.c (reference harness)
   xz-utils                          # unpacks the linux-source-*.tar.xz trees
+  qemu-user                         # qemu-ppc64le: run-time oracle for relocated code
+  gcc-powerpc64le-linux-gnu         # builds the static ppc64le harness qemu runs
   lld                               # LLVM lld: second reference linker
   redis-server                      # shared Hypothesis example database tests (loopback only)
   linux-source-6.1                  # the kernel's own module_64.c, compiled at test time (6.1.y)
