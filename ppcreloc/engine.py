@@ -167,9 +167,14 @@ class StepResult:
     oob: list[OobAccess] = field(default_factory=list)
     memory: dict[int, bytes] = field(default_factory=dict)
     after_stubs: bytes = b""
+    #: the signal when the step faulted (the kernel would oops): the step ended there, its
+    #: rc is 0 and means nothing, and no later step ran
     fault: str | None = None
     #: the relocation being applied when the step failed (rc != 0 or fault), when known
     failed_reloc: RelocRef | None = None
+    #: where the fault hit and which access it was (e.g. a plain store into read-only text)
+    fault_addr: int | None = None
+    fault_what: str = ""
 
 
 @dataclass(frozen=True)

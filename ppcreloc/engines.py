@@ -10,6 +10,12 @@ kernel would have refused the livepatch module, so there is nothing to come or g
 for an object that is not loaded (never came, or its coming failed and the kernel refused it)
 does nothing, rc 0: the module loader never calls klp_module_going for it. A second "coming"
 without a "going" re-applies the object's relocations (what a reload does, minus the unload).
+
+A step that faults (:class:`~ppcreloc.loader.memory.KernelFault`: a plain store into memory
+module_enable_ro made read-only, or the kernel engine's C code faulting) ends with
+``StepResult.fault`` set, rc 0, the messages and writes made before the fault, the relocation
+being applied as ``failed_reloc``, and the memory at that point; no later step runs (the
+kernel oopsed).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from ppcreloc.errors import UsageError
 from ppcreloc.loader.layout import AFTER_STUBS
 from ppcreloc.loader.livepatch import KlpPatch
 from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
+from ppcreloc.loader.memory import KernelFault
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.profiles import PROFILES, get_profile
 
@@ -76,7 +83,8 @@ class _Marks:
         self.warns = mod.warns if mod else 0
 
     def result(
-        self, step: Step, rc: int, mod: ModuleState, failed: RelocRef | None = None
+        self, step: Step, rc: int, mod: ModuleState, failed: RelocRef | None = None,
+        fault: KernelFault | None = None,
     ) -> StepResult:
         region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
         return StepResult(
@@ -88,7 +96,10 @@ class _Marks:
             oob=mod.memory.oob[self.oob :],
             memory=mod.memory.snapshot(),
             after_stubs=bytes(region.buf) if region is not None else b"",
-            failed_reloc=failed if rc else None,
+            fault=fault.signal if fault is not None else None,
+            failed_reloc=failed if rc or fault is not None else None,
+            fault_addr=fault.addr if fault is not None else None,
+            fault_what=fault.what if fault is not None else "",
         )
 
 
@@ -118,10 +129,10 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
     load = load_module(backend, scenario.obj, scenario.world, scenario.layout,
                        scenario.config, scenario.modname)
     mod = load.mod
-    results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc)]
+    results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc, load.fault)]
     run = RunResult(engine, results, load.placements,
                     stubs_extent(mod) if load.placements else (0, 0))
-    if load.rc:
+    if load.rc or load.fault is not None:
         return run
     patch = KlpPatch.for_module(backend, mod)
     for n, step in enumerate(scenario.steps[1:], 1):
@@ -130,11 +141,16 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
         mod.memory.step = n
         marks = _Marks(mod)
         forget_reloc(mod.memory)
-        if step.kind == "coming":
-            rc = patch.klp_module_coming(objname, step.generation)
-        else:
-            patch.klp_module_going(objname)
-            rc = 0
+        try:
+            if step.kind == "coming":
+                rc = patch.klp_module_coming(objname, step.generation)
+            else:
+                patch.klp_module_going(objname)
+                rc = 0
+        except KernelFault as f:
+            mod.memory.reloc = None
+            results.append(marks.result(step, 0, mod, f.reloc or last_reloc(mod.memory), f))
+            break
         results.append(marks.result(step, rc, mod, last_reloc(mod.memory)))
     run.stubs = stubs_extent(mod)
     return run

@@ -13,6 +13,7 @@ import struct
 import tarfile
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -237,7 +238,10 @@ def test_fault_is_reported_not_fatal():
         faulted, again = engine.run_many([sc, sc])
     for run in (faulted, again):  # the guard catches SIGSEGV: the same child serves the next case
         (load,) = run.steps
-        assert load.fault == "SIGSEGV" and run.placements == []
+        assert load.fault == "SIGSEGV" and load.rc == 0
+        assert [p.name for p in run.placements][:1] == [".data"]  # placed before the fault
+        assert load.failed_reloc is not None and load.failed_reloc.index == 0
+        assert load.fault_what == "apply_relocate_add faulted"
     model = ModelEngine("v6.12").run(sc).steps[0]
     assert model.fault is None and any(o.kind == "write" for o in model.oob)
 
@@ -333,5 +337,13 @@ def test_read_only_text_faults_on_a_plain_store(version):
     assert into_text.steps[1].fault == "SIGSEGV" and len(into_text.steps) == 2
     assert [s.fault for s in into_data.steps] == [None] * 4
     assert [s.rc for s in into_data.steps] == [0, 0, 0, -8 if version == "6.1" else 0]
-    plain = KernelEngine(_tree(version)).run(_klp_store_scenario(".text"))
+    plain = KernelEngine(_tree(version), read_only=False).run(_klp_store_scenario(".text"))
     assert [s.fault for s in plain.steps] == [None] * 4  # read-write memory hides the oops
+    # the default follows Config.strict_module_rwx, as the model does
+    sc = _klp_store_scenario(".text")
+    default, no_rwx = KernelEngine(_tree(version)).run_many(
+        [sc, replace(sc, config=Config(strict_module_rwx=False))])
+    assert [s.fault for s in default.steps] == [None, "SIGSEGV"]
+    assert [s.fault for s in no_rwx.steps] == [None] * 4
+    ref = default.steps[1].failed_reloc
+    assert ref is not None and (ref.type, ref.offset) == (38, 8)

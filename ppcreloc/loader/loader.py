@@ -5,7 +5,10 @@ layout_and_allocate (module_frob_arch_sections, module_enforce_rwx_sections, the
 set aside, layout and move_module: :mod:`ppcreloc.loader.layout`) -> simplify_symbols ->
 apply_relocations -> post_relocation (module_finalize -> module_finalize_ftrace, arch/powerpc/kernel/module.c).
 module_finalize_ftrace therefore runs *after* the load-time relocations: the ftrace stubs take
-the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub.
+the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub. After a successful
+load, :func:`module_enable_ro` (complete_formation, then do_init_module for ro_after_init) makes
+text, rodata and ro_after_init read-only when ``Config.strict_module_rwx`` is on: every later
+(klp_module_coming/going) plain store there faults, as the kernel oopses (kernel-facts 4.9).
 
 Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists; after frob,
 module_enforce_rwx_sections. Not modelled: signature, modinfo, version and license checks, the
@@ -34,9 +37,16 @@ from ppcreloc.elf.model import (
     ElfObject,
 )
 from ppcreloc.engine import Config, Layout, Placement, RelocRef
-from ppcreloc.loader.layout import ModuleAllocFailed, place_sections, section_size
+from ppcreloc.loader.layout import (
+    AFTER_STUBS,
+    MOD_MEM_ALIGN,
+    SHF_RO_AFTER_INIT,
+    ModuleAllocFailed,
+    place_sections,
+    section_size,
+)
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
-from ppcreloc.loader.memory import ModuleMemory, Region
+from ppcreloc.loader.memory import KernelFault, ModuleMemory, Region
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.loader.world import SymbolWorld
 
@@ -88,6 +98,8 @@ class LoadResult:
     #: the kernel function that failed ("" on success)
     failed_in: str = ""
     pcpu_section: int = 0
+    #: the fault that ended the load (the kernel would have oopsed), None when it did not fault
+    fault: KernelFault | None = None
 
 
 def new_module(
@@ -236,9 +248,23 @@ def load_module(
     config: Config,
     name: str = "livepatch_test",
 ) -> LoadResult:
-    """Load ``obj`` as module ``name``: frob, place, resolve, apply, finalize (in main.c order)."""
+    """Load ``obj`` as module ``name``: frob, place, resolve, apply, finalize (in main.c order),
+    then module_enable_ro. A :class:`KernelFault` (the kernel engine's C code can fault during
+    the load) ends it with rc 0 and ``fault`` set."""
     mod = new_module(obj, world, config, name)
+    placements: list[Placement] = []
+    try:
+        return _load(backend, mod, layout, placements)
+    except KernelFault as f:
+        return LoadResult(mod, 0, placements, f.reloc or last_reloc(mod.memory), "fault", fault=f)
+
+
+def _load(
+    backend: ArchBackend, mod: ModuleState, layout: Layout, placements: list[Placement]
+) -> LoadResult:
+    """load_module's steps on a fresh ``mod``; fills ``placements`` once sections are placed."""
     memory = mod.memory
+    name = mod.name
     rc = elf_validity_ehdr(backend, mod)
     if rc:
         return LoadResult(mod, rc, failed_in="elf_validity_ehdr")
@@ -254,7 +280,7 @@ def load_module(
         return LoadResult(mod, rc, failed_in="module_enforce_rwx_sections")
     pcpu = set_aside_percpu(mod)
     try:
-        placements = place_sections(mod.obj, layout, memory)
+        placements += place_sections(mod.obj, layout, memory)
     except ModuleAllocFailed:
         return LoadResult(mod, -ENOMEM, failed_in="move_module", pcpu_section=pcpu)
     rc = simplify_symbols(mod, pcpu)
@@ -268,7 +294,63 @@ def load_module(
     if rc:
         return LoadResult(mod, rc, placements, failed_in="module_finalize_ftrace",
                           pcpu_section=pcpu)
+    if getattr(mod.config, "strict_module_rwx", True):
+        module_enable_ro(mod)
     return LoadResult(mod, 0, placements, pcpu_section=pcpu)
+
+
+def read_only_sections(mod: ModuleState) -> list[int]:
+    """Indexes of the placed sections module_enable_ro covers: executable (text), not writable
+    (rodata) or SHF_RO_AFTER_INIT (ro_after_init) — __layout_sections' first three kinds."""
+    out = []
+    for i, sec in enumerate(mod.obj.sections):
+        if not i or not sec.flags & SHF_ALLOC or not sec.addr:
+            continue
+        if sec.flags & (SHF_EXECINSTR | SHF_RO_AFTER_INIT) or not sec.flags & SHF_WRITE:
+            out.append(i)
+    return out
+
+
+def read_only_ranges(mod: ModuleState, page: int = MOD_MEM_ALIGN) -> list[tuple[int, int]]:
+    """The address ranges module_enable_ro protects, in whole ``page``-sized pages.
+
+    6.1 module_enable_ro(mod, after_init) and 6.12 module_enable_text_rox +
+    module_enable_rodata_ro(mod, after_init) (kernel/module/strict_rwx.c) set whole pages of
+    the text, rodata and (after do_init_module) ro_after_init memory read-only; the kernel
+    page-aligns each kind, the model's layout aligns them to MOD_MEM_ALIGN (64 KiB, ppc64el's
+    PAGE_SIZE). Where a layout pins sections so that a page holds writable data too, the page
+    stays writable. The memory after `.stubs` is text (the rest of the text allocation).
+    """
+    obj = mod.obj
+    ro_idx = set(read_only_sections(mod))
+    ro: set[int] = set()
+    rw: set[int] = set()
+    for i, sec in enumerate(obj.sections):
+        if not i or not sec.flags & SHF_ALLOC or not sec.addr:
+            continue
+        end = sec.addr + max(sec.sh_size, 1)
+        (ro if i in ro_idx else rw).update(range(sec.addr // page, (end - 1) // page + 1))
+    if obj.section_index(".stubs") is not None:
+        for r in mod.memory.regions:
+            if r.name == AFTER_STUBS and r.buf:
+                ro.update(range(r.addr // page, (r.end - 1) // page + 1))
+    pages = sorted(ro - rw)
+    out: list[tuple[int, int]] = []
+    for p in pages:
+        if out and out[-1][1] == p * page:
+            out[-1] = (out[-1][0], (p + 1) * page)
+        else:
+            out.append((p * page, (p + 1) * page))
+    return out
+
+
+def module_enable_ro(mod: ModuleState) -> None:
+    """module_enable_ro after the load and after init (see :func:`read_only_ranges`): flag the
+    covered regions and protect their pages in the module's memory."""
+    ro_idx = set(read_only_sections(mod))
+    for r in mod.memory.regions:
+        r.read_only = r.index in ro_idx or r.name == AFTER_STUBS
+    mod.memory.protect(read_only_ranges(mod))
 
 
 def stubs_extent(mod: ModuleState) -> tuple[int, int]:

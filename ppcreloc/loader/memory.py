@@ -4,6 +4,10 @@ Every write goes through :meth:`ModuleMemory.write`, which records the address, 
 the kernel primitive it models, the step and the relocation being applied. Reads and writes
 outside the module's sections are recorded as :class:`~ppcreloc.engine.OobAccess` events (the
 kernel would touch foreign memory there), never a crash of the tool.
+
+After the load, module_enable_ro makes the module's text, rodata and ro_after_init read-only
+(:meth:`ModuleMemory.protect`): the text-patching primitives still write there, a plain store
+or memcpy raises :class:`KernelFault` (the kernel would oops), which ends the step.
 """
 
 from __future__ import annotations
@@ -11,6 +15,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
+from ppcreloc.errors import PpcrelocError
+
+#: primitives that are ordinary CPU stores: they fault on read-only pages (patch_instruction and
+#: patch_u32 write through a temporary writable mapping, arch/powerpc/lib/code-patching.c)
+PLAIN_PRIMITIVES: tuple[Primitive, ...] = ("store", "memcpy")
+
+
+class KernelFault(PpcrelocError):
+    """An access the kernel would oops on: the step ends here, StepResult.fault names ``signal``.
+
+    ``addr`` is the faulting address, ``what`` says which access it was and ``reloc`` the
+    relocation being applied (None when not known where the fault was raised).
+    """
+
+    def __init__(self, signal: str, addr: int, what: str, reloc: RelocRef | None = None) -> None:
+        super().__init__(f"{what}: {signal} at {addr:#x}")
+        self.signal = signal
+        self.addr = addr
+        self.what = what
+        self.reloc = reloc
 
 
 @dataclass
@@ -22,6 +46,8 @@ class Region:
     buf: bytearray
     index: int | None = None  # section index; None for the area after .stubs
     in_module: bool = True
+    #: module_enable_ro covers this section (text, rodata, ro_after_init) once the load is done
+    read_only: bool = False
 
     @property
     def end(self) -> int:
@@ -47,6 +73,20 @@ class ModuleMemory:
     #: bytes written where no region backs the address: foreign memory keeps what the kernel
     #: wrote there, so a later read or write in another step sees it, as with the real code
     unbacked: dict[int, int] = field(default_factory=dict)
+    #: [start, end) address ranges that are read-only (set by :meth:`protect`), sorted
+    read_only: list[tuple[int, int]] = field(default_factory=list)
+
+    def protect(self, ranges: list[tuple[int, int]]) -> None:
+        """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""
+        self.read_only = sorted(ranges)
+
+    def read_only_byte(self, addr: int, size: int) -> int | None:
+        """The first address of [addr, addr+size) that lies in a read-only range, if any."""
+        end = addr + size
+        for lo, hi in self.read_only:
+            if lo < end and addr < hi:
+                return max(lo, addr)
+        return None
 
     def add_region(self, region: Region) -> None:
         """Map a region (regions must not overlap)."""
@@ -88,7 +128,19 @@ class ModuleMemory:
         return bytes(out)
 
     def write(self, addr: int, data: bytes, primitive: Primitive, what: str) -> None:
-        """The one write primitive: record, then store (out-of-module bytes go where backed)."""
+        """The one write primitive: record, then store (out-of-module bytes go where backed).
+
+        A plain store or memcpy touching a read-only range raises :class:`KernelFault`
+        ("SIGSEGV", the first read-only byte) before anything is written or recorded: the
+        kernel oopses on the store itself.
+        """
+        if self.read_only and primitive in PLAIN_PRIMITIVES:
+            hit = self.read_only_byte(addr, len(data))
+            if hit is not None:
+                r = self._find(hit)
+                where = r.name if r is not None else "module memory"
+                raise KernelFault("SIGSEGV", hit, f"plain {primitive} into read-only {where} "
+                                  f"({what})", self.reloc)
         ok = self.in_module(addr, len(data))
         r = self._find(addr)
         if ok and r is not None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import pickle
 import struct
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ppcreloc.engine import RunResult, Scenario, StepResult
+from ppcreloc.engine import RunResult, Scenario
 from ppcreloc.errors import PpcrelocError
-from reference.kernel.driver import KernelArch, KernelFault
+from reference.kernel.driver import KernelArch
 
 LEN = struct.Struct("<Q")
 
@@ -31,7 +31,7 @@ class Request:
     library: Path
     engine: str
     scenarios: list[Scenario]
-    read_only: bool = False
+    read_only: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -42,29 +42,13 @@ class CaseError:
 
 
 def run_case(arch: KernelArch, engine: str, scenario: Scenario) -> RunResult:
-    """Run one scenario; a fault ends it with a StepResult whose ``fault`` names the signal.
-
-    The generic loader does not know about faults, so on one the scenario is replayed step by
-    step (it is deterministic) to report every step before the faulting one as it completed.
-    ``rc`` of a faulting step is 0 and means nothing: the real kernel would have oopsed.
-    """
+    """Run one scenario. A fault of the C code (KernelFault) ends its step with ``fault``
+    naming the signal and no later step runs (ppcreloc.engines.run_scenario handles it, as for
+    the model's plain stores into read-only memory); ``rc`` of that step is 0 and means
+    nothing: the real kernel would have oopsed."""
     from reference.kernel.engine import run_with_backend
 
-    try:
-        return run_with_backend(scenario, arch, engine)
-    except KernelFault:
-        pass
-    done: RunResult | None = None
-    for k in range(1, len(scenario.steps) + 1):
-        try:
-            done = run_with_backend(replace(scenario, steps=scenario.steps[:k]), arch, engine)
-        except KernelFault as f:
-            steps = done.steps if done else []
-            failed = StepResult(scenario.steps[k - 1], 0, fault=f.signal)
-            return RunResult(engine, [*steps, failed], done.placements if done else [],
-                             done.stubs if done else (0, 0))
-    assert done is not None  # the full run faulted, so some prefix does
-    return done
+    return run_with_backend(scenario, arch, engine)
 
 
 def write_frame(out: BinaryIO, obj: object) -> None:

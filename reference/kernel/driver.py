@@ -25,8 +25,6 @@ from pathlib import Path
 
 from ppcreloc.elf.model import (
     SHF_ALLOC,
-    SHF_EXECINSTR,
-    SHF_WRITE,
     SHT_NOBITS,
     SHT_RELA,
     SHT_STRTAB,
@@ -36,7 +34,8 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
-from ppcreloc.loader.layout import SHF_RO_AFTER_INIT
+from ppcreloc.loader.loader import read_only_ranges
+from ppcreloc.loader.memory import KernelFault as MemoryFault
 from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
 
@@ -63,13 +62,14 @@ libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 MAP_FIXED_NOREPLACE = 0x100000
 
 
-class KernelFault(PpcrelocError):
-    """The kernel code faulted (the real code would oops); ``signal`` names the signal."""
+class KernelFault(MemoryFault):
+    """The kernel code faulted (the real code would oops); ``signal`` names the signal.
+
+    A :class:`ppcreloc.loader.memory.KernelFault`, so the generic loader ends the step with it.
+    """
 
     def __init__(self, signal: str, addr: int, function: str) -> None:
-        super().__init__(f"{function} faulted with {signal} at {addr:#x}")
-        self.signal = signal
-        self.addr = addr
+        super().__init__(signal, addr, f"{function} faulted")
         self.function = function
 
 
@@ -320,9 +320,10 @@ def _shdr(img: _Image, i: int) -> tuple[int, ...]:
 class KernelArch:
     """The ArchBackend whose four methods run the kernel tree's own C functions."""
 
-    def __init__(self, library: Path, name: str = "kernel", read_only: bool = False) -> None:
+    def __init__(self, library: Path, name: str = "kernel", read_only: bool | None = None) -> None:
         self.name = name
-        #: model module_enable_ro: after the load, text/rodata/ro_after_init pages are read-only
+        #: module_enable_ro after the load: None follows the generic loader (module memory's
+        #: read-only ranges, set when Config.strict_module_rwx), True always, False never
         self.read_only = read_only
         self._ro_pages: set[int] = set()
         self.library = library
@@ -400,26 +401,24 @@ class KernelArch:
 
     # -- marshalling ------------------------------------------------------------------------
     def module_enable_ro(self, mod: ModuleState) -> None:
-        """After load_module: module_enable_ro (6.1) / module_enable_rodata_ro + text_rox (6.12)
-        and, once init has run, ro_after_init. With ``read_only`` the pages holding only such
-        sections (and the text pages after `.stubs`) become read-only: a plain store there
-        faults as it would oops in the kernel; patch primitives still write."""
-        if not self.read_only:
-            return
-        ro, rw = set(), set()
-        stubs = mod.obj.section_index(".stubs")
-        for i, sec in enumerate(mod.obj.sections):
-            if not i or not sec.flags & SHF_ALLOC or not sec.addr:
-                continue
-            size = max(sec.sh_size, 1)
-            pages = set(range(sec.addr // PAGE, (sec.addr + size - 1) // PAGE + 1))
-            readonly = sec.flags & SHF_EXECINSTR or not sec.flags & SHF_WRITE or (
-                sec.flags & SHF_RO_AFTER_INIT)
-            (ro if readonly else rw).update(pages)
-        for r in mod.memory.regions:
-            if r.index is None and stubs is not None and r.buf:  # the text after .stubs
-                ro.update(range(r.addr // PAGE, (r.end - 1) // PAGE + 1))
-        self._ro_pages = ro - rw  # a page shared with writable data stays writable
+        """After load_module: module_enable_ro (6.1) / module_enable_text_rox +
+        module_enable_rodata_ro (6.12) and, once init has run, ro_after_init. With
+        ``read_only`` True the pages ppcreloc.loader.loader.read_only_ranges names become
+        read-only whatever the configuration says (None: as the generic loader protects the
+        module memory): a plain store there faults as it would oops in the kernel; patch
+        primitives still write."""
+        if self.read_only:
+            self._ro_pages = self._pages(read_only_ranges(mod))
+
+    @staticmethod
+    def _pages(ranges: list[tuple[int, int]]) -> set[int]:
+        return {p for lo, hi in ranges for p in range(lo // PAGE, (hi - 1) // PAGE + 1)}
+
+    def _protected(self, mod: ModuleState) -> set[int]:
+        """The host pages to make read-only for this call."""
+        if self.read_only is None:
+            return self._pages(mod.memory.read_only)
+        return self._ro_pages if self.read_only else set()
 
     def _enter(self, mod: ModuleState) -> dict[int, bytes]:
         """Map and fill module memory, set struct module and the kernel's values."""
@@ -432,7 +431,7 @@ class KernelArch:
             if r.buf:
                 ctypes.memmove(r.addr, bytes(r.buf), len(r.buf))
         snapshot = {s: ctypes.string_at(s, e - s) for s, e in self.space.spans()}
-        self.space.protect(self._ro_pages & self.space.pages)
+        self.space.protect(self._protected(mod) & self.space.pages)
         lib.ppcr_reset_ranges()
         for start, end, ro in self.space.runs():
             lib.ppcr_add_range(start, end, int(ro))

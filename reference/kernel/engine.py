@@ -77,7 +77,7 @@ class KernelSession:
     gets a StepResult with ``fault`` "child died: ..." and the next request starts a new child.
     """
 
-    def __init__(self, library: Path, engine: str, read_only: bool = False) -> None:
+    def __init__(self, library: Path, engine: str, read_only: bool | None = None) -> None:
         self.library = library
         self.engine = engine
         self.read_only = read_only
@@ -185,11 +185,12 @@ class KernelEngine:
     manager, the engine keeps one child per library alive across calls (much faster for many
     small scenarios, at the price of sharing a process between them). ``read_only``: after the
     load, module text, rodata and ro_after_init are read-only as in the kernel (a plain store
-    there is a fault); off by default, because the model does not model it.
+    there faults). None (the default) does what the model does: read-only when the scenario's
+    ``Config.strict_module_rwx`` is on (module_enable_ro); True or False force it on or off.
     """
 
     def __init__(self, path: str | os.PathLike[str], config: Config | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
         self.name = f"kernel:{self.path}"
