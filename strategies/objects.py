@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -37,7 +38,7 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from strategies import _ppc as P
-from strategies._draw import BOOL, ints, pick, sublists
+from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
 from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
 
 Placeholders = Literal["compiler", "adversarial"]
@@ -161,23 +162,34 @@ class _Ref:
     addend: int = 0
 
 
+_CALL_ADDENDS = Pick((0, 0, 0, 4, 8))
+_DATA_ADDENDS = Pick((0, 0, 8, 16, -8))
+
+
 @dataclass
 class _Ctx:
-    """Per-object choices shared by the snippet strategies (lookups computed once)."""
+    """Per-object choices shared by the snippet decoders (lookups and spaces computed once)."""
 
     world: WorldSpec
     n_functions: int
     klp_targets: tuple[str, ...]
     types: frozenset[int]
     data_slots: int
+    max_snippets: int = 0
     exports: list[str] = field(init=False)
     klp_funcs: list[SymbolChoice] = field(init=False)
     klp_any: list[SymbolChoice] = field(init=False)
+    snippet_space: Space | None = field(init=False)
+    function_space: Space = field(init=False)
+    data_space: Space | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.exports = sorted(self.world.exports())
         self.klp_funcs = _klp_choices(self.world, self.klp_targets, "func")
         self.klp_any = _klp_choices(self.world, self.klp_targets, None)
+        self.snippet_space = _snippet_space(self)
+        self.function_space = _function_space(self)
+        self.data_space = _data_space(self)
 
 
 def _klp_choices(world: WorldSpec, targets: tuple[str, ...],
@@ -188,37 +200,33 @@ def _klp_choices(world: WorldSpec, targets: tuple[str, ...],
     return out
 
 
-def _call_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
+# Each unit below is one flat draw (strategies._draw): the space lists the choices, simplest
+# first, and a small decoder turns the digits into the dataclasses the assembler lays out.
+def _call_space(ctx: _Ctx) -> OneOf:
     """Callee of a bl/b: a local function, a vmlinux export (SHN_UNDEF) or a klp function."""
-    options: list[str] = ["local", "undef"]
-    klp = ctx.klp_funcs
-    if klp:
-        options.append("klp")
-    kind = pick(draw, options)
-    if kind == "local":
-        return _Ref("local", draw(ints(0, ctx.n_functions - 1)))
-    if kind == "undef":
-        return _Ref("undef", name=pick(draw, ctx.exports))
-    return _Ref("klp", choice=pick(draw, klp),
-                addend=pick(draw, (0, 0, 0, 4, 8)))
+    return OneOf([("local", count(0, ctx.n_functions - 1)), ("undef", Pick(tuple(ctx.exports))),
+                  ("klp", Prod(Pick(tuple(ctx.klp_funcs)), _CALL_ADDENDS))])
 
 
-def _data_ref(draw: st.DrawFn, ctx: _Ctx) -> _Ref:
+def _data_ref_space(ctx: _Ctx) -> OneOf:
     """What a data word or .toc entry points at (any symbol kind, with an addend)."""
-    options: list[str] = ["local", "data", "undef"]
-    klp = ctx.klp_any
-    if klp:
-        options.append("klp")
-    kind = pick(draw, options)
-    addend = pick(draw, (0, 0, 8, 16, -8))
+    return OneOf([("local", Prod(count(0, ctx.n_functions - 1), _DATA_ADDENDS)),
+                  ("data", count(0, ctx.data_slots - 1)),
+                  ("undef", Prod(Pick(tuple(ctx.exports)), _DATA_ADDENDS)),
+                  ("klp", Prod(Pick(tuple(ctx.klp_any)), _DATA_ADDENDS))])
+
+
+def _ref(decoded: tuple[str, Any]) -> _Ref:
+    """A decoded _call_space / _data_ref_space value as a _Ref."""
+    kind, v = decoded
     if kind == "local":
-        return _Ref("local", draw(ints(0, ctx.n_functions - 1)), addend=addend)
+        return _Ref("local", v[0], addend=v[1]) if isinstance(v, tuple) else _Ref("local", v)
     if kind == "data":
-        return _Ref("data", 8 * draw(ints(0, ctx.data_slots - 1)))
+        return _Ref("data", 8 * v)
     if kind == "undef":
-        return _Ref("undef", name=pick(draw, ctx.exports),
-                    addend=addend)
-    return _Ref("klp", choice=pick(draw, klp), addend=addend)
+        return _Ref("undef", name=v[0], addend=v[1]) if isinstance(v, tuple) else _Ref(
+            "undef", name=v)
+    return _Ref("klp", choice=v[0], addend=v[1])
 
 
 # -- snippets ---------------------------------------------------------------------------------
@@ -240,10 +248,16 @@ _PROLOGUE_TYPES: dict[str, frozenset[int]] = {
 
 @dataclass(frozen=True)
 class _Snippet:
+    """One body snippet; TOC accesses carry their .toc entry (``toc_ref``/``toc_type``) or
+    ``.data`` slot (``toc_data``, ``slot``)."""
+
     kind: str
     ref: _Ref | None = None
     tocsave: bool = False
     toc_data: bool = False  # TOC access to .data rather than to a .toc entry
+    slot: int = 0
+    toc_ref: _Ref | None = None
+    toc_type: int = 0
 
 
 @dataclass(frozen=True)
@@ -255,31 +269,53 @@ class _Function:
     body: tuple[_Snippet, ...]
 
 
-@st.composite
-def _snippet(draw: st.DrawFn, ctx: _Ctx) -> _Snippet:
+def _snippet_space(ctx: _Ctx) -> Space | None:
+    """A snippet kind (call first), then its callee or TOC target; None when no kind fits."""
     kinds = [k for k, need in _SNIPPET_TYPES.items() if need <= ctx.types]
     if not kinds:
+        return None
+    call = _call_space(ctx)
+    toc_types = tuple(t for t in (P.R_PPC64_ADDR64, P.R_PPC64_TOC) if t in ctx.types)
+    entry: Space = Prod(Pick(toc_types), _data_ref_space(ctx)) if toc_types else Pick((None,))
+    to_data = OneOf([("toc", entry), ("data", count(0, ctx.data_slots - 1))])
+    tocsave = flag(P.R_PPC64_TOCSAVE in ctx.types)
+    spaces: dict[str, Space] = {
+        "call": Prod(call, tocsave), "sibling": Prod(call, flag(False)),
+        "toc_addi": to_data, "toc_ld": to_data,
+        "toc16": OneOf([("toc", entry)]), "toc16_ds": OneOf([("toc", entry)]),
+    }
+    return OneOf([(k, spaces[k]) for k in kinds])
+
+
+def _snippet(decoded: tuple[str, Any] | None) -> _Snippet:
+    if decoded is None:
         return _Snippet("nop")
-    kind = pick(draw, kinds)
+    kind, v = decoded
     if kind in ("call", "sibling"):
-        ref = _call_ref(draw, ctx)
-        tocsave = (kind == "call" and ref.kind != "local" and P.R_PPC64_TOCSAVE in ctx.types
-                   and draw(BOOL))
-        return _Snippet(kind, ref, tocsave)
-    toc_data = kind in ("toc_addi", "toc_ld") and draw(BOOL)
-    return _Snippet(kind, None, False, toc_data)
+        ref = _ref(v[0])
+        return _Snippet(kind, ref, kind == "call" and ref.kind != "local" and v[1])
+    where, w = v
+    if where == "data":
+        return _Snippet(kind, toc_data=True, slot=w)
+    if w is None:
+        return _Snippet(kind)
+    return _Snippet(kind, toc_ref=_ref(w[1]), toc_type=w[0])
 
 
-def _function(draw: st.DrawFn, ctx: _Ctx, max_snippets: int) -> _Function:
-    prologues = [k for k, need in _PROLOGUE_TYPES.items() if need <= ctx.types]
-    prologue = pick(draw, prologues)
-    mcount = P.R_PPC_REL24 in ctx.types and draw(BOOL)
-    # st_other bits 5..7: 3 = 8-byte global entry; without one GCC emits 0 (or 1: r2 unused)
+def _function_space(ctx: _Ctx) -> Prod:
+    """Snippet count (most significant), prologue, mcount, plain st_other, binding."""
+    prologues = tuple(k for k, need in _PROLOGUE_TYPES.items() if need <= ctx.types)
+    # st_other bits 5..7: 3 = 8-byte global entry; without one GCC emits 0 (or 1: r2 unused),
     # drawn whatever the prologue, so the shrinker can drop a prologue without reshaping draws
-    plain_other = pick(draw, (0, 1 << 5))
+    return Prod(count(0, ctx.max_snippets), Pick(prologues), flag(P.R_PPC_REL24 in ctx.types),
+                Pick((0, 1 << 5)), Pick((STB_LOCAL, STB_GLOBAL)))
+
+
+def _function(draw: st.DrawFn, ctx: _Ctx) -> _Function:
+    n, prologue, mcount, plain_other, bind = draw_space(draw, ctx.function_space)
     other = (3 << 5) if prologue != "none" else plain_other
-    bind = pick(draw, (STB_LOCAL, STB_GLOBAL))
-    body = draw(st.lists(_snippet(ctx), min_size=0, max_size=max_snippets))
+    space = ctx.snippet_space
+    body = [_snippet(draw_space(draw, space) if space is not None else None) for _ in range(n)]
     return _Function(prologue, mcount, bind, other, tuple(body))
 
 
@@ -289,21 +325,25 @@ class _DataItem:
     ref: _Ref | None
 
 
-@st.composite
+def _data_space(ctx: _Ctx) -> Space | None:
+    types = tuple(t for t in (P.R_PPC64_ADDR64, P.R_PPC64_ADDR32, P.R_PPC64_REL64)
+                  if t in ctx.types)
+    return Prod(Pick(types), _data_ref_space(ctx)) if types else None
+
+
 def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
-    types = [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_ADDR32, P.R_PPC64_REL64) if t in ctx.types]
-    if not types:
+    if ctx.data_space is None:
         return _DataItem(0, None)
-    return _DataItem(pick(draw, types), _data_ref(draw, ctx))
+    rtype, ref = draw_space(draw, ctx.data_space)
+    return _DataItem(rtype, _ref(ref))
 
 
 # -- putting it together ----------------------------------------------------------------------
 class _Assembler:
     """Lays out functions, .toc, .data and __ex_table and emits their relocations."""
 
-    def __init__(self, ctx: _Ctx, draw: st.DrawFn) -> None:
+    def __init__(self, ctx: _Ctx) -> None:
         self.ctx = ctx
-        self.draw = draw
         self.e = _Emitter(ctx.world)
         self.toc_entries: list[_Ref | None] = []
         self.toc_entry_types: list[int] = []
@@ -323,8 +363,8 @@ class _Assembler:
         assert ref.choice is not None
         return self.e.klp(ref.choice), ref.addend, "SHN_LIVEPATCH", ref.choice.objname
 
-    def build(self, functions: list[_Function], data: list[_DataItem], ex_table: bool,
-              toc_type: bool) -> ElfObject:
+    def build(self, functions: list[_Function], data: list[_DataItem],
+              ex_table: tuple[int, ...], toc_type: bool) -> ElfObject:
         b = self.e.b
         for i, fn in enumerate(functions):
             value = 8 if fn.prologue == "large" else 0
@@ -340,22 +380,17 @@ class _Assembler:
             b.sections[sec].data = words
         self.data_words(data, data_sec)
         if ex_table:
-            self.ex_table()
+            self.ex_table(ex_table)
         if self.toc_entries or toc_type or self.uses_toc:
             self.toc(data_sec, toc_type)
         b.add_stubs()
         return b.build()
 
     def toc_slot(self, snippet: _Snippet) -> int:
-        """A new .toc entry (byte offset) for one TOC access; what it holds is drawn here."""
-        types = self._toc_reloc_types()
-        ref = _data_ref(self.draw, self.ctx) if types else None
-        self.toc_entries.append(ref)
-        self.toc_entry_types.append(pick(self.draw, types) if types else 0)
+        """A new .toc entry (byte offset) for one TOC access, holding what the snippet drew."""
+        self.toc_entries.append(snippet.toc_ref)
+        self.toc_entry_types.append(snippet.toc_type)
         return 8 * (len(self.toc_entries) - 1)
-
-    def _toc_reloc_types(self) -> list[int]:
-        return [t for t in (P.R_PPC64_ADDR64, P.R_PPC64_TOC) if t in self.ctx.types]
 
     def function_body(self, i: int, fn: _Function, data_sec: int) -> bytes:
         e, sec = self.e, self.fn_sections[i]
@@ -394,8 +429,7 @@ class _Assembler:
         # TOC accesses: against a .toc entry (section symbol + slot) or straight to .data
         self.uses_toc = True
         if sn.toc_data:
-            target, addend = e.b.section_symbol(data_sec), 8 * self.draw(
-                ints(0, self.ctx.data_slots - 1))
+            target, addend = e.b.section_symbol(data_sec), 8 * sn.slot
         else:
             target, addend = self._toc_section_ref(), self.toc_slot(sn)
         kind = "section"
@@ -446,19 +480,32 @@ class _Assembler:
             sym, addend, kind, klp_obj = self.ref_symbol(item.ref, data_sec)
             self.e.rela(data_sec, 8 * slot, sym, item.rtype, addend, kind, klp_obj)
 
-    def ex_table(self) -> None:
-        """__ex_table: (insn - ., fixup - .) pairs of REL32 against function sections."""
+    def ex_table(self, fns: tuple[int, ...]) -> None:
+        """__ex_table: (insn - ., fixup - .) pairs of REL32 against the functions ``fns``."""
         b, e = self.e.b, self.e
-        n = len(self.fn_sections)
-        pairs = self.draw(ints(1, 2))
-        sec = b.add_section("__ex_table", bytes(8 * pairs), flags=SHF_ALLOC, addralign=4)
-        for k in range(pairs):
-            fn = self.draw(ints(0, n - 1))
+        sec = b.add_section("__ex_table", bytes(8 * len(fns)), flags=SHF_ALLOC, addralign=4)
+        for k, fn in enumerate(fns):
             base = self.fn_values[fn]
             e.rela(sec, 8 * k, b.section_symbol(self.fn_sections[fn]), P.R_PPC64_REL32,
                    base, "section")
             e.rela(sec, 8 * k + 4, b.section_symbol(self.fn_sections[fn]), P.R_PPC64_REL32,
                    base + 4, "section")
+
+
+@lru_cache(maxsize=256)
+def _head_space(n_modules: int, max_functions: int) -> Prod:
+    """The target modules (a non-empty bit mask), then the number of functions."""
+    return Prod(count(1, (1 << n_modules) - 1), count(1, max_functions))
+
+
+@lru_cache(maxsize=1024)
+def _tail_space(max_data: int, rel32: bool, n_functions: int, toc: bool,
+                callees: tuple[SymbolChoice, ...]) -> Prod:
+    """Data word count, __ex_table (on, pairs, functions), a TOC-type .toc entry, the callee
+    that ``require_targets`` adds."""
+    fn = count(0, n_functions - 1)
+    return Prod(count(0, max_data), flag(rel32), count(1, 2), fn, fn, flag(toc),
+                Pick(callees or (None,)))
 
 
 def _as_strategy(value: Any, default: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -519,8 +566,13 @@ def _livepatch_objects(
 ) -> Case:
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
-    if targets is None:
-        chosen = tuple(draw(sublists(names, 1, len(names), True))) if names else ()
+    mask = 0
+    if targets is None and names:
+        mask, n_functions = draw_space(draw, _head_space(len(names), max_functions))
+    else:
+        n_functions = draw_space(draw, count(1, max_functions))
+    if targets is None:  # a non-empty subset of the modules, the first one simplest
+        chosen = tuple(n for k, n in enumerate(names) if mask >> k & 1)
     elif isinstance(targets, int):
         chosen = names[: targets]
     else:
@@ -529,18 +581,19 @@ def _livepatch_objects(
     if missing:
         raise ValueError(f"targets not in the symbol world: {missing}")
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
-    ctx = _Ctx(spec, draw(ints(1, max_functions)), klp_targets, allowed,
-               data_slots=max(1, max_data))
-    functions = [_function(draw, ctx, max_snippets) for _ in range(ctx.n_functions)]
-    if require_targets and chosen and P.R_PPC_REL24 in allowed:
-        choice = pick(draw, _klp_choices(spec, chosen, "func"))
+    ctx = _Ctx(spec, n_functions, klp_targets, allowed, max(1, max_data), max_snippets)
+    functions = [_function(draw, ctx) for _ in range(ctx.n_functions)]
+    require = require_targets and chosen and P.R_PPC_REL24 in allowed
+    n_data, ex, pairs, fn0, fn1, toc_type, callee = draw_space(draw, _tail_space(
+        max_data, P.R_PPC64_REL32 in allowed, ctx.n_functions, P.R_PPC64_TOC in allowed,
+        tuple(_klp_choices(spec, chosen, "func")) if require else ()))
+    if require:
         first = functions[0]
-        call = _Snippet("call", _Ref("klp", choice=choice))
+        call = _Snippet("call", _Ref("klp", choice=callee))
         functions[0] = dataclasses.replace(first, body=(call, *first.body))
-    data = draw(st.lists(_data_item(ctx), max_size=max_data))
-    ex_table = P.R_PPC64_REL32 in allowed and draw(BOOL)
-    toc_type = P.R_PPC64_TOC in allowed and draw(BOOL)
-    asm = _Assembler(ctx, draw)
+    data = [_data_item(draw, ctx) for _ in range(n_data)]
+    ex_table = (fn0, fn1)[:pairs] if ex else ()
+    asm = _Assembler(ctx)
     obj = asm.build(functions, data, ex_table, toc_type)
     used = tuple(t for t in chosen if t in asm.e.klp_objects)
     case = Case(obj, spec, Layout(), "compiler", used)

@@ -10,11 +10,12 @@ target module at its own base (``bases[generation]``), as klp_module_coming sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from hypothesis import strategies as st
 
-from strategies._draw import ints, pick, sublists
+from strategies._draw import Pick, Prod, count, draw_space
 
 VMLINUX = "vmlinux"
 VMLINUX_BASE = 0xC000_0000_0000_0000
@@ -137,17 +138,23 @@ def to_symbol_world(spec: WorldSpec) -> Any:
 
 
 # -- strategies -------------------------------------------------------------------------------
+def _symbols_space(names: tuple[str, ...], max_symbols: int) -> Prod:
+    """How many extra names (most significant), the first function, then the extra names."""
+    funcs = tuple(n for n in names if n not in DATA_NAMES)
+    return Prod(count(0, max_symbols - 1), Pick(funcs),
+                *[Pick(names) for _ in range(max_symbols - 1)])
+
+
 def _object_symbols(
-    draw: st.DrawFn, names: tuple[str, ...], max_symbols: int, max_dups: int
+    decoded: tuple[object, ...], max_dups: int
 ) -> tuple[WorldSymbol, ...]:
-    """Names from ``names`` with up to ``max_dups`` copies each (sympos), 4 KiB apart.
+    """Decoded :func:`_symbols_space` digits as symbols, up to ``max_dups`` copies per name.
 
     The first symbol is always a function, so every object has something to call. Offsets are
-    not drawn: only distinctness and range matter to the loader, and every draw costs time.
+    not drawn (4 KiB apart): only distinctness and range matter to the loader.
     """
-    funcs = tuple(n for n in names if n not in DATA_NAMES)
-    chosen = [pick(draw, funcs)]
-    chosen += draw(sublists(names, 0, max_symbols - 1))
+    extra = int(decoded[0])  # type: ignore[call-overload]
+    chosen = [str(n) for n in decoded[1 : 2 + extra]]
     out: list[WorldSymbol] = []
     seen: dict[str, int] = {}
     for name in chosen:
@@ -162,31 +169,49 @@ def _object_symbols(
 #: 64 KiB slots in the module area for target module bases; GENERATION_SLOTS apart per load
 BASE_SLOTS = 0x2000
 GENERATION_SLOTS = 0x400
+_SLOT = count(0x20, BASE_SLOTS)
 
 
-def _bases(draw: st.DrawFn, generations: int, fresh: bool) -> tuple[int, ...]:
+def _bases(slots: tuple[int, ...], generations: int) -> tuple[int, ...]:
     """Module bases in the module area, 64 KiB aligned, above the livepatch module's own base.
 
-    ``fresh``: every load at a new address (one drawn slot, then a fixed stride); otherwise each
-    generation draws its own slot, so vmalloc-style reuse of an address can happen.
+    One drawn slot: every load at a new address (a fixed stride per generation); one slot per
+    generation: each load at its own slot, so vmalloc-style reuse of an address can happen.
     """
-    slot = ints(0x20, BASE_SLOTS)
-    if fresh:
-        first = draw(slot)
-        slots = [first + g * GENERATION_SLOTS for g in range(generations)]
-    else:
-        slots = [draw(slot) for _ in range(generations)]
+    if len(slots) == 1:
+        slots = tuple(slots[0] + g * GENERATION_SLOTS for g in range(generations))
     return tuple(MODULE_AREA + 0x100_0000 + s * 0x1_0000 for s in slots)
 
 
-@st.composite
+@lru_cache(maxsize=64)
+def _module_space(max_symbols: int, generations: int, fresh: bool) -> Prod:
+    """A target module's symbols, then its base slot(s)."""
+    syms = _symbols_space(FUNC_NAMES + DATA_NAMES, max_symbols)
+    return Prod(*syms.parts, *([_SLOT] * (1 if fresh else generations)))
+
+
+_VMLINUX_SPACE = _symbols_space(FUNC_NAMES + DATA_NAMES, 4)
+
+
 def _vmlinux(draw: st.DrawFn) -> ObjectSpec:
     """vmlinux: the ftrace entry points, a few exports, and duplicated static names."""
     syms = [WorldSymbol(n, 0x10_0000 + i * 0x100, True) for i, n in enumerate(FTRACE_NAMES)]
     syms += [WorldSymbol(n, 0x20_0000 + i * 0x1000, True) for i, n in enumerate(VMLINUX_EXPORTS)]
-    extra = _object_symbols(draw, FUNC_NAMES + DATA_NAMES, 4, 2)
+    extra = _object_symbols(draw_space(draw, _VMLINUX_SPACE), 2)
     syms += [WorldSymbol(s.name, 0x100_0000 + s.offset, False, s.kind) for s in extra]
     return ObjectSpec(VMLINUX, tuple(syms), (VMLINUX_BASE,))
+
+
+@lru_cache(maxsize=16)
+def _names_space(max_modules: int) -> Prod:
+    """How many modules, then each one's index among the names not taken yet."""
+    n = len(MODULE_NAMES)
+    return Prod(count(1, min(max_modules, n)), *[count(0, n - 1 - k) for k in range(max_modules)])
+
+
+def _module_names(decoded: tuple[int, ...]) -> list[str]:
+    left = list(MODULE_NAMES)
+    return [left.pop(k) for k in decoded[1 : 1 + decoded[0]]]
 
 
 @st.composite
@@ -202,14 +227,19 @@ def symbol_worlds(
     """A vmlinux and 1..``max_modules`` target modules, each with ``generations`` load addresses.
 
     Module names are unique; symbol names repeat within an object up to ``max_dups`` times, so
-    sympos 0 is ambiguous for some of them, as for static functions in real kallsyms.
+    sympos 0 is ambiguous for some of them, as for static functions in real kallsyms. Each object
+    is one flat draw (:mod:`strategies._draw`).
     """
-    vmlinux = draw(_vmlinux())
-    names = draw(sublists(MODULE_NAMES, 1, max_modules, True))
+    vmlinux = _vmlinux(draw)
+    max_modules = min(max_modules, len(MODULE_NAMES))
+    names = _module_names(draw_space(draw, _names_space(max_modules)))
+    space = _module_space(max_symbols, generations, fresh)
+    n_sym = len(space.parts) - (1 if fresh else generations)
     modules = []
     for name in names:
-        syms = _object_symbols(draw, FUNC_NAMES + DATA_NAMES, max_symbols, max_dups)
-        modules.append(ObjectSpec(name, syms, _bases(draw, generations, fresh)))
+        digits = draw_space(draw, space)
+        syms = _object_symbols(digits[:n_sym], max_dups)
+        modules.append(ObjectSpec(name, syms, _bases(digits[n_sym:], generations)))
     return WorldSpec(vmlinux, tuple(modules))
 
 
