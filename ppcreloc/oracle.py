@@ -224,13 +224,19 @@ class _Memory:
     def __init__(self, run: RunResult) -> None:
         self.run = run
         self.placements = sorted(run.placements, key=lambda p: p.addr)
+        self._where: dict[int, tuple[int, int] | None] = {}
 
     def section_of(self, addr: int) -> tuple[int, int] | None:
-        """(section index, offset) for an address inside a placed section."""
+        """(section index, offset) for an address inside a placed section (memoised)."""
+        if addr in self._where:
+            return self._where[addr]
+        where = None
         for p in self.placements:
             if p.addr <= addr < p.addr + p.size:
-                return p.index, addr - p.addr
-        return None
+                where = p.index, addr - p.addr
+                break
+        self._where[addr] = where
+        return where
 
     def byte_after(self, step: int, addr: int) -> int | None:
         """The byte at ``addr`` once step ``step`` has run (None when unknown)."""
@@ -267,13 +273,17 @@ class _Ctx:
     script: Script
     memory: _Memory
 
+    _by_phase: dict[str, list[tuple[int, StepResult | None]]] = field(default_factory=dict)
+
     def results(self, phase: Phase) -> list[tuple[int, StepResult | None]]:
         """(script index, result or None when the engine returned none) for one phase."""
-        return [
-            (i, self.run.steps[i] if i < len(self.run.steps) else None)
-            for i, p in enumerate(self.script.phases)
-            if p == phase
-        ]
+        if phase not in self._by_phase:
+            self._by_phase[phase] = [
+                (i, self.run.steps[i] if i < len(self.run.steps) else None)
+                for i, p in enumerate(self.script.phases)
+                if p == phase
+            ]
+        return self._by_phase[phase]
 
     def find(self, phase: Phase, kind: str, target: str) -> tuple[int, StepResult | None]:
         """The first step of ``kind`` for ``target`` in ``phase``."""
@@ -322,9 +332,19 @@ class _Ctx:
 _LOUD_LEVELS = ("emerg", "alert", "crit", "err", "warn")
 
 
+_loud: dict[str, bool] = {}
+
+
+def _is_loud(level: str) -> bool:
+    """Whether a printk level is an error or warning (memoised: steps log many pr_debug)."""
+    if level not in _loud:
+        _loud[level] = level.lower().startswith(_LOUD_LEVELS)
+    return _loud[level]
+
+
 def _kernel_text(sr: StepResult) -> str | None:
     """The step's error and warning messages, rendered and joined (None when there are none)."""
-    msgs = [m.render() for m in sr.messages if m.level.lower().startswith(_LOUD_LEVELS)]
+    msgs = [m.render() for m in sr.messages if _is_loud(m.level)]
     return "; ".join(msgs) or None
 
 
@@ -332,15 +352,44 @@ def _failed(sr: StepResult | None) -> bool:
     return sr is None or sr.rc != 0 or sr.fault is not None
 
 
+def _faulted_before(ctx: _Ctx, i: int) -> bool:
+    """The run ended with a fault before step ``i`` (the kernel oopsed: nothing later ran)."""
+    return any(sr.fault is not None for sr in ctx.run.steps[:i])
+
+
+def _fault_text(ctx: _Ctx, sr: StepResult) -> str:
+    """``faulted (SIGSEGV): plain store into read-only .text (...) at 0x..., applying
+    .klp.rela.t.text[0] R_PPC64_ADDR64``: the access and the relocation that made it."""
+    out = f"faulted ({sr.fault})"
+    if sr.fault_what:
+        out += f": {sr.fault_what}"
+    if sr.fault_addr is not None:
+        out += f" at {sr.fault_addr:#x}"
+    r = sr.failed_reloc
+    if r is not None:
+        secs = ctx.obj.sections
+        name = secs[r.relsec].name if 0 <= r.relsec < len(secs) else f"section {r.relsec}"
+        out += f", applying {name}[{r.index}] {type_name(r.type)}"
+    if sr.fault_what.startswith("plain "):
+        out += " (the kernel would oops: only patch_instruction/patch_u32 write read-only text)"
+    return out
+
+
 def _step_failure(ctx: _Ctx, invariant: str, i: int, sr: StepResult | None) -> Violation:
+    """A failed step (rc, fault or missing result) as a violation of ``invariant``.
+
+    A faulted step is owned by the invariant of its phase (apply, apply_clear_apply,
+    reload_cycles); its message names the access (e.g. a plain store into read-only module
+    memory after module_enable_ro, kernel-facts 4.9) and the relocation being applied.
+    """
     desc = describe_step(ctx.script.steps[i])
     if sr is None:
         return ctx.violation(invariant, f"{desc}: the engine returned no result", i)
-    what = f"faulted ({sr.fault})" if sr.fault is not None else f"failed with rc {sr.rc}"
+    what = _fault_text(ctx, sr) if sr.fault is not None else f"failed with rc {sr.rc}"
     warns = f", {sr.warns} WARN" if sr.warns else ""
     return ctx.violation(
         invariant, f"{desc} {what}{warns}", i, rc=sr.rc, kernel=_kernel_text(sr),
-        reloc=sr.failed_reloc,
+        reloc=sr.failed_reloc, addr=sr.fault_addr,
     )
 
 
@@ -404,8 +453,9 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
     out: list[Violation] = []
     for phase in phases:
         for i, sr in ctx.results(phase):
-            if sr is None:
+            if sr is None or not (sr.oob or any(not w.in_bounds for w in sr.writes)):
                 continue
+            kernel = _kernel_text(sr)
             for run in _oob_runs(sr):
                 what = " .. ".join(dict.fromkeys([run.what[0], run.what[-1]])) if run.what else "?"
                 out.append(ctx.violation(
@@ -417,7 +467,7 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
                     addr=run.addr,
                     expected=run.old,
                     actual=run.new,
-                    kernel=_kernel_text(sr),
+                    kernel=kernel,
                 ))
     return out
 
@@ -447,7 +497,7 @@ def _judge_apply_clear_apply(ctx: _Ctx) -> InvariantResult:
     bad = [
         _step_failure(ctx, "apply_clear_apply", i, sr)
         for i, sr in ctx.results("reapply")
-        if _failed(sr)
+        if _failed(sr) and not (sr is None and _faulted_before(ctx, i))
     ]
     if bad:
         return InvariantResult(False, bad[0].message, bad)
@@ -493,8 +543,8 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
     for t in ctx.script.targets:
         ia, applied = ctx.find("apply", "coming", t)
         ig, gone = ctx.find("reapply", "going", t)
-        if applied is None or gone is None or _failed(applied):
-            continue
+        if applied is None or gone is None or _failed(applied) or gone.fault is not None:
+            continue  # a faulted going is apply_clear_apply's violation
         changed = {
             a: v
             for a, v in _changed_bytes(applied.writes).items()
@@ -581,7 +631,8 @@ def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
         return InvariantResult(True, "holds vacuously: cycles=0")
     if any(_failed(sr) for _, sr in [*ctx.results("apply"), *ctx.results("reapply")]):
         return InvariantResult(True, "not judged: an earlier apply failed")
-    out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles if _failed(sr)]
+    out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles
+           if _failed(sr) and not (sr is None and _faulted_before(ctx, i))]
     out += _oob_violations(ctx, "reload_cycles", ("cycles",))
     out.sort(key=lambda v: v.step if v.step is not None else -1)
     if out:

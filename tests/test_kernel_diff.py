@@ -382,7 +382,7 @@ def test_real_modules_agree_with_kernel_6_1() -> None:
         assert not diffs, module + ":\n" + "\n".join(str(d) for d in diffs[:10])
 
 
-# -- known model disagreements (xfail strict: they flip to passing when the model is fixed) -----
+# -- model gaps found by the kernel engine, now modelled (regression tests) -------------------
 @pytest.mark.parametrize("profile", list(TREES))
 def test_out_of_bounds_bytes_persist_across_steps(profile: str) -> None:
     ob = ObjectBuilder()
@@ -397,11 +397,6 @@ def test_out_of_bounds_bytes_persist_across_steps(profile: str) -> None:
     assert not diffs, "\n".join(str(d) for d in diffs)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel behaviour to add to the model (kernel-facts 4.9): at klp_module_coming the "
-    "livepatch module's text is read-only, so an ADDR64 in .klp.rela.target.text oopses "
-    "(the kernel engine with read_only=True faults with SIGSEGV); the model applies it and "
-    "records neither a fault nor an out-of-bounds access"))
 @pytest.mark.parametrize("profile", list(TREES))
 def test_plain_store_into_read_only_text(profile: str) -> None:
     ob = ObjectBuilder()
@@ -411,8 +406,30 @@ def test_plain_store_into_read_only_text(profile: str) -> None:
     ob.add_rela(text, 8, var, R["ADDR64"], section=".klp.rela.target.text")
     steps = [Step("load"), Step("coming", "target", 0)]
     sc = Scenario(ob.build(), SymbolWorld.synthetic(), steps, user_layout(Layout()))
-    _engine(profile)  # skips when the tree or gcc is missing
-    kernel = KernelEngine(TREES[profile], read_only=True).run(sc)
-    assert kernel.steps[1].fault == "SIGSEGV"
-    diffs = disagreements(kernel, ModelEngine(profile).run(sc))
+    kernel = _engine(profile).run(sc)  # the default: read-only as Config.strict_module_rwx
+    model = ModelEngine(profile).run(sc)
+    assert [s.fault for s in kernel.steps] == [s.fault for s in model.steps] == [None, "SIGSEGV"]
+    ref = model.steps[1].failed_reloc
+    assert ref is not None and (ref.type, ref.offset) == (R["ADDR64"], 8)
+    diffs = disagreements(kernel, model)
     assert not diffs, "\n".join(str(d) for d in diffs)
+
+
+@pytest.mark.parametrize("profile", list(TREES))
+def test_model_fault_the_kernel_lacks_is_a_disagreement(profile: str) -> None:
+    """Not vacuous: a model that faults where the kernel (read-write memory) does not, and the
+    other way round, disagree on the fault."""
+    ob = ObjectBuilder()
+    text = ob.add_section(".text", struct.pack("<4I", BL, NOP, 0, 0))
+    ob.add_stubs()
+    var = ob.add_symbol(".klp.sym.target.var,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(text, 8, var, R["ADDR64"], section=".klp.rela.target.text")
+    sc = Scenario(ob.build(), SymbolWorld.synthetic(), [Step("load"), Step("coming", "target")],
+                  user_layout(Layout()))
+    _engine(profile)  # skips when the tree or gcc is missing
+    writable = KernelEngine(TREES[profile], read_only=False).run(sc)
+    model = ModelEngine(profile).run(sc)
+    assert {d.field for d in disagreements(writable, model)} >= {"fault"}
+    no_rwx = ModelEngine(profile).run(replace(sc, config=Config(strict_module_rwx=False)))
+    assert no_rwx.steps[1].fault is None
+    assert not disagreements(writable, no_rwx)

@@ -12,8 +12,8 @@ import shutil
 import struct
 import tarfile
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from dataclasses import replace
+from multiprocessing import get_context
 from pathlib import Path
 
 import pytest

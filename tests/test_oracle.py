@@ -9,6 +9,7 @@ import pytest
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.engine import (
+    Config,
     KernelMessage,
     OobAccess,
     Placement,
@@ -18,10 +19,13 @@ from ppcreloc.engine import (
     StepResult,
     Write,
 )
+from ppcreloc.engines import ModelEngine
+from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.oracle import (
     INVARIANTS,
     Violation,
     build_script,
+    check,
     judge,
     target_objects,
 )
@@ -386,8 +390,6 @@ def test_steps_not_run_after_failed_load_are_not_reported():
 
 # -- end to end: the oracle on the model engines ---------------------------------------------------
 from ppcreloc.engines import get_engine  # noqa: E402
-from ppcreloc.loader.world import SymbolWorld  # noqa: E402
-from ppcreloc.oracle import check  # noqa: E402
 
 #: what each profile violates on one external `bl; nop` per target (built, no assembler needed)
 E2E_EXPECTED = {
@@ -489,3 +491,77 @@ def test_exact_undo_always_restores(edits):
     verdict = judge(OBJ, script, run_for(script, {1: applied, 2: undo, 3: redo}))
     assert verdict.invariants["clear_restores"].holds
     assert verdict.invariants["reapply_identical"].holds
+
+
+# -- faulted steps: a plain store into read-only module memory (kernel-facts 4.9) ---------------
+R_PPC64_ADDR64 = 38
+
+
+def _store_into_text_object():
+    """A REL24 (patch_instruction: fine) and an ADDR64 (a plain store) into .text, for foo."""
+    b = ObjectBuilder()
+    text = b.add_section(".text", BL + NOP + bytes(8))
+    b.add_stubs()
+    func = b.add_symbol(".klp.sym.foo.bar,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    var = b.add_symbol(".klp.sym.foo.var,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    b.add_rela(text, 0, func, R_PPC_REL24, section=".klp.rela.foo.text")
+    b.add_rela(text, 8, var, R_PPC64_ADDR64, section=".klp.rela.foo.text")
+    return b.build()
+
+
+@pytest.mark.parametrize("profile", ["v6.1", "v6.12", "full-undo"])
+def test_plain_store_into_read_only_text_violates_apply(profile):
+    obj = _store_into_text_object()
+    verdict = check(obj, ModelEngine(profile), SymbolWorld.synthetic(), cycles=2)
+    res = verdict.invariants["apply"]
+    assert not res.holds and len(res.violations) == 1
+    v = res.violations[0]
+    text = next(p.addr for p in verdict.run.placements if p.name == ".text")
+    assert (v.step, v.step_desc, v.addr) == (1, "coming(foo, gen 0)", text + 8)
+    assert (v.section, v.type_name) == (".klp.rela.foo.text", "R_PPC64_ADDR64")
+    assert "faulted (SIGSEGV): plain store into read-only .text" in v.message
+    assert f"applying .klp.rela.foo.text[{v.index}] R_PPC64_ADDR64" in v.message  # sorted index
+    assert len(verdict.run.steps) == 2  # the kernel oopsed: nothing after the faulting step
+    for name in ("apply_clear_apply", "reload_cycles"):
+        assert verdict.invariants[name].holds
+        assert verdict.invariants[name].message.startswith("not judged")
+    # without CONFIG_STRICT_MODULE_RWX the text stays writable and the store just works
+    rw = check(obj, ModelEngine(profile), SymbolWorld.synthetic(), cycles=2,
+               config=Config(strict_module_rwx=False))
+    assert rw.invariants["apply"].holds
+
+
+def _faulted_run(script, at: int) -> RunResult:
+    """full-undo writes, with step ``at`` faulting on a plain store and nothing run after it."""
+    run = run_for(script, full_undo_writes(script))
+    ref = RelocRef(RELSEC, 0, 8, R_PPC64_ADDR64, 1, ".klp.sym.foo.bar,0")
+    run.steps = run.steps[: at + 1]
+    run.steps[at].fault = "SIGSEGV"
+    run.steps[at].fault_addr = TEXT + 8
+    run.steps[at].fault_what = "plain store into read-only .text (ADDR64)"
+    run.steps[at].failed_reloc = ref
+    return run
+
+
+def test_faulted_going_violates_apply_clear_apply_once():
+    script = build_script(["foo"], 2)
+    going = [i for i, s in enumerate(script.steps) if s.kind == "going"][0]
+    verdict = judge(OBJ, script, _faulted_run(script, going))
+    res = verdict.invariants["apply_clear_apply"]
+    assert not res.holds and len(res.violations) == 1  # not one more per step that never ran
+    v = res.violations[0]
+    assert v.step == going and v.addr == TEXT + 8 and v.type_name == "R_PPC64_ADDR64"
+    assert "going(foo, gen 0) faulted (SIGSEGV): plain store into read-only .text" in v.message
+    assert verdict.invariants["apply"].holds
+    assert verdict.invariants["clear_restores"].holds  # the fault is reported once, above
+    assert verdict.invariants["reload_cycles"].message.startswith("not judged")
+
+
+def test_faulted_cycle_violates_reload_cycles_once():
+    script = build_script(["foo"], 3)
+    at = [i for i, p in enumerate(script.phases) if p == "cycles"][1]
+    verdict = judge(OBJ, script, _faulted_run(script, at))
+    res = verdict.invariants["reload_cycles"]
+    assert not res.holds and [v.step for v in res.violations] == [at]
+    assert "plain store into read-only .text" in res.message
+    assert all(verdict.invariants[n].holds for n in INVARIANTS if n != "reload_cycles")

@@ -12,7 +12,10 @@ it), and out-of-bounds *reads* not at all (the C code cannot report them). Place
 
 A kernel step that faults (the real code dereferenced unmapped memory; a kernel would oops)
 agrees with a model step that records an out-of-bounds access, and ends the comparison: the
-model goes on where the kernel cannot.
+model goes on where the kernel cannot. When both fault (a plain store into memory
+module_enable_ro made read-only: both engines end the step there), the signal, the relocation
+being applied, the messages and the patch writes before the fault are compared, then the
+comparison ends. A model fault where the kernel did not fault is a disagreement.
 """
 
 from __future__ import annotations
@@ -93,6 +96,14 @@ FIELDS = (
     ("patch writes", _patch_writes),
     ("failed relocation", lambda s: _where(s.failed_reloc) if s.rc else None),
 )
+#: compared when both steps faulted (what happened up to the fault, and where it was)
+FAULT_FIELDS = (
+    ("fault", lambda s: s.fault),
+    ("warns", lambda s: s.warns),
+    ("messages", _messages),
+    ("patch writes", _patch_writes),
+    ("faulting relocation", lambda s: _where(s.failed_reloc)),
+)
 
 
 def disagreements(kernel: RunResult, model: RunResult) -> list[Disagreement]:
@@ -111,6 +122,12 @@ def disagreements(kernel: RunResult, model: RunResult) -> list[Disagreement]:
         out.append(Disagreement(0, "run", "steps run", len(kernel.steps), len(model.steps)))
     for n, (k, m) in enumerate(zip(kernel.steps, model.steps, strict=False)):
         kind = f"{k.step.kind} {k.step.objname or ''} gen {k.step.generation}".replace("  ", " ")
+        if k.fault and m.fault:
+            for name, get in FAULT_FIELDS:
+                kv, mv = get(k), get(m)
+                if kv != mv:
+                    out.append(Disagreement(n, kind, name, kv, mv))
+            break
         if k.fault:
             if not m.oob:
                 out.append(Disagreement(n, kind, "fault without a model out-of-bounds access",

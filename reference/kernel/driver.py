@@ -68,8 +68,8 @@ class KernelFault(MemoryFault):
     A :class:`ppcreloc.loader.memory.KernelFault`, so the generic loader ends the step with it.
     """
 
-    def __init__(self, signal: str, addr: int, function: str) -> None:
-        super().__init__(signal, addr, f"{function} faulted")
+    def __init__(self, signal: str, addr: int, function: str, what: str = "") -> None:
+        super().__init__(signal, addr, what or f"{function} faulted")
         self.function = function
 
 
@@ -451,11 +451,18 @@ class KernelArch:
     def _call(self, mod: ModuleState, img: _Image, fname: str, fn: ctypes._CFuncPtr,
               *args: object, relsec: int | None = None) -> int:
         before = self._enter(mod)
+        protected = self._protected(mod)
         rc = fn(*args)
         sig = self.lib.ppcr_fault_signal()
         self._leave(mod, img, before, relsec)
         if sig:
-            raise KernelFault(SIGNALS.get(sig, f"signal {sig}"), self.lib.ppcr_fault_addr(), fname)
+            addr = int(self.lib.ppcr_fault_addr())
+            what = ""
+            if addr // PAGE in protected:  # the store hit a page module_enable_ro protected
+                r = next((r for r in mod.memory.regions if r.addr <= addr < r.end), None)
+                what = (f"plain store into read-only {r.name if r else 'module memory'} "
+                        f"({fname})")
+            raise KernelFault(SIGNALS.get(sig, f"signal {sig}"), addr, fname, what)
         return int(rc)
 
     def _leave(self, mod: ModuleState, img: _Image, before: dict[int, bytes],
