@@ -2,6 +2,9 @@
 
 Measures, pinned to one core:
 
+* ``default_size``: the strategy knobs of a default-size case (livepatch_objects defaults with
+  require_targets, the oracle's 8 reload cycles) and the mean functions, relocations, target
+  modules and engine steps per case;
 * ``generation``: compiler-like cases/s drawn by Hypothesis (default strategy size), nothing else;
 * ``end_to_end[engine]``: cases/s for generate -> write_elf -> read_elf -> engine -> oracle (the
   oracle's default script: load, coming, going, coming, 8 reload cycles), with the time split
@@ -41,8 +44,8 @@ from ppcreloc.engine import Scenario, Step  # noqa: E402
 from ppcreloc.engines import engine_names, get_engine  # noqa: E402
 from ppcreloc.loader.world import SymbolWorld  # noqa: E402
 from ppcreloc.matrix import PREDICTED, minimal_counterexample  # noqa: E402
-from ppcreloc.oracle import INVARIANTS, check  # noqa: E402
-from strategies import livepatch_objects, to_symbol_world  # noqa: E402
+from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, check  # noqa: E402
+from strategies import Case, livepatch_objects, to_symbol_world  # noqa: E402
 from strategies import _ppc as P  # noqa: E402
 
 
@@ -70,6 +73,33 @@ def generation_rate(n: int) -> dict[str, float]:
     gen()
     dt = CLOCK() - t0
     return {"examples": count, "seconds": round(dt, 3), "per_s": round(count / dt, 1)}
+
+
+def default_size(n: int) -> dict[str, object]:
+    """What a default-size case is: the strategy's knobs and the mean content of ``n`` cases."""
+    funcs: list[int] = []
+    relocs: list[int] = []
+    targets: list[int] = []
+
+    @seed(1)
+    @_settings(n)
+    @given(livepatch_objects(require_targets=True))
+    def gen(case: Case) -> None:
+        funcs.append(sum(1 for s in case.obj.sections if s.name.startswith(".text.")))
+        relocs.append(case.reloc_count)
+        targets.append(len(case.targets))
+
+    gen()
+    mean_targets = statistics.mean(targets)
+    return {
+        "knobs": {"max_functions": 4, "max_snippets": 4, "max_data": 4, "world_modules": "1-3",
+                  "require_targets": True, "cycles": DEFAULT_CYCLES},
+        "mean_functions": round(statistics.mean(funcs), 2),
+        "mean_relocations": round(statistics.mean(relocs), 2),
+        "max_relocations": max(relocs),
+        "mean_targets": round(mean_targets, 2),
+        "mean_engine_steps": round(1 + (2 + 2 * DEFAULT_CYCLES + 1) * mean_targets, 1),
+    }
 
 
 def end_to_end(engine_name: str, n: int) -> dict[str, float]:
@@ -178,6 +208,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     out: dict[str, object] = {"cpu": "one core (sched_setaffinity)", "python": sys.version.split()[0]}
+    out["default_size"] = default_size(args.examples)
     out["generation"] = generation_rate(args.examples)
     out["end_to_end"] = {e: end_to_end(e, args.examples) for e in engine_names()}
     out["engine_relocs_per_s"] = {e: engine_relocs(e, args.relocs) for e in engine_names()}

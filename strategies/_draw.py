@@ -2,9 +2,14 @@
 
 Every Hypothesis draw costs about 20 us of bookkeeping whatever it draws, so the object
 strategies draw a whole unit (a function header, a snippet with its symbol reference, a world
-object's symbols) as one bounded integer and decode it with a :class:`Space`. Each space maps 0 to
-its simplest value and puts its most significant choice first, so Hypothesis's integer shrinker
-(which tries 0, then smaller values) simplifies the structure before the details.
+object's symbols) as one value and decode it with a :class:`Space`. Each space maps 0 to its
+simplest value and puts its most significant choice first.
+
+The value is a fixed-size byte string read as a big-endian fraction and scaled monotonically onto
+the space (:func:`draw_space`): Hypothesis draws bytes uniformly and shrinks them
+lexicographically (zero, then lower the leading byte first), so the shrinker simplifies the
+structure before the details. A bounded ``st.integers`` would not do: above 256 values its
+distribution is heavy-tailed toward small numbers, which would starve the high digits.
 
 ``pick(draw, seq)`` is ``draw(st.sampled_from(seq))`` (it shrinks toward ``seq[0]`` the same way)
 without constructing and validating a new strategy for every call.
@@ -21,7 +26,7 @@ from hypothesis import strategies as st
 
 T = TypeVar("T")
 BOOL = st.booleans()
-#: largest integer range drawn at once: above 2**24 Hypothesis skews draws toward small values
+#: largest space drawn as one byte string; a larger Prod is drawn in groups of parts
 DRAW_LIMIT = 1 << 24
 
 
@@ -115,12 +120,27 @@ class OneOf(Space):
         return tag, space.decode(rest % space.size)
 
 
+@lru_cache(maxsize=16)
+def _blob(n: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=n, max_size=n)
+
+
+def draw_index(draw: st.DrawFn, size: int) -> int:
+    """A uniform index in 0..size-1 from one byte-string draw (all zero bytes give 0).
+
+    One spare byte beyond the size keeps the scaling bias under 1/256; the mapping is monotone,
+    so lexicographically smaller bytes never give a larger index.
+    """
+    n = (size.bit_length() + 15) // 8
+    return int.from_bytes(draw(_blob(n)), "big") * size >> (8 * n)
+
+
 def draw_space(draw: st.DrawFn, space: Space) -> Any:
-    """One value of ``space``: a single integer draw, or one per part of a too-large Prod."""
+    """One value of ``space``: a single draw, or one per group of parts of a too-large Prod."""
     if space.size <= 1:
         return space.decode(0)
     if space.size <= DRAW_LIMIT or not isinstance(space, Prod):
-        return space.decode(draw(ints(0, space.size - 1)))
+        return space.decode(draw_index(draw, space.size))
     out: list[Any] = []
     group: list[Space] = []
     size = 1
