@@ -18,7 +18,6 @@ without constructing and validating a new strategy for every call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -59,15 +58,12 @@ class Space:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
 class Pick(Space):
     """One of ``options`` (the first is the simplest)."""
 
-    options: tuple[Any, ...]
-
-    @property
-    def size(self) -> int:  # type: ignore[override]
-        return len(self.options)
+    def __init__(self, options: tuple[Any, ...]) -> None:
+        self.options = options
+        self.size = len(options)
 
     def decode(self, v: int) -> Any:
         return self.options[v]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 
@@ -45,15 +46,19 @@ Placeholders = Literal["compiler", "adversarial"]
 HANDLED_TYPES: frozenset[int] = frozenset(P.TYPE_NAMES)
 
 
-def note(text: str) -> None:
-    """hypothesis.event(), when a test is running (strategies also serve bench and `matrix`)."""
+def _events_on() -> bool:
+    """Whether a Hypothesis test is running (strategies also serve bench and `matrix`)."""
     try:
         current_build_context()
     except Exception:
-        return
-    from hypothesis import event
+        return False
+    return True
 
-    event(text)
+
+def note(text: str) -> None:
+    """hypothesis.event(), when a test is running."""
+    if _events_on():
+        event(text)
 
 
 @dataclass
@@ -114,6 +119,7 @@ class _Emitter:
         self._klp: dict[str, SymRef] = {}
         self._toc: SymRef | None = None
         self.klp_objects: set[str] = set()
+        self.events = _events_on()
 
     def undef(self, name: str) -> SymRef:
         """SHN_UNDEF global (resolved by the loader from vmlinux exports); '.TOC.' for the TOC."""
@@ -142,8 +148,9 @@ class _Emitter:
             section = f".klp.rela.{klp_obj}.{self.b.sections[target].name}"
             self.klp_objects.add(klp_obj)
         self.b.add_rela(target, offset, sym, rtype, addend, section=section)
-        note(f"type {P.type_name(rtype)}")
-        note(f"symbol {kind}")
+        if self.events:
+            event(f"type {P.type_name(rtype)}")
+            event(f"symbol {kind}")
 
 
 def _words(words: list[int]) -> bytes:
@@ -185,8 +192,8 @@ class _Ctx:
 
     def __post_init__(self) -> None:
         self.exports = sorted(self.world.exports())
-        self.klp_funcs = _klp_choices(self.world, self.klp_targets, "func")
         self.klp_any = _klp_choices(self.world, self.klp_targets, None)
+        self.klp_funcs = [c for c in self.klp_any if c.kind == "func"]
         self.snippet_space = _snippet_space(self)
         self.function_space = _function_space(self)
         self.data_space = _data_space(self)
@@ -586,7 +593,7 @@ def _livepatch_objects(
     require = require_targets and chosen and P.R_PPC_REL24 in allowed
     n_data, ex, pairs, fn0, fn1, toc_type, callee = draw_space(draw, _tail_space(
         max_data, P.R_PPC64_REL32 in allowed, ctx.n_functions, P.R_PPC64_TOC in allowed,
-        tuple(_klp_choices(spec, chosen, "func")) if require else ()))
+        tuple(c for c in ctx.klp_funcs if c.objname in chosen) if require else ()))
     if require:
         first = functions[0]
         call = _Snippet("call", _Ref("klp", choice=callee))

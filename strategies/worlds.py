@@ -9,6 +9,7 @@ target module at its own base (``bases[generation]``), as klp_module_coming sees
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -265,12 +266,13 @@ def resolvable(world: WorldSpec, objname: str, kind: str | None = None) -> list[
     """
     obj = world.object(objname)
     out: list[SymbolChoice] = []
+    counts = Counter(s.name for s in obj.symbols)
     seen: set[str] = set()
     for s in obj.symbols:
         if s.name in seen or (kind is not None and s.kind != kind):
             continue
         seen.add(s.name)
-        n = obj.count(s.name)
+        n = counts[s.name]
         positions = [0, 1] if n == 1 else list(range(1, n + 1))
         out.extend(SymbolChoice(objname, s.name, p, s.kind) for p in positions)
     return out
