@@ -20,6 +20,10 @@ deterministic whatever the database holds apart from those replays. Keys are nam
 engine, placeholders and cycles. Without ``--database``, ``--jobs`` > 1 shares the directory
 database :data:`DEFAULT_DATABASE`; a single job uses none.
 
+An engine that is a context manager (``kernel:PATH``: KernelEngine's session mode) is entered
+for the whole campaign, so each worker process keeps one kernel child for all its examples
+instead of starting one per example.
+
 Exit codes: 0 no violation found, 1 violations found (fixtures written), 2 bad input,
 130 interrupted with nothing found.
 """
@@ -37,7 +41,7 @@ import threading
 import time
 import unittest
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,8 +266,21 @@ class Campaign:
         self.on_found = on_found or (lambda _f: None)
 
     # -- loop ----------------------------------------------------------------------------------
+    def session(self) -> AbstractContextManager[object]:
+        """The engine itself when it is a context manager (one kernel child for the campaign),
+        else a no-op."""
+        engine: Any = self.engine
+        if hasattr(engine, "__enter__") and hasattr(engine, "__exit__"):
+            return engine  # type: ignore[no-any-return]
+        return nullcontext()
+
     def run(self, examples: int | None, deadline: float | None) -> Outcome:
-        """Replay the database, then batches until ``examples`` or ``deadline`` (monotonic)."""
+        """Replay the database, then batches until ``examples`` or ``deadline`` (monotonic),
+        all inside the engine's session (:meth:`session`)."""
+        with self.session():
+            return self._run(examples, deadline)
+
+    def _run(self, examples: int | None, deadline: float | None) -> Outcome:
         try:
             if self.db is not None and not STOP.is_set():
                 self._batch(batch_seed(self.seed, self.worker, -1), None, from_db=True)

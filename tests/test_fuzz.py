@@ -366,3 +366,35 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
     except OSError:
         return ""
+
+
+# -- the kernel's own module_64.c as the fuzz engine -------------------------------------------
+KERNEL_TREE = Path("/usr/src/linux-source-6.12.tar.xz")
+
+
+def test_kernel_engine_campaign_uses_one_child(monkeypatch, tmp_path: Path) -> None:
+    """A seeded kernel:PATH campaign runs in one session (one child for every example) and
+    finds, shrinks and writes the same minimal cases as the v6.12 profile it mirrors."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not KERNEL_TREE.is_file():
+        pytest.skip(f"{KERNEL_TREE} missing (apt-get install linux-source-6.12)")
+    from reference.kernel.engine import KernelSession
+
+    starts: list[int] = []
+    real_start = KernelSession._start
+
+    def counting_start(self: KernelSession) -> subprocess.Popen[bytes]:
+        starts.append(1)
+        return real_start(self)
+
+    monkeypatch.setattr(KernelSession, "_start", counting_start)
+    found = {}
+    for engine in (f"kernel:{KERNEL_TREE}", "v6.12"):
+        outcome = Campaign(FuzzOptions(engine=engine, examples=20, seed=7,
+                                       fixtures=str(tmp_path / engine.split("/")[-1]))).run(20, None)
+        assert outcome.examples == 20 and not outcome.interrupted
+        found[engine] = sorted(Path(f.fixture).name for f in outcome.found)
+    assert len(starts) == 1  # not one child per example
+    assert found[f"kernel:{KERNEL_TREE}"] == found["v6.12"]
+    assert any(name.startswith("reload_cycles-") for name in found["v6.12"])
