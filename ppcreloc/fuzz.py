@@ -271,7 +271,7 @@ class Campaign:
         else a no-op."""
         engine: Any = self.engine
         if hasattr(engine, "__enter__") and hasattr(engine, "__exit__"):
-            return engine  # type: ignore[no-any-return]
+            return engine
         return nullcontext()
 
     def run(self, examples: int | None, deadline: float | None) -> Outcome:
