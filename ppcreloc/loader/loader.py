@@ -9,6 +9,9 @@ the `.stubs` slots after every plain and ``.klp.rela.vmlinux.*`` call stub. Afte
 load, :func:`module_enable_ro` (complete_formation, then do_init_module for ro_after_init) makes
 text, rodata and ro_after_init read-only when ``Config.strict_module_rwx`` is on: every later
 (klp_module_coming/going) plain store there faults, as the kernel oopses (kernel-facts 4.9).
+A "coming" step is a target module loaded after the livepatch module's init, so ro_after_init
+is read-only by then; klp_enable_patch for targets already loaded (run from the patch module's
+init, when only text and rodata are read-only) is not a step of its own.
 
 Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists; after frob,
 module_enforce_rwx_sections. Not modelled: signature, modinfo, version and license checks, the

@@ -13,8 +13,9 @@ it), and out-of-bounds *reads* not at all (the C code cannot report them). Place
 A kernel step that faults (the real code dereferenced unmapped memory; a kernel would oops)
 agrees with a model step that records an out-of-bounds access, and ends the comparison: the
 model goes on where the kernel cannot. When both fault (a plain store into memory
-module_enable_ro made read-only: both engines end the step there), the signal, the relocation
-being applied, the messages and the patch writes before the fault are compared, then the
+module_enable_ro made read-only: both engines end the step there), the signal, the faulting
+address, the relocation being applied, the messages and the patch writes before the fault are
+compared, then the
 comparison ends. A model fault where the kernel did not fault is a disagreement.
 """
 
@@ -91,6 +92,7 @@ def _memory(step: int, kind: str, k: StepResult, m: StepResult) -> list[Disagree
 FIELDS = (
     ("rc", lambda s: s.rc),
     ("fault", lambda s: s.fault),
+    ("fault address", lambda s: s.fault_addr),
     ("warns", lambda s: s.warns),
     ("messages", _messages),
     ("patch writes", _patch_writes),
@@ -99,6 +101,7 @@ FIELDS = (
 #: compared when both steps faulted (what happened up to the fault, and where it was)
 FAULT_FIELDS = (
     ("fault", lambda s: s.fault),
+    ("fault address", lambda s: s.fault_addr),
     ("warns", lambda s: s.warns),
     ("messages", _messages),
     ("patch writes", _patch_writes),
