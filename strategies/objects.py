@@ -120,6 +120,7 @@ class _Emitter:
         self._toc: SymRef | None = None
         self.klp_objects: set[str] = set()
         self.events = _events_on()
+        self._noted: set[tuple[int, str]] = set()  # event() keeps one entry per text anyway
 
     def undef(self, name: str) -> SymRef:
         """SHN_UNDEF global (resolved by the loader from vmlinux exports); '.TOC.' for the TOC."""
@@ -148,7 +149,8 @@ class _Emitter:
             section = f".klp.rela.{klp_obj}.{self.b.sections[target].name}"
             self.klp_objects.add(klp_obj)
         self.b.add_rela(target, offset, sym, rtype, addend, section=section)
-        if self.events:
+        if self.events and (rtype, kind) not in self._noted:
+            self._noted.add((rtype, kind))
             event(f"type {P.type_name(rtype)}")
             event(f"symbol {kind}")
 
