@@ -374,12 +374,15 @@ def test_model_matches_the_linker_at_load(link):
 def test_model_matches_the_linker_after_klp_coming(link):
     """.klp.rela.<obj> relocations applied by klp_module_coming (generation 1 of "target")
     against the linker given the same resolved livepatch symbols."""
-    from ppcreloc.engine import Scenario, Step
+    from ppcreloc.engine import Config, Scenario, Step
     from ppcreloc.loader.world import SymbolWorld
     from reference.compare import check, comparable, reference_inputs
 
+    # ADDR64/REL64/ADDR32/TOC16_LO into .text at coming are plain stores into read-only text
+    # (kernel-facts 4.9: they oops under CONFIG_STRICT_MODULE_RWX); compare the arithmetic only
     scenario = Scenario(klp_object(), SymbolWorld.synthetic(seed=3),
-                        [Step("load"), Step("coming", "target", 1)])
+                        [Step("load"), Step("coming", "target", 1)],
+                        config=Config(strict_module_rwx=False))
     result = run_model(scenario)
     assert [s.rc for s in result.steps] == [0, 0], [
         m.render() for s in result.steps for m in s.messages]
