@@ -10,25 +10,28 @@ GNU as.
 from __future__ import annotations
 
 from ppcreloc.ppc64 import insn
-from ppcreloc.ppc64.reloctypes import RELOC_TYPES, handled_types
+from ppcreloc.ppc64.reloctypes import (  # noqa: F401  (re-exported for the strategies)
+    R_PPC64_ADDR32,
+    R_PPC64_ADDR64,
+    R_PPC64_ENTRY,
+    R_PPC64_REL16_HA,
+    R_PPC64_REL16_LO,
+    R_PPC64_REL32,
+    R_PPC64_REL64,
+    R_PPC64_TOC,
+    R_PPC64_TOC16,
+    R_PPC64_TOC16_DS,
+    R_PPC64_TOC16_HA,
+    R_PPC64_TOC16_LO,
+    R_PPC64_TOC16_LO_DS,
+    R_PPC64_TOCSAVE,
+    R_PPC_REL24,
+    RELOC_TYPES,
+    handled_types,
+)
 from ppcreloc.ppc64.reloctypes import type_name as type_name
 
 R_PPC64_NONE = 0
-R_PPC64_ADDR32 = 1
-R_PPC_REL24 = 10
-R_PPC64_REL32 = 26
-R_PPC64_ADDR64 = 38
-R_PPC64_REL64 = 44
-R_PPC64_TOC16 = 47
-R_PPC64_TOC16_LO = 48
-R_PPC64_TOC16_HA = 50
-R_PPC64_TOC = 51
-R_PPC64_TOC16_DS = 63
-R_PPC64_TOC16_LO_DS = 64
-R_PPC64_TOCSAVE = 109
-R_PPC64_ENTRY = 118
-R_PPC64_REL16_LO = 250
-R_PPC64_REL16_HA = 252
 
 #: every type the kernel's apply_relocate_add handles in a non-PCREL build (the shared table)
 TYPE_NAMES: dict[int, str] = {r.num: r.name for r in handled_types(pcrel=False)}
