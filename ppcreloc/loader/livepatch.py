@@ -14,6 +14,7 @@ Messages record the format string as written in core.c, without pr_fmt's "livepa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, Symbol
 from ppcreloc.engine import RelocRef
@@ -70,10 +71,11 @@ def _scan_lu(s: bytes, pos: int) -> int | None:
     return value
 
 
+@lru_cache(maxsize=4096)
 def scan_klp_rela_name(name: str) -> tuple[int, str | None]:
     """sscanf(name, ".klp.rela.%55[^.]", sec_objname): (count, objname).
 
-    An objname longer than 55 bytes is silently truncated (count is still 1).
+    An objname longer than 55 bytes is silently truncated (count is still 1). Pure, so cached.
     """
     s = _cstr(name)
     pos = _literal(s, 0, b".klp.rela.")
@@ -85,11 +87,14 @@ def scan_klp_rela_name(name: str) -> tuple[int, str | None]:
     return 1, _text(got[0])
 
 
+@lru_cache(maxsize=4096)
 def scan_klp_sym_name(name: str) -> tuple[int, str | None, str | None, int | None]:
     """sscanf(name, ".klp.sym.%55[^.].%511[^,],%lu", ...): (count, objname, symname, sympos).
 
     Over-long fields stop the scan at the next literal (count 1 or 2); text after the number is
-    ignored; the number skips leading spaces, takes no sign and wraps modulo 2**64.
+    ignored; the number skips leading spaces, takes no sign and wraps modulo 2**64. A pure
+    function of ``name`` (an immutable tuple back), so results are cached: every coming step
+    re-resolves the same names.
     """
     s = _cstr(name)
     pos = _literal(s, 0, b".klp.sym.")
