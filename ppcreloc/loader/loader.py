@@ -20,9 +20,9 @@ section-header validity checks and feature fixups.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ppcreloc.elf.model import (
     EM_PPC64,
@@ -61,6 +61,7 @@ _U64 = (1 << 64) - 1
 #: sections rewrite_section_headers keeps out of module memory (info->index.vers / .info)
 UNKEPT_SECTIONS = ("__versions", ".modinfo")
 PERCPU_SECTION = ".data..percpu"
+_T = TypeVar("_T")
 
 
 class TrackedMemory(ModuleMemory):
@@ -69,11 +70,18 @@ class TrackedMemory(ModuleMemory):
 
     last_reloc: RelocRef | None = None
     _hit: Region | None = None
+    _reloc: RelocRef | None = None
 
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "reloc" and value is not None:
-            object.__setattr__(self, "last_reloc", value)
-        object.__setattr__(self, name, value)
+    @property
+    def reloc(self) -> RelocRef | None:
+        """The relocation being applied (ModuleMemory.reloc); setting one also records it."""
+        return self._reloc
+
+    @reloc.setter
+    def reloc(self, value: RelocRef | None) -> None:
+        self._reloc = value
+        if value is not None:
+            self.last_reloc = value
 
     def forget_reloc(self) -> None:
         """A new section or phase starts: nothing has been applied in it yet."""
@@ -120,10 +128,17 @@ def copy_object(obj: ElfObject) -> ElfObject:
     """
     return dataclasses.replace(
         obj,
-        sections=[copy.copy(s) for s in obj.sections],
-        symbols=[copy.copy(s) for s in obj.symbols],
-        relocs={k: [copy.copy(r) for r in v] for k, v in obj.relocs.items()},
+        sections=[_shallow(s) for s in obj.sections],
+        symbols=[_shallow(s) for s in obj.symbols],
+        relocs={k: [_shallow(r) for r in v] for k, v in obj.relocs.items()},
     )
+
+
+def _shallow(item: _T) -> _T:
+    """``copy.copy`` of a plain (dict-backed) dataclass instance, without the reduce protocol."""
+    new = object.__new__(type(item))
+    new.__dict__.update(item.__dict__)
+    return new
 
 
 def elf_validity_ehdr(backend: ArchBackend, mod: ModuleState) -> int:
