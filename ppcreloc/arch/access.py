@@ -20,7 +20,8 @@ def endian(mod: ModuleState) -> str:
 
 def read_uint(mod: ModuleState, addr: int, size: int, what: str) -> int:
     """A native-endian load of ``size`` bytes (logged as OOB when outside the module)."""
-    return int.from_bytes(mod.memory.read(addr & M64, size, what), endian(mod))
+    return int.from_bytes(mod.memory.read(addr & M64, size, what),
+                          "big" if mod.config.big_endian else "little")
 
 
 def read_u32(mod: ModuleState, addr: int, what: str) -> int:
@@ -37,7 +38,8 @@ def write_uint(
     mod: ModuleState, addr: int, value: int, size: int, primitive: Primitive, what: str
 ) -> None:
     """A native-endian store of the low ``size`` bytes of ``value`` through ``primitive``."""
-    data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, endian(mod))
+    data = (value & ((1 << (8 * size)) - 1)).to_bytes(
+        size, "big" if mod.config.big_endian else "little")
     mod.memory.write(addr & M64, data, primitive, what)
 
 
@@ -46,16 +48,25 @@ def store(mod: ModuleState, addr: int, value: int, size: int, what: str) -> None
     write_uint(mod, addr, value, size, "store", what)
 
 
+def patch_instruction_bytes(word: int, suffix: int, byteorder: str) -> bytes:
+    """The bytes patch_instruction stores for ``ppc_inst_prefix(word, suffix)``.
+
+    A word with primary opcode 1 is a prefixed instruction: 8 bytes, the word then ``suffix``
+    (ppc_inst_as_ulong in either byte order); any other word is 4 bytes.
+    """
+    word &= 0xFFFF_FFFF
+    if is_prefixed(word):
+        return word.to_bytes(4, byteorder) + (suffix & 0xFFFF_FFFF).to_bytes(4, byteorder)
+    return word.to_bytes(4, byteorder)
+
+
 def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix: int = 0) -> int:
     """patch_instruction(addr, ppc_inst(word)) or ppc_inst_prefix(word, suffix); returns 0.
 
     A word with primary opcode 1 is a prefixed instruction: 8 bytes are written, the word at
-    ``addr`` and ``suffix`` at ``addr + 4`` (ppc_inst_as_ulong in either byte order).
+    ``addr`` and ``suffix`` at ``addr + 4`` (:func:`patch_instruction_bytes`).
     """
-    word &= 0xFFFF_FFFF
-    data = word.to_bytes(4, endian(mod))
-    if is_prefixed(word):
-        data += (suffix & 0xFFFF_FFFF).to_bytes(4, endian(mod))
+    data = patch_instruction_bytes(word, suffix, "big" if mod.config.big_endian else "little")
     mod.memory.write(addr & M64, data, "patch_instruction", what)
     return 0
 

@@ -8,6 +8,7 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 from ppcreloc.arch.errno import ENOENT
@@ -26,13 +27,35 @@ from ppcreloc.ppc64.insn import (
     signed,
 )
 
-from .access import endian, patch_instruction, read_u32, read_u64, store
+from .access import (
+    endian,
+    patch_instruction,
+    patch_instruction_bytes,
+    read_u32,
+    read_u64,
+    store,
+)
 
 MAGIC_OFFSET = 28
 FUNCDATA_OFFSET = 32
 #: KERNELBASE of a ppc64 kernel (paca->kernelbase), used by PCREL ftrace stubs when the world
 #: does not provide kernelbase()
 DEFAULT_KERNELBASE = 0xC000_0000_0000_0000
+
+
+@cache
+def stub_template_writes(
+    elfv1: bool, pcrel: bool, byteorder: str
+) -> tuple[tuple[int, bytes, str], ...]:
+    """(offset, bytes, what) of each create_stub template patch_instruction, in order (pure).
+
+    One entry per word of ppc64_stub_insns, as patch_instruction(entry + 4*i, ppc_inst(word))
+    stores it (8 bytes, suffix 0, for a prefixed word): computed once per template.
+    """
+    return tuple(
+        (4 * i, patch_instruction_bytes(word, 0, byteorder), f"stub jump[{i}]")
+        for i, word in enumerate(ppc64_stub_insns(elfv1, pcrel))
+    )
 
 
 class WorldError(PpcrelocError):
@@ -99,10 +122,13 @@ class StubsMixin:
         except KeyError:
             region = None
 
+        lo, hi = (region.addr, region.end) if region is not None else (0, -1)
+        buf = region.buf if region is not None else bytearray()
+
         def read(addr: int, i: int) -> int:
-            if region is not None and region.addr <= addr and addr + 8 <= region.end:
-                off = addr - region.addr
-                return int.from_bytes(region.buf[off : off + 8], e)
+            if lo <= addr and addr + 8 <= hi:
+                off = addr - lo
+                return int.from_bytes(buf[off : off + 8], e)
             return read_u64(mod, addr, f"stubs[{i}].funcdata")
 
         return read
@@ -152,8 +178,10 @@ class StubsMixin:
         if not self.stub_entry_ok(mod, entry):
             return 0
         pcrel = self.pcrel(mod)
-        for i, word in enumerate(ppc64_stub_insns(mod.config.abi == "elfv1", pcrel)):
-            patch_instruction(mod, entry + 4 * i, word, f"stub jump[{i}]")
+        write = mod.memory.write
+        template = stub_template_writes(mod.config.abi == "elfv1", pcrel, endian(mod))
+        for off, data, what in template:
+            write((entry + off) & M64, data, "patch_instruction", what)
         if pcrel:
             reladdr = FUNCDATA_OFFSET
             w0 = read_u32(mod, entry, "stub jump[0]")
