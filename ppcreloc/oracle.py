@@ -26,12 +26,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_RELA, ElfObject
 from ppcreloc.engine import (
     Config,
     Engine,
+    KernelMessage,
     Layout,
     RelocRef,
     RunResult,
@@ -274,6 +276,8 @@ class _Ctx:
     memory: _Memory
 
     _by_phase: dict[str, list[tuple[int, StepResult | None]]] = field(default_factory=dict)
+    #: _oob_runs of each step (by script index), computed once: two invariants read them
+    oob_runs: dict[int, list[_Oob]] = field(default_factory=dict)
 
     def results(self, phase: Phase) -> list[tuple[int, StepResult | None]]:
         """(script index, result or None when the engine returned none) for one phase."""
@@ -342,9 +346,25 @@ def _is_loud(level: str) -> bool:
     return _loud[level]
 
 
+@lru_cache(maxsize=4096)
+def _render_cached(message: KernelMessage) -> str:
+    return message.render()
+
+
+def _render(message: KernelMessage) -> str:
+    """KernelMessage.render, memoised (a pure function of the frozen message; runs repeat them).
+
+    A message whose arguments are not hashable is rendered directly.
+    """
+    try:
+        return _render_cached(message)
+    except TypeError:
+        return message.render()
+
+
 def _kernel_text(sr: StepResult) -> str | None:
     """The step's error and warning messages, rendered and joined (None when there are none)."""
-    msgs = [m.render() for m in sr.messages if _is_loud(m.level)]
+    msgs = [_render(m) for m in sr.messages if _is_loud(m.level)]
     return "; ".join(msgs) or None
 
 
@@ -456,7 +476,10 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
             if sr is None or not (sr.oob or any(not w.in_bounds for w in sr.writes)):
                 continue
             kernel = _kernel_text(sr)
-            for run in _oob_runs(sr):
+            runs = ctx.oob_runs.get(i)
+            if runs is None:
+                runs = ctx.oob_runs[i] = _oob_runs(sr)
+            for run in runs:
                 what = " .. ".join(dict.fromkeys([run.what[0], run.what[-1]])) if run.what else "?"
                 out.append(ctx.violation(
                     invariant,

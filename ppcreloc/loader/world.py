@@ -27,6 +27,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -94,8 +95,9 @@ class _Spec(Protocol):
     kernel_toc: int
 
 
+@lru_cache(maxsize=65536, typed=True)
 def _hash(*parts: object) -> int:
-    """A stable 64-bit hash (Python's hash() is salted per process)."""
+    """A stable 64-bit hash (Python's hash() is salted per process); pure, so memoised."""
     text = "\0".join(str(p) for p in parts).encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
