@@ -170,13 +170,16 @@ def _symbol(mod: ModuleState, symndx: int, index: int) -> Symbol:
 
 
 def klp_resolve_symbols(
-    mod: ModuleState, relsec: int, sec_objname: str, generations: dict[str, int]
+    mod: ModuleState, relsec: int, sec_objname: str, generations: dict[str, int],
+    symndx: int | None = None,
 ) -> int:
     """klp_resolve_symbols: write st_value of every SHN_LIVEPATCH symbol the section uses.
 
-    ``generations`` gives the loaded generation of each module (absent: generation 0).
+    ``generations`` gives the loaded generation of each module (absent: generation 0);
+    ``symndx`` the symbol table's section index when the caller has it (else looked up).
     """
-    symndx = mod.obj.symtab_index or 0
+    if symndx is None:
+        symndx = mod.obj.symtab_index or 0
     sec_vmlinux = sec_objname == VMLINUX
     try:
         for i, rela in enumerate(mod.obj.relocs.get(relsec, [])):
@@ -236,7 +239,7 @@ def klp_write_section_relocs(
         return 0
     symndx = mod.obj.symtab_index or 0
     if apply or getattr(backend, "resolve_before_clear", False):
-        ret = klp_resolve_symbols(mod, secndx, sec_objname, gens)
+        ret = klp_resolve_symbols(mod, secndx, sec_objname, gens, symndx)
         if ret:
             return ret
     if apply:

@@ -103,6 +103,8 @@ class ModuleMemory:
     unbacked: dict[int, int] = field(default_factory=dict)
     #: [start, end) address ranges that are read-only (set by :meth:`protect`), sorted
     read_only: list[tuple[int, int]] = field(default_factory=list)
+    #: the region a subclass's _find last returned (a lookup cache; ModuleMemory never sets it)
+    _hit = None
 
     def protect(self, ranges: list[tuple[int, int]]) -> None:
         """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""
@@ -143,7 +145,9 @@ class ModuleMemory:
 
     def read(self, addr: int, size: int, what: str) -> bytes:
         """Read ``size`` bytes; out-of-module bytes are logged (and read as backed or fill)."""
-        r = self._find(addr)
+        r = self._hit
+        if r is None or not r.addr <= addr < r.addr + len(r.buf):
+            r = self._find(addr)
         if r is not None:
             lo = addr - r.addr
             if lo + size <= len(r.buf):
@@ -172,7 +176,9 @@ class ModuleMemory:
                 raise KernelFault("SIGSEGV", hit, f"plain {primitive} into read-only {where} "
                                   f"({what})", self.reloc)
         # fast path: one lookup; in bounds exactly when in_module(addr, len(data)) holds
-        r = self._find(addr)
+        r = self._hit
+        if r is None or not r.addr <= addr < r.addr + len(r.buf):
+            r = self._find(addr)
         n = len(data)
         if r is not None and r.in_module:
             lo = addr - r.addr
