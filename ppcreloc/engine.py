@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from ppcreloc.elf.model import ElfObject
 
@@ -129,9 +129,12 @@ class KernelMessage:
 Primitive = Literal["patch_instruction", "patch_u32", "store", "memcpy"]
 
 
-@dataclass(frozen=True)
-class Write:
-    """One write to module memory, through the kernel primitive it models."""
+class Write(NamedTuple):
+    """One write to module memory, through the kernel primitive it models.
+
+    A NamedTuple rather than a frozen dataclass: every modelled store builds one (about 200
+    per checked case), and a tuple is about three times cheaper to construct.
+    """
 
     addr: int
     old: bytes

@@ -178,14 +178,29 @@ class StubsMixin:
         if not self.stub_entry_ok(mod, entry):
             return 0
         pcrel = self.pcrel(mod)
-        write = mod.memory.write
-        template = stub_template_writes(mod.config.abi == "elfv1", pcrel, endian(mod))
-        for off, data, what in template:
-            write((entry + off) & M64, data, "patch_instruction", what)
+        e = endian(mod)
+        template = stub_template_writes(mod.config.abi == "elfv1", pcrel, e)
+        memory = mod.memory
+        # the common case, an entry inside `.stubs`: the same writes, recorded the same way,
+        # with one region lookup; in-module reads are not events, so read the buffer directly
+        region = memory.in_module_region(entry, self.stub_entry_size(mod))
+        if region is not None:
+            memory.write_run(region, [(entry + off, data, "patch_instruction", what)
+                                      for off, data, what in template])
+            buf, lo = region.buf, entry - region.addr
+
+            def read_word(addr: int, what: str) -> int:
+                return int.from_bytes(buf[addr - entry + lo : addr - entry + lo + 4], e)
+        else:
+            for off, data, what in template:
+                memory.write((entry + off) & M64, data, "patch_instruction", what)
+
+            def read_word(addr: int, what: str) -> int:
+                return read_u32(mod, addr, what)
         if pcrel:
             reladdr = FUNCDATA_OFFSET
-            w0 = read_u32(mod, entry, "stub jump[0]")
-            w1 = read_u32(mod, entry + 4, "stub jump[1]")
+            w0 = read_word(entry, "stub jump[0]")
+            w1 = read_word(entry + 4, "stub jump[1]")
             patch_instruction(mod, entry, w0 | imm_h18(reladdr), "stub pld", w1 | imm_l(reladdr))
         else:
             reladdr = signed(entry - self.my_r2(mod))
@@ -193,9 +208,9 @@ class StubsMixin:
                 mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
                        reladdr & M64, "my_r2")
                 return 0
-            w0 = read_u32(mod, entry, "stub jump[0]")
+            w0 = read_word(entry, "stub jump[0]")
             patch_instruction(mod, entry, w0 | ppc_ha(reladdr), "stub jump[0]")
-            w1 = read_u32(mod, entry + 4, "stub jump[1]")
+            w1 = read_word(entry + 4, "stub jump[1]")
             patch_instruction(mod, entry + 4, w1 | ppc_lo(reladdr), "stub jump[1]")
         desc = self.func_desc(mod, addr)
         for i in range(len(desc) // 4):

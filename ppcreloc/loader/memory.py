@@ -12,8 +12,8 @@ or memcpy raises :class:`KernelFault` (the kernel would oops), which ends the st
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
@@ -23,31 +23,14 @@ from ppcreloc.errors import PpcrelocError
 PLAIN_PRIMITIVES: tuple[Primitive, ...] = ("store", "memcpy")
 
 
-_WRITE_FIELDS = ("addr", "old", "new", "primitive", "step", "reloc", "in_bounds", "what")
+#: builds a Write from its eight fields without NamedTuple.__new__'s argument handling
+_tuple_new = tuple.__new__
 
 
-def _fast_write() -> Callable[[int, bytes, bytes, Primitive, int, RelocRef | None, bool, str], Write]:
-    """A constructor of :class:`Write` equal to ``Write(...)``, about twice as fast.
-
-    Write is a frozen dataclass, whose ``__init__`` sets each field through
-    ``object.__setattr__``; every recorded write builds one. When Write is still the plain
-    dataclass of these eight fields, fill the instance dict directly; otherwise use Write itself.
-    """
-    if tuple(f.name for f in fields(Write)) != _WRITE_FIELDS or hasattr(Write, "__post_init__"):
-        return Write
-    new = object.__new__
-
-    def make(addr: int, old: bytes, data: bytes, primitive: Primitive, step: int,
-             reloc: RelocRef | None, in_bounds: bool, what: str) -> Write:
-        w = new(Write)
-        w.__dict__.update(addr=addr, old=old, new=data, primitive=primitive, step=step,
-                          reloc=reloc, in_bounds=in_bounds, what=what)
-        return w
-
-    return make
-
-
-make_write = _fast_write()
+def make_write(addr: int, old: bytes, data: bytes, primitive: Primitive, step: int,
+               reloc: RelocRef | None, in_bounds: bool, what: str) -> Write:
+    """``Write(addr, old, data, primitive, step, reloc, in_bounds, what)``, cheaper."""
+    return _tuple_new(Write, (addr, old, data, primitive, step, reloc, in_bounds, what))
 
 
 class KernelFault(PpcrelocError):
@@ -186,8 +169,8 @@ class ModuleMemory:
             if lo + n <= len(buf):
                 old_b = bytes(buf[lo : lo + n])
                 buf[lo : lo + n] = data
-                self.writes.append(make_write(addr, old_b, bytes(data), primitive, self.step,
-                                              self.reloc, True, what))
+                self.writes.append(_tuple_new(Write, (addr, old_b, bytes(data), primitive,
+                                                      self.step, self.reloc, True, what)))
                 return
         # slow path: out of the module (in whole or part), byte by byte
         old = bytearray()
@@ -203,6 +186,34 @@ class ModuleMemory:
         self.writes.append(
             make_write(addr, bytes(old), bytes(data), primitive, self.step, self.reloc, False, what)
         )
+
+    def in_module_region(self, addr: int, size: int) -> Region | None:
+        """The in-module region holding all of [addr, addr+size), if one does."""
+        r = self._find(addr)
+        if r is not None and r.in_module and addr + size <= r.addr + len(r.buf):
+            return r
+        return None
+
+    def write_run(self, region: Region, items: Iterable[tuple[int, bytes, Primitive, str]]) -> None:
+        """Several writes inside ``region`` (an in-module region that holds them all), in order.
+
+        Each is recorded exactly as :meth:`write` records it; this only saves the per-write
+        lookup. A plain store while read-only ranges exist goes through :meth:`write` (it may
+        fault), as does any item that does not fit ``region``.
+        """
+        append = self.writes.append
+        buf, base = region.buf, region.addr
+        for addr, data, primitive, what in items:
+            lo = addr - base
+            n = len(data)
+            if (lo < 0 or lo + n > len(buf)
+                    or (self.read_only and primitive in PLAIN_PRIMITIVES)):
+                self.write(addr, data, primitive, what)
+                continue
+            old_b = bytes(buf[lo : lo + n])
+            buf[lo : lo + n] = data
+            append(_tuple_new(Write, (addr, old_b, bytes(data), primitive, self.step, self.reloc,
+                                      True, what)))
 
     def snapshot(self) -> dict[int, bytes]:
         """The bytes of every placed section, by section index."""

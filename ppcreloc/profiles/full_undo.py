@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-from ppcreloc.arch.access import patch_u32, read_u64
+from ppcreloc.arch.access import patch_u32
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
 from ppcreloc.engine import Write
 from ppcreloc.loader.module import ModuleState
@@ -131,9 +131,9 @@ class FullUndo(V6_12):
         """Zero released slots at the end of the walk so it stops after the last live stub."""
         size = self.stub_entry_size(mod)
         base, num_stubs = self.stubs_base(mod)
+        read_funcdata = self.funcdata_reader(mod)
         end = 0
-        while end < num_stubs and read_u64(mod, base + end * size + FUNCDATA_OFFSET,
-                                           f"stubs[{end}].funcdata"):
+        while end < num_stubs and read_funcdata(base + end * size + FUNCDATA_OFFSET, end):
             end += 1
         while end and (end - 1) in st.free:
             end -= 1
