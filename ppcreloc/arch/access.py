@@ -60,6 +60,13 @@ def patch_instruction_bytes(word: int, suffix: int, byteorder: str) -> bytes:
     return word.to_bytes(4, byteorder)
 
 
+def primitive_bytes(primitive: Primitive, word: int, byteorder: str) -> bytes:
+    """The bytes ``primitive`` stores for the u32 ``word``: 8 for a prefixed patch_instruction."""
+    if primitive == "patch_instruction":
+        return patch_instruction_bytes(word, 0, byteorder)
+    return (word & 0xFFFF_FFFF).to_bytes(4, byteorder)
+
+
 def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix: int = 0) -> int:
     """patch_instruction(addr, ppc_inst(word)) or ppc_inst_prefix(word, suffix); returns 0.
 

@@ -12,7 +12,9 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ppcreloc.arch.errno import ENOENT
+from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.loader.memory import Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -31,6 +33,8 @@ from .access import (
     endian,
     patch_instruction,
     patch_instruction_bytes,
+    patch_u32,
+    primitive_bytes,
     read_u32,
     read_u64,
     store,
@@ -65,6 +69,9 @@ class WorldError(PpcrelocError):
 class StubsMixin:
     """Stub and GOT allocation for a profile."""
 
+    #: the primitive create_stub writes funcdata and magic with (set by the profile)
+    stub_word_primitive: Primitive
+
     # seams provided by the profile (see ppcreloc.profiles.base)
     if TYPE_CHECKING:
         def pcrel(self, mod: ModuleState) -> bool:
@@ -79,9 +86,6 @@ class StubsMixin:
             """create_stub's entry alignment check (6.4+)."""
             ...
 
-        def write_stub_word(self, mod: ModuleState, addr: int, word: int, what: str) -> int:
-            """The primitive for stub funcdata/magic words (patch_u32 in 6.12)."""
-            ...
 
     # -- helpers -----------------------------------------------------------------------------
     def stub_entry_size(self, mod: ModuleState) -> int:
@@ -180,27 +184,16 @@ class StubsMixin:
         pcrel = self.pcrel(mod)
         e = endian(mod)
         template = stub_template_writes(mod.config.abi == "elfv1", pcrel, e)
-        memory = mod.memory
-        # the common case, an entry inside `.stubs`: the same writes, recorded the same way,
-        # with one region lookup; in-module reads are not events, so read the buffer directly
-        region = memory.in_module_region(entry, self.stub_entry_size(mod))
-        if region is not None:
-            memory.write_run(region, [(entry + off, data, "patch_instruction", what)
-                                      for off, data, what in template])
-            buf, lo = region.buf, entry - region.addr
-
-            def read_word(addr: int, what: str) -> int:
-                return int.from_bytes(buf[addr - entry + lo : addr - entry + lo + 4], e)
-        else:
-            for off, data, what in template:
-                memory.write((entry + off) & M64, data, "patch_instruction", what)
-
-            def read_word(addr: int, what: str) -> int:
-                return read_u32(mod, addr, what)
+        if not pcrel and type(self).write_stub_word is StubsMixin.write_stub_word:
+            region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
+            if region is not None:
+                return self._create_stub_in(mod, region, entry, addr, template)
+        for off, data, what in template:
+            mod.memory.write((entry + off) & M64, data, "patch_instruction", what)
         if pcrel:
             reladdr = FUNCDATA_OFFSET
-            w0 = read_word(entry, "stub jump[0]")
-            w1 = read_word(entry + 4, "stub jump[1]")
+            w0 = read_u32(mod, entry, "stub jump[0]")
+            w1 = read_u32(mod, entry + 4, "stub jump[1]")
             patch_instruction(mod, entry, w0 | imm_h18(reladdr), "stub pld", w1 | imm_l(reladdr))
         else:
             reladdr = signed(entry - self.my_r2(mod))
@@ -208,9 +201,9 @@ class StubsMixin:
                 mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
                        reladdr & M64, "my_r2")
                 return 0
-            w0 = read_word(entry, "stub jump[0]")
+            w0 = read_u32(mod, entry, "stub jump[0]")
             patch_instruction(mod, entry, w0 | ppc_ha(reladdr), "stub jump[0]")
-            w1 = read_word(entry + 4, "stub jump[1]")
+            w1 = read_u32(mod, entry + 4, "stub jump[1]")
             patch_instruction(mod, entry + 4, w1 | ppc_lo(reladdr), "stub jump[1]")
         desc = self.func_desc(mod, addr)
         for i in range(len(desc) // 4):
@@ -220,6 +213,46 @@ class StubsMixin:
         if self.write_stub_word(mod, entry + MAGIC_OFFSET, STUB_MAGIC, "stub magic"):
             return 0
         return 1
+
+    def _create_stub_in(self, mod: ModuleState, region: Region, entry: int, addr: int,
+                        template: tuple[tuple[int, bytes, str], ...]) -> int:
+        """create_stub (TOC kernel) for an entry inside one in-module region, the usual case.
+
+        The same writes in the same order, recorded the same way, through
+        ModuleMemory.write_run (one region lookup); in-module reads are not events, so the
+        words patch_instruction ORs into are read from the buffer.
+        """
+        memory, e = mod.memory, endian(mod)
+        memory.write_run(region, [(entry + off, data, "patch_instruction", what)
+                                  for off, data, what in template])
+        reladdr = signed(entry - self.my_r2(mod))
+        if not fits_signed(reladdr, 32):
+            mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
+                   reladdr & M64, "my_r2")
+            return 0
+        buf, lo = region.buf, entry - region.addr
+        w0 = int.from_bytes(buf[lo : lo + 4], e)
+        memory.write_run(region, [(entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
+                                   "patch_instruction", "stub jump[0]")])
+        w1 = int.from_bytes(buf[lo + 4 : lo + 8], e)
+        items = [(entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
+                  "patch_instruction", "stub jump[1]")]
+        prim = self.stub_word_primitive
+        desc = self.func_desc(mod, addr)
+        for i in range(len(desc) // 4):
+            word = int.from_bytes(desc[4 * i : 4 * i + 4], e)
+            items.append((entry + FUNCDATA_OFFSET + 4 * i, primitive_bytes(prim, word, e), prim,
+                          "stub funcdata"))
+        items.append((entry + MAGIC_OFFSET, primitive_bytes(prim, STUB_MAGIC, e), prim,
+                      "stub magic"))
+        memory.write_run(region, items)
+        return 1
+
+    def write_stub_word(self, mod: ModuleState, addr: int, word: int, what: str) -> int:
+        """A stub funcdata or magic word, through the profile's ``stub_word_primitive``."""
+        if self.stub_word_primitive == "patch_instruction":
+            return patch_instruction(mod, addr, word, what)
+        return patch_u32(mod, addr, word, what)
 
     def create_ftrace_stub(self, mod: ModuleState, entry: int, addr: int) -> int:
         """create_ftrace_stub (mprofile): memcpy the template, patch HA/LO of addr - kernel TOC.

@@ -219,6 +219,7 @@ def klp_write_section_relocs(
     objname: str | None,
     apply: bool,
     generations: dict[str, int] | None = None,
+    symndx: int | None = None,
 ) -> int:
     """klp_write_section_relocs (6.12; 6.1's klp_apply_section_relocs is the apply half).
 
@@ -237,7 +238,8 @@ def klp_write_section_relocs(
         return -EINVAL
     if (objname if objname is not None else VMLINUX) != sec_objname:
         return 0
-    symndx = mod.obj.symtab_index or 0
+    if symndx is None:
+        symndx = mod.obj.symtab_index or 0
     if apply or getattr(backend, "resolve_before_clear", False):
         ret = klp_resolve_symbols(mod, secndx, sec_objname, gens, symndx)
         if ret:
@@ -263,10 +265,11 @@ def klp_write_object_relocs(
     Iterates the saved section headers (copy_module_elf), so the target section's SHF_ALLOC
     and the section type are not checked here, unlike apply_relocations.
     """
+    symndx = mod.obj.symtab_index or 0  # info->symndx, as copy_module_elf saved it
     for i in range(1, len(mod.obj.sections)):
         if not mod.obj.sections[i].flags & SHF_RELA_LIVEPATCH:
             continue
-        ret = klp_write_section_relocs(backend, mod, i, objname, apply, generations)
+        ret = klp_write_section_relocs(backend, mod, i, objname, apply, generations, symndx)
         if ret:
             return ret
     return 0

@@ -3,12 +3,11 @@
 Other profiles subclass it and override the seams where their kernel differs:
 ``sort_relocs`` (lib/sort.c version), ``pcrel`` (PCREL support), ``restore_r2`` /
 ``restore_r2_failed`` (return convention), ``stub_entry_ok`` (alignment check),
-``write_stub_word`` (patch primitive for stub data) and ``clear_relocate_add``.
+``stub_word_primitive`` (patch primitive for stub data) and ``clear_relocate_add``.
 """
 
 from __future__ import annotations
 
-from ppcreloc.arch.access import patch_u32
 from ppcreloc.arch.frob import FrobMixin
 from ppcreloc.arch.relocate import RelocateMixin
 from ppcreloc.arch.sort import SORTS, relacmp
@@ -49,9 +48,8 @@ class Base(FrobMixin, StubsMixin, RelocateMixin):
             return False
         return True
 
-    def write_stub_word(self, mod: ModuleState, addr: int, word: int, what: str) -> int:
-        """Stub funcdata and magic words: patch_u32 (6.12)."""
-        return patch_u32(mod, addr, word, what)
+    #: stub funcdata and magic words are written with patch_u32 (6.12)
+    stub_word_primitive = "patch_u32"
 
     def module_elf_check_arch(self, mod: ModuleState) -> bool:
         """module_elf_check_arch (6.12): e_flags ABI level 2 on ELFv2, < 2 on ELFv1."""

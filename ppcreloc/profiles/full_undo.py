@@ -138,6 +138,11 @@ class FullUndo(V6_12):
         while end and (end - 1) in st.free:
             end -= 1
             entry = base + end * size
-            for off in range(MAGIC_OFFSET, size, 4):
-                patch_u32(mod, entry + off, 0, "release stub")
+            region = mod.memory.in_module_region(entry, size)
+            if region is not None:  # the usual case: the same writes, one region lookup
+                mod.memory.write_run(region, [(entry + off, bytes(4), "patch_u32", "release stub")
+                                              for off in range(MAGIC_OFFSET, size, 4)])
+            else:
+                for off in range(MAGIC_OFFSET, size, 4):
+                    patch_u32(mod, entry + off, 0, "release stub")
             st.free.discard(end)

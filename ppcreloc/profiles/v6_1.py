@@ -51,9 +51,8 @@ class V6_1(Base):
         """6.1 has no stub alignment check."""
         return True
 
-    def write_stub_word(self, mod: ModuleState, addr: int, word: int, what: str) -> int:
-        """6.1 writes funcdata/magic with patch_instruction (8 bytes when opcode is 1)."""
-        return patch_instruction(mod, addr, word, what)
+    #: 6.1 writes stub funcdata/magic with patch_instruction (8 bytes when the opcode is 1)
+    stub_word_primitive = "patch_instruction"
 
     def module_elf_check_arch(self, mod: ModuleState) -> bool:
         """6.1 has no ppc64 module_elf_check_arch: every ABI level is accepted."""
