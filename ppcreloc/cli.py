@@ -24,6 +24,7 @@ from ppcreloc.errors import PpcrelocError, UsageError
 
 if TYPE_CHECKING:
     from ppcreloc.elf.model import ElfObject
+    from ppcreloc.elf.reader import Reader
     from ppcreloc.engine import Engine
     from ppcreloc.loader.world import SymbolWorld
 
@@ -51,8 +52,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- helpers shared by commands --------------------------------------------------------------------
-def load_object(path: str) -> ElfObject:
-    """Read an ELF relocatable object, ``.xz``/``.gz`` compressed or not (as Debian ships .ko).
+def load_object(path: str, reader: Reader = "struct") -> ElfObject:
+    """Read an ELF relocatable object, ``.xz``/``.gz`` compressed or not (as Debian ships .ko),
+    with ``reader`` ("struct" or "pyelftools": the same object, see :func:`read_elf`).
 
     Unreadable, badly compressed or malformed files raise PpcrelocError.
     """
@@ -70,7 +72,7 @@ def load_object(path: str) -> ElfObject:
         except (lzma.LZMAError, zlib.error, OSError, EOFError) as exc:
             raise UsageError(f"{path}: cannot decompress ({exc})") from None
     try:
-        return read_elf(data)
+        return read_elf(data, reader)
     except ElfFormatError as exc:
         raise ElfFormatError(f"{path}: {exc}") from None
 
@@ -133,7 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ppcreloc.report import emit_json, print_verdict
 
     engines = resolve_engines(args.engine)
-    obj = load_object(args.object)
+    obj = load_object(args.object, args.reader)
     world = load_world(args.kallsyms)
     verdicts = [
         check(obj.clone(), e, world, cycles=args.cycles, modname=module_name(args.object))
@@ -149,7 +151,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def add_check(subparsers: argparse._SubParsersAction) -> None:
-    """``ppcreloc check OBJ.o [--engine NAME|all] [--kallsyms FILE] [--cycles N] [--json]``."""
+    """``ppcreloc check OBJ.o [--engine NAME|all] [--kallsyms FILE] [--cycles N] [--json]
+    [--reader struct|pyelftools]``."""
+    from ppcreloc.elf.reader import READERS
     from ppcreloc.oracle import DEFAULT_CYCLES
 
     p = subparsers.add_parser(
@@ -169,6 +173,9 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
                    help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
     p.add_argument("--json", action="store_true",
                    help="print {engine, invariants: {name: {holds, message}}} as JSON")
+    p.add_argument("--reader", choices=READERS, default="struct",
+                   help="ELF parser: the built-in struct reader or pyelftools (slower); both give "
+                   "the same object (default: struct)")
     p.set_defaults(func=cmd_check)
 
 

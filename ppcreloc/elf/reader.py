@@ -5,8 +5,10 @@ that run before anything is allocated, so a hostile 1 MB input is rejected (or r
 only :class:`ElfFormatError` ever escapes. Derived sections (the first SHT_SYMTAB, its string
 table, .shstrtab, every SHT_RELA; see :mod:`ppcreloc.elf.layout`) come back with ``data=b""`` and
 ``size=None``; their content is in ``ElfObject.symbols`` / ``ElfObject.relocs``. SHT_NOBITS
-sections keep ``size``. pyelftools and LIEF are the independent readers the tests compare against
-(see the README section ``elf`` for why the hot path does not build pyelftools' structs per file).
+sections keep ``size``. ``read_elf(data, reader="pyelftools")`` builds the same model from
+pyelftools' parse instead (:mod:`ppcreloc.elf.pyelftools_reader`, several times slower). pyelftools
+and LIEF are also the independent readers the tests compare against (see the README section ``elf``
+for why the hot path does not build pyelftools' structs per file).
 
 What is *not* rejected, because the kernel must be exercised with it: r_offset past its section,
 symbols in any order (.symtab sh_info is kept as is), relocation types the engine does not know.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Literal
 
 from ppcreloc.elf.errors import ElfFormatError
 from ppcreloc.elf.layout import (
@@ -143,8 +146,27 @@ def _relas(data: bytes, e: str, sh: _Shdr, nsyms: int, what: str) -> list[Rela]:
     return [Rela(off, info >> 32, info & 0xFFFFFFFF, addend) for off, info, addend in entries]
 
 
-def read_elf(data: bytes) -> ElfObject:
-    """Parse ELF64 ppc64 relocatable bytes into an :class:`ElfObject` (raises ElfFormatError)."""
+#: The readers :func:`read_elf` can use: this module's, or pyelftools (the same ElfObject).
+Reader = Literal["struct", "pyelftools"]
+READERS: tuple[Reader, ...] = ("struct", "pyelftools")
+
+
+def read_elf(data: bytes, reader: Reader = "struct") -> ElfObject:
+    """Parse ELF64 ppc64 relocatable bytes into an :class:`ElfObject` (raises ElfFormatError).
+
+    ``reader`` picks the parser; both return the same object and the same errors. An unknown
+    ``reader`` raises ValueError.
+    """
+    if reader == "struct":
+        return _read_struct(data)
+    if reader == "pyelftools":
+        from ppcreloc.elf.pyelftools_reader import read_elf_pyelftools
+
+        return read_elf_pyelftools(data)
+    raise ValueError(f"unknown ELF reader {reader!r} (choose from: {', '.join(READERS)})")
+
+
+def _read_struct(data: bytes) -> ElfObject:
     data = bytes(data)
     e, ehdr = _header(data)
     machine, shstrndx = ehdr[2], ehdr[13]
@@ -235,10 +257,12 @@ def read_elf(data: bytes) -> ElfObject:
     )
 
 
-def read_elf_file(path: str | os.PathLike[str]) -> ElfObject:
-    """Read the ELF file at ``path``; an unreadable path raises ElfFormatError too."""
+def read_elf_file(path: str | os.PathLike[str], reader: Reader = "struct") -> ElfObject:
+    """Read the ELF file at ``path`` with ``reader``; an unreadable path raises ElfFormatError too."""
+    if reader not in READERS:
+        raise ValueError(f"unknown ELF reader {reader!r} (choose from: {', '.join(READERS)})")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ElfFormatError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
-    return read_elf(data)
+    return read_elf(data, reader)
