@@ -198,17 +198,29 @@ def hostile_inputs() -> dict[str, bytes]:
          _shdr_bytes(0, 3, 64 + len(syms), len(names))],
         syms + names,
     )  # fmt: skip
+    # 20k symbols named by every offset of one NUL-terminated 0.5 MB string: each distinct name
+    # is a copy, about 5 GB in all unless the names' total is bounded.
+    nsym = 20_000
+    syms = b"".join(struct.pack("<IBBHQQ", k, 0, 0, 0, 0, 0) for k in range(nsym))
+    strtab = b"\0" + b"A" * (MB // 2) + b"\0"
+    overlapping_names = _file_with_sections(
+        [_shdr_bytes(0, 0, 0, 0), _shdr_bytes(0, 2, 64, len(syms), 2, 1, 24),
+         _shdr_bytes(0, 3, 64 + len(syms), len(strtab))],
+        syms + strtab,
+    )  # fmt: skip
     max_shnum = DATA[:64] + bytes(MB - 64)
     max_shnum = ehdr("e_shnum", (MB - 64) // 64, ehdr("e_shoff", 64, max_shnum))
     return {"overlapping relas": overlapping_relas, "no NUL": no_nul, "many symbols": many_syms,
-            "16383 null section headers": max_shnum}  # fmt: skip
+            "16383 null section headers": max_shnum,
+            "overlapping names": overlapping_names}  # fmt: skip
 
 
 EXPECTED = {"overlapping relas": r"sections overlap", "no NUL": r"not NUL-terminated",
-            "many symbols": r"^$", "16383 null section headers": r"^$"}  # fmt: skip
+            "many symbols": r"^$", "16383 null section headers": r"^$",
+            "overlapping names": r"overlapping names"}  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["overlapping relas", "no NUL", "many symbols", "16383 null section headers"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_1mb_inputs_finish_quickly(name):
     data = hostile_inputs()[name]
     assert len(data) <= 2 * MB
@@ -223,7 +235,7 @@ def test_hostile_1mb_inputs_finish_quickly(name):
     assert elapsed < 5, f"{name}: {elapsed:.2f} s"  # generous hang guard, not a speed target
     if name == "many symbols":
         assert obj is not None and len(obj.symbols) == (MB // 2) // 24
-    if name in ("overlapping relas", "no NUL"):
+    if name in ("overlapping relas", "no NUL", "overlapping names"):
         assert obj is None
 
 

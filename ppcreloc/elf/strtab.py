@@ -7,17 +7,26 @@ from itertools import accumulate
 
 from ppcreloc.elf.errors import ElfFormatError
 
+#: decoded names may total this many times their string table's size (plus the slack)
+MAX_NAME_BYTES_FACTOR = 16
+#: room for small tables whose names share long suffixes
+NAME_BYTES_SLACK = 1 << 20
+
 
 class StringTable:
     """The strings of one SHT_STRTAB section, looked up by offset.
 
     NUL positions are indexed once, so a hostile table (1 MB with no NUL, or thousands of names
-    pointing into one long string) costs one pass, not one scan per name.
+    pointing into one long string) costs one pass, not one scan per name. Every distinct name is
+    a copy, so the decoded names may total at most :data:`MAX_NAME_BYTES_FACTOR` times the table
+    plus :data:`NAME_BYTES_SLACK`: suffix-sharing tables stay far below that, while thousands of
+    names pointing into one long string would otherwise copy gigabytes.
     """
 
     def __init__(self, blob: bytes, what: str) -> None:
         self.blob = blob
         self.what = what
+        self._budget = MAX_NAME_BYTES_FACTOR * len(blob) + NAME_BYTES_SLACK
         parts = blob.split(b"\0")
         # Offsets of every NUL byte, ascending (the last part has no terminating NUL).
         self._nuls = list(accumulate(len(p) + 1 for p in parts[:-1]))
@@ -36,6 +45,14 @@ class StringTable:
         k = bisect_left(self._nuls, offset)
         if k == len(self._nuls):
             raise ElfFormatError(f"{user}: name at offset {offset:#x} in {self.what} not NUL-terminated")
-        name = self.blob[offset : self._nuls[k]].decode("utf-8", "surrogateescape")
+        end = self._nuls[k]
+        self._budget -= end - offset
+        if self._budget < 0:
+            raise ElfFormatError(
+                f"{user}: names in {self.what} total more than "
+                f"{MAX_NAME_BYTES_FACTOR * len(self.blob) + NAME_BYTES_SLACK} bytes "
+                f"({MAX_NAME_BYTES_FACTOR}x the table plus {NAME_BYTES_SLACK}): overlapping names"
+            )
+        name = self.blob[offset:end].decode("utf-8", "surrogateescape")
         self._cache[offset] = name
         return name
