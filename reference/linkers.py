@@ -45,6 +45,7 @@ from ppcreloc.elf.model import (
     STB_GLOBAL,
     STT_SECTION,
     ElfObject,
+    Rela,
 )
 from ppcreloc.errors import PpcrelocError
 from reference import gas, lds
@@ -165,8 +166,11 @@ def _placed_sections(obj: ElfObject, placements: Mapping[int, int]) -> list[int]
 
 def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
           hooks: bool, unknown: frozenset[int] = frozenset(),
-          call_addend_limit: int | None = None) -> _Plan:
-    """Build the link copy (see the module docstring)."""
+          call_addend_limit: int | None = None,
+          dq_opcodes: frozenset[int] = frozenset({56, 61}),
+          refused: Callable[[ElfObject, Rela], bool] = lambda obj, r: False) -> _Plan:
+    """Build the link copy (see the module docstring); ``refused`` leaves out what the
+    linker cannot take (see :meth:`_Linker.refuses`)."""
     if obj.big_endian:
         raise LinkerError("reference links support little-endian (ELFv2) objects only")
     placed = _placed_sections(obj, placements)
@@ -220,6 +224,13 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
             if call_addend_limit is not None and r.type == R_PPC64_REL24 \
                     and is_external(obj, r.sym) and abs(r.addend) >= call_addend_limit:
                 continue
+            if refused(obj, r):
+                continue
+            if r.type in DS_TYPES:
+                at = r.offset & ~3
+                word = int.from_bytes(obj.sections[target].data[at : at + 4], "little")
+                if dq_form(word, dq_opcodes):
+                    continue  # the linker's DQ case: another mask, and a link error if % 16
             sym = obj.symbols[r.sym] if r.sym else None
             if sym is not None and sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH, SHN_ABS) \
                     and sym.shndx not in new:
@@ -288,16 +299,56 @@ class _Linker:
     #: calls to external symbols with an addend this large are left out (lld fails the whole
     #: link: "InputSection too large for range extension thunk"; measured with lld 14)
     call_addend_limit: int | None = None
+    #: primary opcodes of the words the linker treats as DQ-form for a *_DS relocation (see
+    #: :func:`dq_form`); such relocations are left out of the link copy
+    dq_opcodes: frozenset[int] = frozenset({56, 61})
+    #: branch types the linker crashes on against symbol index 0 (GNU ld 2.40: SIGSEGV for
+    #: REL24 and REL14, measured): left out
+    sym0_crash: frozenset[int] = frozenset()
+    #: branch types the linker refuses against a symbol whose st_other local-entry field is 7
+    #: (lld 14 and 22: "reserved value of 7", measured; GNU ld adds 128 as the kernel does)
+    local_entry7_refused: frozenset[int] = frozenset()
+
+    def refuses(self, obj: ElfObject, r: Rela) -> bool:
+        """Whether the linker crashes on or rejects ``r`` (sym0_crash, local_entry7_refused)."""
+        if r.type in self.sym0_crash and r.sym == 0:
+            return True
+        return (r.type in self.local_entry7_refused and r.sym < len(obj.symbols)
+                and obj.symbols[r.sym].other >> 5 == 7)
+
+
+#: *_DS relocation types: ADDR16_DS, ADDR16_LO_DS, GOT16_DS, GOT16_LO_DS, PLT16_LO_DS,
+#: SECTOFF_DS, SECTOFF_LO_DS, TOC16_DS, TOC16_LO_DS, PLTGOT16_DS, PLTGOT16_LO_DS
+DS_TYPES = frozenset({56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66})
+
+
+def dq_form(word: int, opcodes: frozenset[int]) -> bool:
+    """Whether a linker treats ``word`` as a DQ-form instruction under a *_DS relocation.
+
+    Measured (tests/test_linkers.py::test_ds_relocation_on_a_dq_form_word): GNU ld 2.40 and
+    lld (14 and 22) take lq (primary opcode 56) and lxv/stxv (opcode 61 when the low two bits
+    are 01; the rest of 61 is DS-form) as DQ-form, keep the word's low 4 bits instead of 2 and
+    require a multiple of 16 (GNU ld and lld 14 fail the link otherwise); lld also takes
+    lxvp/stxvp (opcode 6). The kernel's apply_relocate_add has no DQ case: it keeps the low 2
+    bits, so these fields are not comparable.
+    """
+    op = (word >> 26) & 0x3F
+    return op in opcodes and (op != 61 or word & 3 == 1)
 
 
 _GNU_LD = _Linker("gnu-ld", GNU_LD, GNU_LD_FLAGS, True, lds.gnu_ld_script,
-                  lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"))
+                  lds.parse_gnu_ld_map, lambda n: n.endswith(".stub"),
+                  sym0_crash=frozenset({10, 11}))
+#: Debian's lld 14 also puts the long-branch thunk of a call with an addend of 0xfffffc or more
+#: in front of the calling section, which moves the section (measured), hence its lower limit
 _LLD = _Linker("lld", LLD, LLD_FLAGS, False, lds.lld_script, lds.parse_lld_map,
-               lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}), 1 << 25)
+               lambda n: "thunk" in n, frozenset({2, 7, 24, 43, 110, 111, 249}), 0xFFFFFC,
+               frozenset({6, 56, 61}), local_entry7_refused=frozenset({10, 11}))
 #: the lld of the ziglang wheel (PyPI; a much newer LLVM than Debian's lld 14)
 _ZIG_LLD = _Linker("zig-lld", "ziglang:ld.lld", LLD_FLAGS, False, lds.lld_script,
                    lds.parse_lld_map, lambda n: "thunk" in n,
-                   frozenset({2, 7, 24, 43, 110, 111, 249}), 1 << 25)
+                   frozenset({2, 7, 24, 43, 110, 111, 249}), 1 << 25,
+                   frozenset({6, 56, 61}), local_entry7_refused=frozenset({10, 11}))
 
 
 def _command(exe: str) -> list[str] | None:
@@ -337,7 +388,7 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
         raise LinkerMissing(f"{linker.exe} not found")
     toc &= M64
     plan = _plan(obj, placements, symbols, linker.hooks, linker.unknown,
-                 linker.call_addend_limit)
+                 linker.call_addend_limit, linker.dq_opcodes, linker.refuses)
     tocref = (plan.end + 0x1FF) & ~0xFF
     branch_lt = tocref + 0x1000
     with tempfile.TemporaryDirectory(prefix="ppcreloc-link-") as tmp:
@@ -351,6 +402,9 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
         diags = _diagnostics(proc.stderr)
         if not (work / "out.elf").exists() or not (work / "out.map").exists():
             raise LinkFailed(f"{linker.name} produced no output (exit {proc.returncode}): "
+                             + "; ".join(d.text for d in diags[:3]), diags)
+        if (work / "out.elf").read_bytes()[:4] != b"\x7fELF":
+            raise LinkFailed(f"{linker.name} wrote no ELF file (exit {proc.returncode}): "
                              + "; ".join(d.text for d in diags[:3]), diags)
         entries = linker.parse_map((work / "out.map").read_text())
         out, names = _read_output(work / "out.elf")

@@ -347,3 +347,30 @@ def test_read_only_text_faults_on_a_plain_store(version):
     assert [s.fault for s in no_rwx.steps] == [None] * 4
     ref = default.steps[1].failed_reloc
     assert ref is not None and (ref.type, ref.offset) == (38, 8)
+
+
+# -- findings ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_toc16_lo_ds_clears_the_tx_bit_of_lxv(version):
+    """The real module_64.c relocates TOC16_LO_DS on ``lxv vs34,x@toc@l(r9)`` (gas's output)
+    with the DS mask: bit 3 (TX) is cleared, so the load targets vs2; a TOC offset of 4 mod 16
+    turns XO 001 into 101 (``stxv``). GNU ld and lld keep the low 4 bits (tests/test_linkers.py
+    ::test_ds_relocation_on_a_dq_form_word). The model agrees byte for byte."""
+    lxv_vs34 = 0xF449_0009
+    scenarios = []
+    for offset in (0x40, 0x44):
+        ob = ObjectBuilder()
+        text = ob.add_section(".text", struct.pack("<II", lxv_vs34, NOP))
+        toc = ob.add_section(".toc", bytes(0x80), flags=0x3, addralign=256)
+        ob.add_stubs()
+        ob.add_rela(text, 0, ob.section_symbol(toc), 64, offset - 0x8000)  # my_r2 = .toc + 0x8000
+        scenarios.append(Scenario(ob.build(), SymbolWorld.synthetic(), [Step("load")],
+                                  user_layout(Layout())))
+    real = KernelEngine(_tree(version)).run_many(scenarios)
+    model = [ModelEngine(f"v{version}").run(sc) for sc in scenarios]
+    for run, mine, want in zip(real, model, (0xF449_0041, 0xF449_0045), strict=True):
+        assert run.steps[0].rc == 0
+        word = struct.unpack_from("<I", run.steps[0].memory[1], 0)[0]
+        assert word == want and not word & 0x8  # vs34 -> vs2
+        assert run.steps[0].memory[1] == mine.steps[0].memory[1]
+    assert 0xF449_0045 & 7 == 5  # XO 101: lxv became stxv

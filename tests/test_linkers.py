@@ -648,3 +648,123 @@ def test_lld_cannot_link_a_call_with_a_huge_addend():
     res = linkers.link_lld(obj, placements, {"ext": EXT}, toc)
     rela = obj.section_index(".rela.text")
     assert (rela, 1) not in res.relocs and (rela, 0) in res.relocs
+
+
+# -- *_DS relocations on DQ-form words (lq, lxv, stxv, lxvp) -----------------------------------
+#: word (RA = r9, RT/XT = 4 or 34, displacement 0) -> primary opcode, low 4 bits kept by a
+#: DQ-aware linker
+DQ_WORDS = {
+    "lq r4": 0xE089_0000,  # opcode 56
+    "lxv vs34": 0xF449_0009,  # opcode 61, TX = 1 (bit 3), XO = 001
+    "stxv vs33": 0xF429_000D,  # opcode 61, TX = 1, XO = 101
+    "lxvp vs36": 0x1889_0000,  # opcode 6 (ISA 3.1)
+}
+#: (linker, word name) pairs the linker relocates as DQ-form (measured)
+DQ_BY_LINKER = {
+    "gnu-ld": {"lq r4", "lxv vs34", "stxv vs33"},
+    "lld": {"lq r4", "lxv vs34", "stxv vs33", "lxvp vs36"},
+    "zig-lld": {"lq r4", "lxv vs34", "stxv vs33", "lxvp vs36"},
+}
+
+
+def one_ds(word: int, rtype: int, value: int) -> tuple[ElfObject, dict[int, int], int]:
+    """``word`` with one TOC16 DS-type relocation whose S + A - .TOC. is ``value``."""
+    b = ObjectBuilder()
+    text = b.add_section(".text", struct.pack("<2I", word, NOP))
+    toc = b.add_section(".toc", bytes(64), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
+    b.add_stubs()
+    b.add_rela(text, 0, b.section_symbol(toc), rtype, value + 0x8000)
+    obj = b.build()
+    return obj, {text: 0xC008_0000_0010_0000, toc: 0xC008_0000_0011_0000}, 0xC008_0000_0011_8000
+
+
+@pytest.mark.parametrize("name", sorted(DQ_WORDS))
+@pytest.mark.parametrize("rtype", [63, 64])
+def test_ds_relocation_on_a_dq_form_word(link, name, rtype):
+    """Measured: a DQ-aware linker keeps the low 4 bits of lq/lxv/stxv (lld: lxvp too) and
+    rejects a value that is not a multiple of 16 (zig-lld only warns); the kernel's
+    TOC16_DS/TOC16_LO_DS keep the low 2 bits. So the link copy leaves these out."""
+    import dataclasses
+
+    lk = linkers._BY_NAME[linker_name(link)]
+    raw = dataclasses.replace(lk, dq_opcodes=frozenset())  # give the linker everything
+    word = DQ_WORDS[name]
+    dq = name in DQ_BY_LINKER[lk.name]
+    assert linkers.dq_form(word, lk.dq_opcodes) == dq
+    for value in (0x40, 0x44):
+        obj, placements, toc = one_ds(word, rtype, value)
+        [e] = relocate(obj, placements, {}, toc)
+        assert e.error is None  # the kernel accepts both values (value & 3 == 0)
+        try:
+            res = linkers._link(raw, obj, placements, {}, toc, "auto")
+        except LinkFailed as failed:
+            assert dq and value % 16 and lk.name != "zig-lld", failed
+            assert any("multiple of 16" in d.text or "aligned" in d.text
+                       for d in failed.diagnostics)
+            continue
+        assert bool(res.diagnostics) == bool(dq and value % 16)
+        got = struct.unpack_from("<I", res.sections[1], 0)[0]
+        kept = 0xF if dq else 0x3
+        if not (dq and value % 16):  # (zig-lld's output after its warning is not specified)
+            assert got == (word & ~0xFFFF) | (word & kept) | (value & (0xFFFF & ~kept))
+        # and the link copy the differential uses leaves exactly the DQ-form ones out
+        rela = obj.section_index(".rela.text")
+        assert ((rela, 0) in link(obj, placements, {}, toc).relocs) == (not dq)
+
+
+def test_kernel_clears_the_tx_bit_of_lxv():
+    """Finding: module_64.c (6.1-6.12) relocates TOC16_LO_DS on ``lxv vs34`` (what gas emits
+    for ``lxv 34,x@toc@l(9)``) with the DS mask 0xfffc, so bit 3 of the word (TX) is cleared:
+    the load goes to vs2. A value of 4 mod 16 sets XO to 101: ``lxv`` becomes ``stxv``."""
+    word = DQ_WORDS["lxv vs34"]
+    for value, expect in ((0x40, 0xF449_0041), (0x44, 0xF449_0045)):
+        obj, placements, toc = one_ds(word, 64, value)
+        [e] = relocate(obj, placements, {}, toc)
+        assert e.error is None
+        got = int.from_bytes(e.new, "little") | (word & ~0xFFFF)
+        assert got == expect
+        assert got & 0x8 == 0  # TX cleared: XT = 2, not 34
+    assert 0xF449_0045 & 7 == 5  # XO 101 is stxv
+
+
+def _branch_object(rtype: int, *, sym0: bool = False, other: int = 0,
+                   addend: int = 0) -> tuple[ElfObject, dict[int, int], dict[str, int]]:
+    """Two adjacent text sections; the second holds one branch (to ``f`` with st_other
+    ``other``, to the external ``ext`` with ``addend``, or to symbol 0)."""
+    b = ObjectBuilder()
+    t1 = b.add_section(".text.a", struct.pack("<12I", *[NOP] * 12), addralign=16)
+    t2 = b.add_section(".text.b", struct.pack("<3I", BL, NOP, NOP), addralign=16)
+    b.add_stubs()
+    if sym0:
+        b.add_rela(t2, 0, None, rtype, 0)
+    elif other:
+        f = b.add_symbol("f", 0x10, shndx=t1, bind=STB_GLOBAL, type=STT_FUNC, other=other)
+        b.add_rela(t2, 0, f, rtype, 0)
+    else:
+        b.add_rela(t2, 0, b.add_symbol("ext", bind=STB_GLOBAL), rtype, addend)
+    return (b.build(), {t1: 0xC008_0000_0010_0000, t2: 0xC008_0000_0010_0030},
+            {"ext": 0xC000_0000_0020_0000})
+
+
+@pytest.mark.parametrize("linker,field,kwargs,error,rtype", [
+    *[("gnu-ld", "sym0_crash", {"sym0": True}, LinkFailed, t)  # SIGSEGV: no ELF written
+      for t in (10, 11)],
+    *[(lk, "local_entry7_refused", {"other": 7 << 5}, LinkFailed, t)  # "reserved value of 7"
+      for lk in ("lld", "zig-lld") for t in (10, 11)],
+    ("lld", "call_addend_limit", {"addend": 0xFFFFFC}, PlacementError, 10),  # thunk in front
+])
+def test_what_a_linker_cannot_take_is_left_out(linker, field, kwargs, error, rtype):
+    """Measured linker failures on objects the kernel loads: without the exclusion the link
+    fails (or moves a section); with it the relocation is left out and the rest links."""
+    import dataclasses
+
+    if linkers.available(linker):
+        pytest.skip(linkers.available(linker))
+    lk = linkers._BY_NAME[linker]
+    obj, placements, symbols = _branch_object(rtype, **kwargs)
+    empty = None if field == "call_addend_limit" else frozenset()
+    with pytest.raises(error):
+        linkers._link(dataclasses.replace(lk, **{field: empty}), obj, placements, symbols,
+                      0xC008_0000_0011_8000, "auto")
+    res = linkers.LINKERS[linker](obj, placements, symbols, 0xC008_0000_0011_8000)
+    assert (obj.section_index(".rela.text.b"), 0) not in res.relocs
