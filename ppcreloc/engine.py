@@ -77,8 +77,7 @@ class Step:
     generation: int = 0
 
 
-@dataclass(frozen=True)
-class RelocRef:
+class RelocRef(NamedTuple):
     """Which relocation caused an event: RELA section index, index in the (sorted) array."""
 
     relsec: int
@@ -92,8 +91,7 @@ class RelocRef:
 _PRINTK_SPEC = re.compile(r"%%|%p[SsB]?|%0?\d*(?:ll|l|z|h)?[dixuXs]")
 
 
-@dataclass(frozen=True)
-class KernelMessage:
+class KernelMessage(NamedTuple):
     """A printk/pr_* call: format string and its integer/string arguments (no %p rendering)."""
 
     level: str
@@ -146,8 +144,7 @@ class Write(NamedTuple):
     what: str = ""
 
 
-@dataclass(frozen=True)
-class OobAccess:
+class OobAccess(NamedTuple):
     """A read or write outside the module's sections (the kernel would touch foreign memory)."""
 
     kind: Literal["read", "write"]

@@ -197,23 +197,22 @@ class ModuleMemory:
     def write_run(self, region: Region, items: Iterable[tuple[int, bytes, Primitive, str]]) -> None:
         """Several writes inside ``region`` (an in-module region that holds them all), in order.
 
-        Each is recorded exactly as :meth:`write` records it; this only saves the per-write
-        lookup. A plain store while read-only ranges exist goes through :meth:`write` (it may
+        Each is recorded exactly as :meth:`write` records it (``data`` must be ``bytes``: it
+        is kept as the record's ``new``); this only saves the per-write lookup. A plain store while read-only ranges exist goes through :meth:`write` (it may
         fault), as does any item that does not fit ``region``.
         """
         append = self.writes.append
-        buf, base = region.buf, region.addr
+        buf, base, size = region.buf, region.addr, len(region.buf)
+        step, reloc, guard = self.step, self.reloc, bool(self.read_only)
         for addr, data, primitive, what in items:
             lo = addr - base
-            n = len(data)
-            if (lo < 0 or lo + n > len(buf)
-                    or (self.read_only and primitive in PLAIN_PRIMITIVES)):
+            hi = lo + len(data)
+            if lo < 0 or hi > size or (guard and primitive in PLAIN_PRIMITIVES):
                 self.write(addr, data, primitive, what)
                 continue
-            old_b = bytes(buf[lo : lo + n])
-            buf[lo : lo + n] = data
-            append(_tuple_new(Write, (addr, old_b, bytes(data), primitive, self.step, self.reloc,
-                                      True, what)))
+            old_b = bytes(buf[lo:hi])
+            buf[lo:hi] = data
+            append(_tuple_new(Write, (addr, old_b, data, primitive, step, reloc, True, what)))
 
     def snapshot(self) -> dict[int, bytes]:
         """The bytes of every placed section, by section index."""
