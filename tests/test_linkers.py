@@ -177,10 +177,10 @@ def test_toc_relocation_adds_the_addend(link):
     assert res.sections[text] == struct.pack("<QQ", 0x1000_8004, 0x1000_8000)
 
 
-def one_toc16(rtype: int, value: int) -> tuple[ElfObject, dict[int, int], int]:
-    """A single TOC16-family relocation whose S + A - .TOC. is ``value``."""
+def one_toc16(rtype: int, value: int, word: int = LD) -> tuple[ElfObject, dict[int, int], int]:
+    """A single TOC16-family relocation on ``word`` whose S + A - .TOC. is ``value``."""
     b = ObjectBuilder()
-    text = b.add_section(".text", struct.pack("<2I", LD, NOP))
+    text = b.add_section(".text", struct.pack("<2I", word, NOP))
     toc = b.add_section(".toc", bytes(64), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
     b.add_stubs()
     b.add_rela(text, 0, b.section_symbol(toc), rtype, value + 0x8000)
@@ -667,17 +667,6 @@ DQ_BY_LINKER = {
 }
 
 
-def one_ds(word: int, rtype: int, value: int) -> tuple[ElfObject, dict[int, int], int]:
-    """``word`` with one TOC16 DS-type relocation whose S + A - .TOC. is ``value``."""
-    b = ObjectBuilder()
-    text = b.add_section(".text", struct.pack("<2I", word, NOP))
-    toc = b.add_section(".toc", bytes(64), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
-    b.add_stubs()
-    b.add_rela(text, 0, b.section_symbol(toc), rtype, value + 0x8000)
-    obj = b.build()
-    return obj, {text: 0xC008_0000_0010_0000, toc: 0xC008_0000_0011_0000}, 0xC008_0000_0011_8000
-
-
 @pytest.mark.parametrize("name", sorted(DQ_WORDS))
 @pytest.mark.parametrize("rtype", [63, 64])
 def test_ds_relocation_on_a_dq_form_word(link, name, rtype):
@@ -692,7 +681,7 @@ def test_ds_relocation_on_a_dq_form_word(link, name, rtype):
     dq = name in DQ_BY_LINKER[lk.name]
     assert linkers.dq_form(word, lk.dq_opcodes) == dq
     for value in (0x40, 0x44):
-        obj, placements, toc = one_ds(word, rtype, value)
+        obj, placements, toc = one_toc16(rtype, value, word)
         [e] = relocate(obj, placements, {}, toc)
         assert e.error is None  # the kernel accepts both values (value & 3 == 0)
         try:
@@ -718,7 +707,7 @@ def test_kernel_clears_the_tx_bit_of_lxv():
     the load goes to vs2. A value of 4 mod 16 sets XO to 101: ``lxv`` becomes ``stxv``."""
     word = DQ_WORDS["lxv vs34"]
     for value, expect in ((0x40, 0xF449_0041), (0x44, 0xF449_0045)):
-        obj, placements, toc = one_ds(word, 64, value)
+        obj, placements, toc = one_toc16(64, value, word)
         [e] = relocate(obj, placements, {}, toc)
         assert e.error is None
         got = int.from_bytes(e.new, "little") | (word & ~0xFFFF)
