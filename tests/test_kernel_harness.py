@@ -108,7 +108,7 @@ def test_build_and_sizes(version):
     assert struct.unpack_from("<I", stub, 28)[0] == 0x73747562  # STUB_MAGIC
     assert struct.unpack_from("<Q", stub, 32)[0] == 0xC008_1000_1000_0000  # funcdata
     prims = {p for _, _, p, _ in first["writes"]}
-    # 6.1 writes funcdata/magic with patch_instruction, 6.12 with patch_u32 (Benjamin Gray's change)
+    # 6.1 writes funcdata/magic with patch_instruction, 6.12 with patch_u32
     assert prims == ({"patch_instruction"} if version == "6.1" else {"patch_instruction", "patch_u32"})
 
 

@@ -169,7 +169,7 @@ def test_percpu_versions_and_modinfo_are_not_placed():
     b.add_stubs()
     pcpu = b.add_section(".data..percpu", bytes(8), flags=SHF_ALLOC | SHF_WRITE)
     b.add_section("__versions", bytes(64), flags=SHF_ALLOC)
-    b.add_section(".modinfo", b"license=GPL\0", flags=SHF_ALLOC)
+    b.add_section(".modinfo", b"description=test\0", flags=SHF_ALLOC)
     b.add_symbol("counter", 4, shndx=pcpu)
     world = SymbolWorld.synthetic()
     res = _load(b.build(), world)

@@ -20,8 +20,8 @@ class Base(FrobMixin, StubsMixin, RelocateMixin):
     """Upstream module_64.c 6.3-6.12 (Debian linux-source-6.12 6.12.117), the current behaviour.
 
     restore_r2 returns 0/-errno and accepts an existing ``ld r2,24(r1)`` (37251c7114e1,
-    bc2c6f5695ff); stub funcdata/magic go through patch_u32 (Benjamin Gray's patch_u32
-    conversion); create_stub/create_ftrace_stub refuse a stub entry that is not 8-byte aligned
+    bc2c6f5695ff); stub funcdata/magic go through patch_u32 (the 6.x patch_u32
+    conversion of module_64.c); create_stub/create_ftrace_stub refuse a stub entry that is not 8-byte aligned
     (PCREL series, 6.4); CONFIG_PPC_KERNEL_PCREL is supported; lib/sort.c is 6.12's; there is no
     ppc64 clear_relocate_add (core.c's weak empty one).
     """

@@ -1,4 +1,4 @@
-"""The klp-clear-v7 profile: 6.1 plus Song Liu's v6/v7 ppc64 clear_relocate_add (never merged)."""
+"""The klp-clear-v7 profile: 6.1 plus the seed thread's v6/v7 ppc64 clear_relocate_add (never merged)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class KlpClearV7(V6_1):
     resolve_before_clear = True
 
     def clear_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> None:
-        """The v7 ppc64 clear_relocate_add (mail 20221214174035.1012183-1-song@kernel.org)."""
+        """The v7 ppc64 clear_relocate_add (seed thread, v7 of 2022-12-14; ../shared/docs)."""
         obj = mod.obj
         target = obj.sections[relsec].info
         base = obj.sections[target].addr if target < len(obj.sections) else 0

@@ -10,7 +10,7 @@ from ppcreloc.profiles.v6_12 import V6_12
 
 class V6_18(V6_12):
     """v6.12 plus b137312fbf2d "powerpc64/modules: replace stub allocation sentinel with an
-    explicit counter" (Joe Lawrence, v2 2025-09-12, merged for 6.18).
+    explicit counter" (v2 of 2025-09-12, merged for 6.18).
 
     get_stubs_size starts at 0 (no terminator slot); stub_for_addr inspects only the first
     ``mod.arch.stub_count`` entries (WARN_ON(i >= num_stubs) still inside the loop), creates the
