@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,6 +32,9 @@ from ppcreloc.loader.world import SymbolWorld
 from reference.kernel.build import KernelHarnessError, build, resolve_tree
 from reference.kernel.engine import KernelEngine, user_layout
 
+if TYPE_CHECKING:
+    from reference.kernel.driver import KernelArch
+
 TARBALLS = {v: Path(f"/usr/src/linux-source-{v}.tar.xz") for v in ("6.1", "6.12")}
 BASE = 0x7E00_0000_0000
 STUBS_AT = BASE + 0x1000
@@ -46,11 +50,12 @@ def _tree(version: str) -> Path:
     return TARBALLS[version]
 
 
-def _cycles(library: str, after_stubs: bytes, ncycles: int) -> list[dict]:
-    """In the child: load, then apply the klp section ncycles times, the target moving each time."""
-    from reference.kernel.driver import KernelArch
+def _one_call_module(arch: KernelArch, after_stubs: bytes | None) -> tuple[ModuleState, int, int, int]:
+    """One external ``bl; nop`` through a livepatch symbol: frob it with ``arch``, map .text at
+    BASE and .stubs at STUBS_AT (and ``after_stubs`` right after .stubs when given).
 
-    arch = KernelArch(Path(library))
+    Returns the module, frob's rc and the .text and .stubs section indices.
+    """
     ob = ObjectBuilder()
     text = ob.add_section(".text", struct.pack("<II", BL, NOP))
     stubs = ob.add_stubs()
@@ -58,13 +63,25 @@ def _cycles(library: str, after_stubs: bytes, ncycles: int) -> list[dict]:
     ob.add_rela(text, 0, target, R_PPC_REL24, section=".klp.rela.target.text")
     obj = ob.build()
     mod = ModuleState("livepatch_test", obj, Config(), SymbolWorld.synthetic(), ModuleMemory())
-    out = [{"frob": arch.module_frob_arch_sections(mod), "stubs_size": obj.sections[stubs].size}]
+    frob = arch.module_frob_arch_sections(mod)
     obj.sections[text].addr, obj.sections[stubs].addr = BASE, STUBS_AT
     mem = mod.memory
     mem.add_region(Region(".text", BASE, bytearray(obj.sections[text].data), text))
     mem.add_region(Region(".stubs", STUBS_AT, bytearray(obj.sections[stubs].size), stubs))
-    mem.add_region(Region("after", STUBS_AT + obj.sections[stubs].size, bytearray(after_stubs),
-                          None, in_module=False))
+    if after_stubs is not None:
+        mem.add_region(Region("after", STUBS_AT + obj.sections[stubs].size,
+                              bytearray(after_stubs), None, in_module=False))
+    return mod, frob, text, stubs
+
+
+def _cycles(library: str, after_stubs: bytes, ncycles: int) -> list[dict]:
+    """In the child: load, then apply the klp section ncycles times, the target moving each time."""
+    from reference.kernel.driver import KernelArch
+
+    arch = KernelArch(Path(library))
+    mod, frob, text, stubs = _one_call_module(arch, after_stubs)
+    obj, mem = mod.obj, mod.memory
+    out = [{"frob": frob, "stubs_size": obj.sections[stubs].size}]
     out.append({"ftrace": arch.module_finalize_ftrace(mod), "tramp": mod.arch.tramp,
                 "tramp_regs": mod.arch.tramp_regs})
     relsec = obj.rela_sections()[0]
@@ -133,22 +150,11 @@ def test_apply_twice_6_12_unchanged_bytes():
 
 
 def _same_target_twice(library: str) -> list[dict]:
-    res = _cycles(library, bytes(64), 0)
-    del res  # warm the import in this child; the real run follows
     from reference.kernel.driver import KernelArch
 
     arch = KernelArch(Path(library))
-    ob = ObjectBuilder()
-    text = ob.add_section(".text", struct.pack("<II", BL, NOP))
-    stubs = ob.add_stubs()
-    target = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
-    ob.add_rela(text, 0, target, R_PPC_REL24, section=".klp.rela.target.text")
-    obj = ob.build()
-    mod = ModuleState("livepatch_test", obj, Config(), SymbolWorld.synthetic(), ModuleMemory())
-    arch.module_frob_arch_sections(mod)
-    obj.sections[text].addr, obj.sections[stubs].addr = BASE, STUBS_AT
-    mod.memory.add_region(Region(".text", BASE, bytearray(obj.sections[text].data), text))
-    mod.memory.add_region(Region(".stubs", STUBS_AT, bytearray(obj.sections[stubs].size), stubs))
+    mod, _, text, _ = _one_call_module(arch, None)
+    obj = mod.obj
     arch.module_finalize_ftrace(mod)
     out = []
     for _ in range(2):
