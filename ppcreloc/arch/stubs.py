@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from ppcreloc.arch.errno import ENOENT
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
-from ppcreloc.loader.memory import Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -31,9 +30,7 @@ from ppcreloc.ppc64.insn import (
 
 from .access import (
     endian,
-    patch_instruction,
     patch_instruction_bytes,
-    patch_u32,
     primitive_bytes,
     read_u32,
     read_u64,
@@ -175,7 +172,8 @@ class StubsMixin:
     def create_stub(self, mod: ModuleState, entry: int, addr: int, name: str) -> int:
         """create_stub: template words by patch_instruction, r2-relative HA/LO, funcdata, magic.
 
-        The r2 range check comes after the template is written (funcdata stays 0). Returns 1/0.
+        The r2 range check comes after the template is written (funcdata stays 0); funcdata and
+        magic go through the profile's ``stub_word_primitive``. Returns 1/0.
         """
         if self.is_mprofile_ftrace_call(mod, name):
             return self.create_ftrace_stub(mod, entry, addr)
@@ -183,76 +181,62 @@ class StubsMixin:
             return 0
         pcrel = self.pcrel(mod)
         e = endian(mod)
-        template = stub_template_writes(mod.config.abi == "elfv1", pcrel, e)
-        if not pcrel and type(self).write_stub_word is StubsMixin.write_stub_word:
-            region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
-            if region is not None:
-                return self._create_stub_in(mod, region, entry, addr, template)
-        for off, data, what in template:
-            mod.memory.write((entry + off) & M64, data, "patch_instruction", what)
+        emit, read_word = self._stub_access(mod, entry)
+        emit([(entry + off, data, "patch_instruction", what)
+              for off, data, what in stub_template_writes(mod.config.abi == "elfv1", pcrel, e)])
         if pcrel:
             reladdr = FUNCDATA_OFFSET
-            w0 = read_u32(mod, entry, "stub jump[0]")
-            w1 = read_u32(mod, entry + 4, "stub jump[1]")
-            patch_instruction(mod, entry, w0 | imm_h18(reladdr), "stub pld", w1 | imm_l(reladdr))
+            w0 = read_word(entry, "stub jump[0]")
+            w1 = read_word(entry + 4, "stub jump[1]")
+            emit([(entry, patch_instruction_bytes(w0 | imm_h18(reladdr), w1 | imm_l(reladdr), e),
+                   "patch_instruction", "stub pld")])
         else:
             reladdr = signed(entry - self.my_r2(mod))
             if not fits_signed(reladdr, 32):
                 mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
                        reladdr & M64, "my_r2")
                 return 0
-            w0 = read_u32(mod, entry, "stub jump[0]")
-            patch_instruction(mod, entry, w0 | ppc_ha(reladdr), "stub jump[0]")
-            w1 = read_u32(mod, entry + 4, "stub jump[1]")
-            patch_instruction(mod, entry + 4, w1 | ppc_lo(reladdr), "stub jump[1]")
-        desc = self.func_desc(mod, addr)
-        for i in range(len(desc) // 4):
-            word = int.from_bytes(desc[4 * i : 4 * i + 4], endian(mod))
-            if self.write_stub_word(mod, entry + FUNCDATA_OFFSET + 4 * i, word, "stub funcdata"):
-                return 0
-        if self.write_stub_word(mod, entry + MAGIC_OFFSET, STUB_MAGIC, "stub magic"):
-            return 0
-        return 1
-
-    def _create_stub_in(self, mod: ModuleState, region: Region, entry: int, addr: int,
-                        template: tuple[tuple[int, bytes, str], ...]) -> int:
-        """create_stub (TOC kernel) for an entry inside one in-module region, the usual case.
-
-        The same writes in the same order, recorded the same way, through
-        ModuleMemory.write_run (one region lookup); in-module reads are not events, so the
-        words patch_instruction ORs into are read from the buffer.
-        """
-        memory, e = mod.memory, endian(mod)
-        memory.write_run(region, [(entry + off, data, "patch_instruction", what)
-                                  for off, data, what in template])
-        reladdr = signed(entry - self.my_r2(mod))
-        if not fits_signed(reladdr, 32):
-            mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
-                   reladdr & M64, "my_r2")
-            return 0
-        buf, lo = region.buf, entry - region.addr
-        w0 = int.from_bytes(buf[lo : lo + 4], e)
-        memory.write_run(region, [(entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
-                                   "patch_instruction", "stub jump[0]")])
-        w1 = int.from_bytes(buf[lo + 4 : lo + 8], e)
-        items = [(entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
-                  "patch_instruction", "stub jump[1]")]
+            w0 = read_word(entry, "stub jump[0]")
+            emit([(entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
+                   "patch_instruction", "stub jump[0]")])
+            w1 = read_word(entry + 4, "stub jump[1]")
+            emit([(entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
+                   "patch_instruction", "stub jump[1]")])
         prim = self.stub_word_primitive
         desc = self.func_desc(mod, addr)
-        for i in range(len(desc) // 4):
-            word = int.from_bytes(desc[4 * i : 4 * i + 4], e)
-            items.append((entry + FUNCDATA_OFFSET + 4 * i, primitive_bytes(prim, word, e), prim,
-                          "stub funcdata"))
-        items.append((entry + MAGIC_OFFSET, primitive_bytes(prim, STUB_MAGIC, e), prim,
-                      "stub magic"))
-        memory.write_run(region, items)
+        words = [(FUNCDATA_OFFSET + 4 * i, int.from_bytes(desc[4 * i : 4 * i + 4], e),
+                  "stub funcdata") for i in range(len(desc) // 4)]
+        words.append((MAGIC_OFFSET, STUB_MAGIC, "stub magic"))
+        emit([(entry + off, primitive_bytes(prim, word, e), prim, what)
+              for off, word, what in words])
         return 1
 
-    def write_stub_word(self, mod: ModuleState, addr: int, word: int, what: str) -> int:
-        """A stub funcdata or magic word, through the profile's ``stub_word_primitive``."""
-        if self.stub_word_primitive == "patch_instruction":
-            return patch_instruction(mod, addr, word, what)
-        return patch_u32(mod, addr, word, what)
+    def _stub_access(self, mod: ModuleState, entry: int) -> tuple[
+            Callable[[list[tuple[int, bytes, Primitive, str]]], None], Callable[[int, str], int]]:
+        """How create_stub writes and reads back the entry at ``entry``.
+
+        Usually the entry lies inside `.stubs`: its writes go through ModuleMemory.write_run
+        (one region lookup) and the words it ORs into are read from the buffer (in-module reads
+        are not events). Otherwise each write and read goes through memory on its own, so
+        out-of-bounds accesses are logged. Both record the same events.
+        """
+        memory, e = mod.memory, endian(mod)
+        region = memory.in_module_region(entry, self.stub_entry_size(mod))
+        if region is None:
+            def emit(items: list[tuple[int, bytes, Primitive, str]]) -> None:
+                for at, data, primitive, what in items:
+                    memory.write(at & M64, data, primitive, what)
+
+            return emit, lambda at, what: read_u32(mod, at, what)
+        buf, base = region.buf, region.addr
+
+        def emit_run(items: list[tuple[int, bytes, Primitive, str]]) -> None:
+            memory.write_run(region, items)
+
+        def read_word(at: int, what: str) -> int:
+            return int.from_bytes(buf[at - base : at - base + 4], e)
+
+        return emit_run, read_word
 
     def create_ftrace_stub(self, mod: ModuleState, entry: int, addr: int) -> int:
         """create_ftrace_stub (mprofile): memcpy the template, patch HA/LO of addr - kernel TOC.
