@@ -5,7 +5,6 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-from ppcreloc.arch.access import patch_u32
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
 from ppcreloc.engine import Write
 from ppcreloc.loader.module import ModuleState
@@ -138,11 +137,7 @@ class FullUndo(V6_12):
         while end and (end - 1) in st.free:
             end -= 1
             entry = base + end * size
-            region = mod.memory.in_module_region(entry, size)
-            if region is not None:  # the usual case: the same writes, one region lookup
-                mod.memory.write_run(region, [(entry + off, bytes(4), "patch_u32", "release stub")
-                                              for off in range(MAGIC_OFFSET, size, 4)])
-            else:
-                for off in range(MAGIC_OFFSET, size, 4):
-                    patch_u32(mod, entry + off, 0, "release stub")
+            emit, _ = self._stub_access(mod, entry)
+            emit([(entry + off, bytes(4), "patch_u32", "release stub")
+                  for off in range(MAGIC_OFFSET, size, 4)])
             st.free.discard(end)
