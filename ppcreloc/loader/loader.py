@@ -49,7 +49,7 @@ from ppcreloc.loader.layout import (
     section_size,
 )
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
-from ppcreloc.loader.memory import KernelFault, ModuleMemory, Region
+from ppcreloc.loader.memory import KernelFault, ModuleMemory
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.loader.world import SymbolWorld
 
@@ -65,11 +65,9 @@ _T = TypeVar("_T")
 
 
 class TrackedMemory(ModuleMemory):
-    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)
-    and finds regions through a last-hit cache (the stub walk reads one region many times)."""
+    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)."""
 
     last_reloc: RelocRef | None = None
-    _hit: Region | None = None
     _reloc: RelocRef | None = None
 
     @property
@@ -86,16 +84,6 @@ class TrackedMemory(ModuleMemory):
     def forget_reloc(self) -> None:
         """A new section or phase starts: nothing has been applied in it yet."""
         self.last_reloc = None
-
-    def _find(self, addr: int) -> Region | None:
-        r = self._hit
-        if r is not None and r.addr <= addr < r.addr + len(r.buf):
-            return r
-        for r in self.regions:
-            if r.addr <= addr < r.addr + len(r.buf):
-                self._hit = r
-                return r
-        return None
 
 
 @dataclass

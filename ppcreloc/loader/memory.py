@@ -86,8 +86,9 @@ class ModuleMemory:
     unbacked: dict[int, int] = field(default_factory=dict)
     #: [start, end) address ranges that are read-only (set by :meth:`protect`), sorted
     read_only: list[tuple[int, int]] = field(default_factory=list)
-    #: the region a subclass's _find last returned (a lookup cache; ModuleMemory never sets it)
-    _hit = None
+    #: the region _find last returned: read and write try it first (the stub walk and the stub
+    #: writes hit one region many times in a row); regions never move, so it stays valid
+    _hit = None  # not annotated: an instance cache, not a dataclass field
 
     def protect(self, ranges: list[tuple[int, int]]) -> None:
         """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""
@@ -116,15 +117,18 @@ class ModuleMemory:
         raise KeyError(index)
 
     def _find(self, addr: int) -> Region | None:
+        r = self._hit
+        if r is not None and r.addr <= addr < r.addr + len(r.buf):
+            return r
         for r in self.regions:
-            if r.addr <= addr < r.end:
+            if r.addr <= addr < r.addr + len(r.buf):
+                self._hit = r
                 return r
         return None
 
     def in_module(self, addr: int, size: int) -> bool:
         """True when [addr, addr+size) lies inside one of the module's own sections."""
-        r = self._find(addr)
-        return r is not None and r.in_module and addr + size <= r.end
+        return self.in_module_region(addr, size) is not None
 
     def read(self, addr: int, size: int, what: str) -> bytes:
         """Read ``size`` bytes; out-of-module bytes are logged (and read as backed or fill)."""
