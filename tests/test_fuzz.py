@@ -256,15 +256,20 @@ def test_two_processes_share_a_failure_through_redis(redis_url: str, tmp_path: P
     assert third.returncode == 0 and json.loads(third.stdout)["replayed"] == 0
 
 
+def _wait_for_a_fixture(fixtures: Path, timeout: float = 120) -> None:
+    """Poll until the campaign has written a fixture sidecar (or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while not list(fixtures.rglob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def test_sigint_stops_cleanly_with_fixtures_on_disk(tmp_path: Path) -> None:
     proc = subprocess.Popen(_cmd("--engine", "v6.12", "--budget", "300", "--fixtures", "fx",
                                  "--json"),
                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list((tmp_path / "fx").rglob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_for_a_fixture(tmp_path / "fx")
         time.sleep(1.0)  # into the next batches
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -333,9 +338,7 @@ def test_sigint_with_jobs_stops_every_worker(tmp_path: Path) -> None:
                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list((tmp_path / "fx").rglob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_for_a_fixture(tmp_path / "fx")
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
