@@ -165,12 +165,9 @@ def _placed_sections(obj: ElfObject, placements: Mapping[int, int]) -> list[int]
 
 
 def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, int],
-          hooks: bool, unknown: frozenset[int] = frozenset(),
-          call_addend_limit: int | None = None,
-          dq_opcodes: frozenset[int] = frozenset({56, 61}),
-          refused: Callable[[ElfObject, Rela], bool] = lambda obj, r: False) -> _Plan:
-    """Build the link copy (see the module docstring); ``refused`` leaves out what the
-    linker cannot take (see :meth:`_Linker.refuses`)."""
+          linker: _Linker) -> _Plan:
+    """Build the link copy for ``linker`` (see the module docstring), without the relocations
+    it cannot take (:meth:`_Linker.refuses`)."""
     if obj.big_endian:
         raise LinkerError("reference links support little-endian (ELFv2) objects only")
     placed = _placed_sections(obj, placements)
@@ -218,19 +215,10 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
         size = len(obj.sections[target].data)
         for index, r in enumerate(obj.relocs.get(relsec, [])):
             rt = TYPES.get(r.type)
-            if rt is None or r.type in unknown or r.offset + rt.field.size > size \
-                    or r.sym >= len(obj.symbols):
+            if rt is None or r.offset + rt.field.size > size or r.sym >= len(obj.symbols):
                 continue
-            if call_addend_limit is not None and r.type == R_PPC64_REL24 \
-                    and is_external(obj, r.sym) and abs(r.addend) >= call_addend_limit:
+            if linker.refuses(obj, target, r):
                 continue
-            if refused(obj, r):
-                continue
-            if r.type in DS_TYPES:
-                at = r.offset & ~3
-                word = int.from_bytes(obj.sections[target].data[at : at + 4], "little")
-                if dq_form(word, dq_opcodes):
-                    continue  # the linker's DQ case: another mask, and a link error if % 16
             sym = obj.symbols[r.sym] if r.sym else None
             if sym is not None and sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH, SHN_ABS) \
                     and sym.shndx not in new:
@@ -244,7 +232,7 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
     out = []
     for i in placed:
         gap = 0
-        if hooks and rel24.get(i):
+        if linker.hooks and rel24.get(i):
             b.add_section(f".h{i}", flags=SHF_ALLOC | SHF_EXECINSTR, addralign=4)
             room = -(-(STUB_ROOM * rel24[i] + 64) // 64) * 64
             gap = placements[i] % 32 + room
@@ -309,12 +297,23 @@ class _Linker:
     #: (lld 14 and 22: "reserved value of 7", measured; GNU ld adds 128 as the kernel does)
     local_entry7_refused: frozenset[int] = frozenset()
 
-    def refuses(self, obj: ElfObject, r: Rela) -> bool:
-        """Whether the linker crashes on or rejects ``r`` (sym0_crash, local_entry7_refused)."""
+    def refuses(self, obj: ElfObject, target: int, r: Rela) -> bool:
+        """Whether ``r`` (of section ``target``, symbol index in range) is left out of this
+        linker's link copy: a type it rejects, a call addend over its limit, a DS relocation on
+        what it takes for a DQ-form word, or a branch it crashes on or refuses."""
+        if r.type in self.unknown:
+            return True
+        if self.call_addend_limit is not None and r.type == R_PPC64_REL24 \
+                and is_external(obj, r.sym) and abs(r.addend) >= self.call_addend_limit:
+            return True
+        if r.type in DS_TYPES:
+            at = r.offset & ~3
+            word = int.from_bytes(obj.sections[target].data[at : at + 4], "little")
+            if dq_form(word, self.dq_opcodes):
+                return True  # the linker's DQ case: another mask, and a link error if % 16
         if r.type in self.sym0_crash and r.sym == 0:
             return True
-        return (r.type in self.local_entry7_refused and r.sym < len(obj.symbols)
-                and obj.symbols[r.sym].other >> 5 == 7)
+        return r.type in self.local_entry7_refused and obj.symbols[r.sym].other >> 5 == 7
 
 
 #: *_DS relocation types: ADDR16_DS, ADDR16_LO_DS, GOT16_DS, GOT16_LO_DS, PLT16_LO_DS,
@@ -387,8 +386,7 @@ def _link(linker: _Linker, obj: ElfObject, placements: Mapping[int, int],
     if exe is None:
         raise LinkerMissing(f"{linker.exe} not found")
     toc &= M64
-    plan = _plan(obj, placements, symbols, linker.hooks, linker.unknown,
-                 linker.call_addend_limit, linker.dq_opcodes, linker.refuses)
+    plan = _plan(obj, placements, symbols, linker)
     tocref = (plan.end + 0x1FF) & ~0xFF
     branch_lt = tocref + 0x1000
     with tempfile.TemporaryDirectory(prefix="ppcreloc-link-") as tmp:

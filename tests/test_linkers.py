@@ -264,7 +264,7 @@ def test_placement_is_verified_from_the_map():
     assert [(e.name, e.addr, e.out) for e in lds.parse_lld_map(lld_map)] == [
         (".s1", 0x1000_0000, ".o1"), (".text.thunk", 0x1000_0020, ".o1")]
     obj = all_types_object([38], ())
-    plan = linkers._plan(obj, {1: 0x1000_0000}, {}, hooks=False)
+    plan = linkers._plan(obj, {1: 0x1000_0000}, {}, linkers._LLD)
     toc = 0x1000_8000
     out = {".o1": (0x1000_0000, bytes(0x20)), ".tocref": (0x2000_0000, struct.pack("<Q", toc))}
     with pytest.raises(PlacementError, match="not 0x10000000"):
