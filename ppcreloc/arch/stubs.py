@@ -59,6 +59,40 @@ def stub_template_writes(
     )
 
 
+class FuncdataTable:
+    """stubs[i].funcdata.addr for the ``count`` entries whose funcdata lies inside `.stubs`.
+
+    Searches the section's bytes for the walk's answers (C-speed ``bytearray.find``) instead of
+    reading entry by entry: the first zero funcdata, the first equal to a target. Every entry
+    counted here has ``i < num_stubs``, so the walk's WARN_ON cannot fire inside it.
+    """
+
+    def __init__(self, buf: bytearray, size: int, count: int, byteorder: str) -> None:
+        self.buf, self.size, self.count, self.byteorder = buf, size, count, byteorder
+
+    def _first(self, pattern: bytes, start: int, limit: int) -> int:
+        """The first ``start <= i < limit`` whose funcdata bytes are ``pattern``, else ``limit``."""
+        if start >= limit:
+            return limit
+        buf, size = self.buf, self.size
+        end = FUNCDATA_OFFSET + (limit - 1) * size + 8
+        pos = buf.find(pattern, FUNCDATA_OFFSET + start * size, end)
+        while pos != -1:
+            i, rem = divmod(pos - FUNCDATA_OFFSET, size)
+            if not rem:
+                return i
+            pos = buf.find(pattern, FUNCDATA_OFFSET + (i + 1) * size, end)
+        return limit
+
+    def first_zero(self) -> int:
+        """The first entry whose funcdata is 0 (the end of the walk), else ``count``."""
+        return self._first(bytes(8), 0, self.count)
+
+    def first_equal(self, value: int, limit: int, start: int = 0) -> int:
+        """The first entry in [start, limit) whose funcdata is ``value``, else ``limit``."""
+        return self._first((value & M64).to_bytes(8, self.byteorder), start, limit)
+
+
 class WorldError(PpcrelocError):
     """The symbol world lacks something the arch code needs (e.g. ftrace_caller)."""
 
@@ -134,6 +168,21 @@ class StubsMixin:
 
         return read
 
+    def funcdata_table(self, mod: ModuleState) -> FuncdataTable | None:
+        """The part of the sentinel walk that reads inside `.stubs` (reads there are not
+        events): a :class:`FuncdataTable` over its bytes, or None when `.stubs` is not placed."""
+        base, num_stubs = self.stubs_base(mod)
+        try:
+            region = mod.memory.section(mod.arch.stubs_section)
+        except KeyError:
+            return None
+        if region.addr != base:
+            return None
+        size = self.stub_entry_size(mod)
+        span = len(region.buf) - FUNCDATA_OFFSET - 8
+        count = min(num_stubs, span // size + 1) if span >= 0 else 0
+        return FuncdataTable(region.buf, size, count, endian(mod))
+
     def stubs_base(self, mod: ModuleState) -> tuple[int, int]:
         """(address, number of entries) of `.stubs`: num_stubs = sh_size / sizeof(entry)."""
         sec = mod.obj.sections[mod.arch.stubs_section]
@@ -146,13 +195,24 @@ class StubsMixin:
         The loop reads stubs[i].funcdata first (through memory, so reading past `.stubs` is an
         OOB read), then WARN_ON(i >= num_stubs) returns 0; the first zero funcdata ends the walk
         and create_stub fills that entry, in bounds or not. Returns the stub address or 0.
+        The entries inside `.stubs` are searched in their bytes (:class:`FuncdataTable`); the
+        walk goes on entry by entry past them.
         """
         size = self.stub_entry_size(mod)
         base, num_stubs = self.stubs_base(mod)
         target: int | None = None
+        i, walking = 0, True
+        table = self.funcdata_table(mod)
+        if table is not None and table.count:
+            zero = table.first_zero()
+            if zero:
+                target = self.func_addr(mod, addr)
+                hit = table.first_equal(target, zero)
+                if hit < zero:
+                    return base + hit * size
+            i, walking = zero, zero == table.count
         read_funcdata = self.funcdata_reader(mod)
-        i = 0
-        while True:
+        while walking:
             entry = base + i * size
             fd = read_funcdata(entry + FUNCDATA_OFFSET, i)
             if not fd:

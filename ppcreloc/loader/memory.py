@@ -167,16 +167,18 @@ class ModuleMemory:
         if r is None or not r.addr <= addr < r.addr + len(r.buf):
             r = self._find(addr)
         n = len(data)
-        if r is not None and r.in_module:
+        if r is not None and addr - r.addr + n <= len(r.buf):
+            # one region holds every byte: slice it (out of the module, it is also an OOB event)
             lo = addr - r.addr
             buf = r.buf
-            if lo + n <= len(buf):
-                old_b = bytes(buf[lo : lo + n])
-                buf[lo : lo + n] = data
-                self.writes.append(_tuple_new(Write, (addr, old_b, bytes(data), primitive,
-                                                      self.step, self.reloc, True, what)))
-                return
-        # slow path: out of the module (in whole or part), byte by byte
+            old_b = bytes(buf[lo : lo + n])
+            buf[lo : lo + n] = data
+            if not r.in_module:
+                self.oob.append(OobAccess("write", addr, n, self.step, self.reloc, what))
+            self.writes.append(_tuple_new(Write, (addr, old_b, bytes(data), primitive,
+                                                  self.step, self.reloc, r.in_module, what)))
+            return
+        # slow path: across regions or into unbacked memory, byte by byte
         old = bytearray()
         for i, byte in enumerate(data):
             r = self._find(addr + i)

@@ -90,9 +90,23 @@ class FullUndo(V6_12):
         base, num_stubs = self.stubs_base(mod)
         target: int | None = None
         reuse: int | None = None
+        i, walking = 0, True
+        table = self.funcdata_table(mod)
+        if table is not None and table.count:  # the entries inside .stubs, searched at once
+            zero = table.first_zero()
+            free = sorted(f for f in st.free if f < zero)
+            reuse = free[0] if free else None
+            if zero > len(free):  # a live stub before the terminator: compare with it
+                target = self.func_addr(mod, addr)
+                hit = table.first_equal(target, zero)
+                while hit < zero and hit in st.free:
+                    hit = table.first_equal(target, zero, hit + 1)
+                if hit < zero:
+                    self._use(st, hit)
+                    return base + hit * size
+            i, walking = zero, zero == table.count
         read_funcdata = self.funcdata_reader(mod)
-        i = 0
-        while True:
+        while walking:
             fd = read_funcdata(base + i * size + FUNCDATA_OFFSET, i)
             if not fd:
                 break
@@ -130,10 +144,12 @@ class FullUndo(V6_12):
         """Zero released slots at the end of the walk so it stops after the last live stub."""
         size = self.stub_entry_size(mod)
         base, num_stubs = self.stubs_base(mod)
-        read_funcdata = self.funcdata_reader(mod)
-        end = 0
-        while end < num_stubs and read_funcdata(base + end * size + FUNCDATA_OFFSET, end):
-            end += 1
+        table = self.funcdata_table(mod)
+        end = table.first_zero() if table is not None else 0
+        if table is None or end == table.count:  # the walk goes on past .stubs
+            read_funcdata = self.funcdata_reader(mod)
+            while end < num_stubs and read_funcdata(base + end * size + FUNCDATA_OFFSET, end):
+                end += 1
         while end and (end - 1) in st.free:
             end -= 1
             entry = base + end * size
