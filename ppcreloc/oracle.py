@@ -24,7 +24,7 @@ message: the failure is reported once, by the invariant that owns it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -230,8 +230,10 @@ class _Memory:
 
     def section_of(self, addr: int) -> tuple[int, int] | None:
         """(section index, offset) for an address inside a placed section (memoised)."""
-        if addr in self._where:
+        try:
             return self._where[addr]
+        except KeyError:
+            pass
         where = None
         for p in self.placements:
             if p.addr <= addr < p.addr + p.size:
@@ -256,6 +258,29 @@ class _Memory:
                 if w.addr <= addr < w.addr + len(w.old):
                     return w.old[addr - w.addr]
         return None
+
+    def reader(self, step: int) -> Callable[[int], int | None]:
+        """``byte_after(step, ·)`` with the step's snapshot looked up once."""
+        snaps = self.run.steps[step].memory
+        section_of, byte_after = self.section_of, self.byte_after
+
+        def at(addr: int) -> int | None:
+            where = section_of(addr)
+            if where is not None:
+                snap = snaps.get(where[0])
+                if snap is not None and where[1] < len(snap):
+                    return snap[where[1]]
+            return byte_after(step, addr)
+
+        return at
+
+    def same_after(self, step1: int, step2: int) -> bool:
+        """Whether every placed byte reads the same after both steps, from their snapshots alone
+        (a True answer is exact; False means: compare byte by byte)."""
+        m1, m2 = self.run.steps[step1].memory, self.run.steps[step2].memory
+        if m1 != m2:
+            return False
+        return all(p.index in m1 and len(m1[p.index]) >= p.size for p in self.placements)
 
     def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
         """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
@@ -441,12 +466,6 @@ def _oob_runs(sr: StepResult) -> list[_Oob]:
     oob_writes = [w for w in sr.writes if not w.in_bounds]
     for w in oob_writes:
         groups.setdefault(("write", w.reloc), []).append((w.addr, len(w.new), w.what))
-    first_old: dict[int, int] = {}
-    last_new: dict[int, int] = {}
-    for w in oob_writes:
-        for k, (old, new) in enumerate(zip(w.old, w.new, strict=False)):
-            first_old.setdefault(w.addr + k, old)
-            last_new[w.addr + k] = new
     runs: list[_Oob] = []
     for (kind, reloc), events in groups.items():
         merged: list[_Oob] = []
@@ -459,13 +478,33 @@ def _oob_runs(sr: StepResult) -> list[_Oob]:
             else:
                 merged.append(_Oob(kind, addr, size, reloc, [what] if what else []))
         if kind == "write":
+            spans = [(w.addr, w.addr + min(len(w.old), len(w.new)), w.old, w.new)
+                     for w in oob_writes]
             for run in merged:
-                span = range(run.addr, run.addr + run.size)
-                if all(a in first_old for a in span):
-                    run.old = bytes(first_old[a] for a in span)
-                    run.new = bytes(last_new[a] for a in span)
+                run.old, run.new = _span_bytes(spans, run.addr, run.size)
         runs += merged
     return sorted(runs, key=lambda r: (r.addr, r.kind))
+
+
+def _span_bytes(
+    writes: Sequence[tuple[int, int, bytes, bytes]], addr: int, size: int
+) -> tuple[bytes | None, bytes | None]:
+    """The bytes of [addr, addr+size) before the first of ``writes`` (``(start, end, old,
+    new)``, in order) and after the last, or (None, None) when they do not cover every byte."""
+    old, new, seen = bytearray(size), bytearray(size), bytearray(size)
+    end = addr + size
+    for start, stop, w_old, _ in reversed(writes):  # the first write to a byte is copied last
+        if start < end and addr < stop:
+            lo, hi = max(start, addr), min(stop, end)
+            old[lo - addr : hi - addr] = w_old[lo - start : hi - start]
+            seen[lo - addr : hi - addr] = b"\x01" * (hi - lo)
+    if seen.count(0):
+        return None, None
+    for start, stop, _, w_new in writes:  # the last write to a byte wins
+        if start < end and addr < stop:
+            lo, hi = max(start, addr), min(stop, end)
+            new[lo - addr : hi - addr] = w_new[lo - start : hi - start]
+    return bytes(old), bytes(new)
 
 
 def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
@@ -536,15 +575,20 @@ def _first_old(writes: Sequence[Write]) -> dict[int, tuple[int, Write]]:
     return first
 
 
-def _changed_bytes(writes: Sequence[Write]) -> dict[int, tuple[int, int, Write]]:
-    """addr -> (value before the step, value after it, first write changing it), changed only."""
+def _changed_bytes(
+    writes: Sequence[Write], first: dict[int, tuple[int, Write]] | None = None
+) -> dict[int, tuple[int, int, Write]]:
+    """addr -> (value before the step, value after it, first write changing it), changed only.
+
+    ``first`` is ``_first_old(writes)`` when the caller has it.
+    """
     last: dict[int, tuple[int, Write]] = {}
     for w in writes:
         for k, new in enumerate(w.new):
             last[w.addr + k] = (new, w)
     return {
         a: (old, last[a][0], last[a][1])
-        for a, (old, _) in _first_old(writes).items()
+        for a, (old, _) in (first if first is not None else _first_old(writes)).items()
         if old != last[a][0]
     }
 
@@ -568,14 +612,16 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
         ig, gone = ctx.find("reapply", "going", t)
         if applied is None or gone is None or _failed(applied) or gone.fault is not None:
             continue  # a faulted going is apply_clear_apply's violation
+        first = _first_old(applied.writes)
+        section_of = ctx.memory.section_of
         changed = {
             a: v
-            for a, v in _changed_bytes(applied.writes).items()
-            if not stub_lo <= a < stub_lo + stub_size and ctx.memory.section_of(a) is not None
+            for a, v in _changed_bytes(applied.writes, first).items()
+            if not stub_lo <= a < stub_lo + stub_size and section_of(a) is not None
         }
-        bad = {a for a, (before, _, _) in changed.items()
-               if ctx.memory.byte_after(ig, a) != before}
-        before = {a: v[0] for a, v in _first_old(applied.writes).items()}
+        after = ctx.memory.reader(ig)
+        bad = {a for a, (before, _, _) in changed.items() if after(a) != before}
+        before = {a: v[0] for a, v in first.items()}
         for w in _by_write(bad, {a: changed[a][2] for a in bad}):
             size = len(w.new)
             out.append(ctx.violation(
@@ -608,12 +654,16 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
         if first is None or second is None or _failed(first) or _failed(second):
             skipped.append(t)
             continue
+        if ctx.memory.same_after(i1, i2):
+            continue  # every placed byte is the same: nothing to compare byte by byte
         owner: dict[int, Write] = {}  # the last write to each byte, the second apply's first
         for w in [*first.writes, *second.writes]:
             for k in range(len(w.new)):
                 owner[w.addr + k] = w
-        owner = {a: w for a, w in owner.items() if ctx.memory.section_of(a) is not None}
-        bad = {a for a in owner if ctx.memory.byte_after(i1, a) != ctx.memory.byte_after(i2, a)}
+        section_of = ctx.memory.section_of
+        owner = {a: w for a, w in owner.items() if section_of(a) is not None}
+        at1, at2 = ctx.memory.reader(i1), ctx.memory.reader(i2)
+        bad = {a for a in owner if at1(a) != at2(a)}
         for w in _by_write(bad, owner):
             size = len(w.new)
             out.append(ctx.violation(
