@@ -84,18 +84,26 @@ class _Marks:
 
     def result(
         self, step: Step, rc: int, mod: ModuleState, failed: RelocRef | None = None,
-        fault: KernelFault | None = None,
+        fault: KernelFault | None = None, previous: StepResult | None = None,
     ) -> StepResult:
-        region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
+        """The step's StepResult. ``previous`` is the step before it: module memory changes
+        only through recorded writes, so a step that recorded none shares its memory images."""
+        writes = mod.memory.writes[self.writes :]
+        if previous is not None and not writes:
+            memory, after_stubs = previous.memory, previous.after_stubs
+        else:
+            region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
+            memory = mod.memory.snapshot()
+            after_stubs = bytes(region.buf) if region is not None else b""
         return StepResult(
             step=step,
             rc=rc,
             messages=mod.messages[self.messages :],
             warns=mod.warns - self.warns,
-            writes=mod.memory.writes[self.writes :],
+            writes=writes,
             oob=mod.memory.oob[self.oob :],
-            memory=mod.memory.snapshot(),
-            after_stubs=bytes(region.buf) if region is not None else b"",
+            memory=memory,
+            after_stubs=after_stubs,
             fault=fault.signal if fault is not None else None,
             failed_reloc=failed if rc or fault is not None else None,
             fault_addr=fault.addr if fault is not None else None,
@@ -149,8 +157,9 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
                 rc = 0
         except KernelFault as f:
             mod.memory.reloc = None
-            results.append(marks.result(step, 0, mod, f.reloc or last_reloc(mod.memory), f))
+            results.append(marks.result(step, 0, mod, f.reloc or last_reloc(mod.memory), f,
+                                        results[-1]))
             break
-        results.append(marks.result(step, rc, mod, last_reloc(mod.memory)))
+        results.append(marks.result(step, rc, mod, last_reloc(mod.memory), None, results[-1]))
     run.stubs = stubs_extent(mod)
     return run

@@ -7,6 +7,7 @@ nothing done before it is rolled back. Every access goes through mod.memory, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
@@ -36,6 +37,8 @@ from .access import patch_instruction, read_u32, read_uint, store
 from .frob import find_dot_toc, last_section
 
 SYM_SIZE = 24
+#: builds a RelocRef from its six fields without NamedTuple.__new__'s argument handling
+_tuple_new = tuple.__new__
 #: ld r2,X(r12) with the DS field masked, and add r2,r2,r12 (the ELFv2 large-model prologue)
 LD_R2_R12 = ld(2, 12, 0)
 ADD_R2_R2_R12 = add(2, 2, 12)
@@ -98,8 +101,12 @@ class RelocateMixin:
 
     def reloc_type(self, mod: ModuleState, r_type: int) -> RelocType | None:
         """The table row when this kernel build handles ``r_type``, else None ("Unknown")."""
+        return self.reloc_type_for(self.pcrel(mod), r_type)
+
+    def reloc_type_for(self, pcrel: bool, r_type: int) -> RelocType | None:
+        """:meth:`reloc_type` for a PCREL (or TOC) build."""
         row = RELOC_TYPES.get(r_type)
-        return row if row is not None and row.available(self.pcrel(mod)) else None
+        return row if row is not None and row.available(pcrel) else None
 
     def symbol(self, mod: ModuleState, symindex: int, index: int) -> Symbol:
         """``(Elf64_Sym *)sechdrs[symindex].sh_addr + ELF64_R_SYM``: not bounds-checked.
@@ -125,28 +132,45 @@ class RelocateMixin:
             mod.arch.toc_fixed = True
         target = obj.sections[relsec].info
         base = obj.sections[target].addr if target < len(obj.sections) else 0
+        syms = obj.symbols
+        memory = mod.memory
         try:
             for i, rela in enumerate(obj.relocs.get(relsec, [])):
                 location = (base + rela.offset) & M64
-                sym = self.symbol(mod, symindex, rela.sym)
-                mod.memory.reloc = RelocRef(relsec, i, rela.offset, rela.type, rela.sym, sym.name)
+                r_sym = rela.sym
+                sym = syms[r_sym] if r_sym < len(syms) else self.symbol(mod, symindex, r_sym)
+                memory.reloc = _tuple_new(
+                    RelocRef, (relsec, i, rela.offset, rela.type, r_sym, sym.name))
                 rc = self.apply_one(mod, rela, sym, location)
                 if rc:
                     return rc
         finally:
-            mod.memory.reloc = None
+            memory.reloc = None
         return 0
 
     def apply_one(self, mod: ModuleState, rela: Rela, sym: Symbol, location: int) -> int:
         """One case of the switch: 0 or -errno."""
         value = (sym.value + rela.addend) & M64
-        row = self.reloc_type(mod, rela.type)
-        if row is None:
+        case = self._cases(self.pcrel(mod)).get(rela.type)
+        if case is None:
             mod.pr("err", "%s: Unknown ADD relocation: %lu\n", mod.name, rela.type & M64)
             return -ENOEXEC
-        handler = getattr(self, f"_apply_{row.handler}")
+        row, handler = case
         rc: int = handler(mod, row, rela, sym, location, value)
         return rc
+
+    def _cases(self, pcrel: bool) -> dict[int, tuple[RelocType, Callable[..., int]]]:
+        """r_type -> (table row, ``_apply_<handler>``) for every type this build handles
+        (the cases of the switch; :meth:`reloc_type` for one type), built once per profile."""
+        cache = self.__dict__.setdefault("_cases_cache", {})
+        cases = cache.get(pcrel)
+        if cases is None:
+            cases = cache[pcrel] = {
+                num: (row, getattr(self, f"_apply_{row.handler}"))
+                for num in RELOC_TYPES
+                if (row := self.reloc_type_for(pcrel, num)) is not None
+            }
+        return cases
 
     def _apply_field(
         self, mod: ModuleState, row: RelocType, rela: Rela, sym: Symbol, loc: int, value: int

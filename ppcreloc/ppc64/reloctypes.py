@@ -62,7 +62,15 @@ class RelocType:
 
     def compute(self, sa: int, p: int, toc: int) -> int:
         """The 64-bit value the kernel computes before checks (value in module_64.c)."""
-        v = {"S+A": sa, "S+A-TOC": sa - toc, "S+A-P": sa - p, "TOC": toc, "none": 0}[self.base]
+        base = self.base
+        if base == "S+A":
+            v = sa
+        elif base == "S+A-TOC":
+            v = sa - toc
+        elif base == "S+A-P":
+            v = sa - p
+        else:
+            v = toc if base == "TOC" else 0
         return v & M64
 
     def field(self, v: int) -> int:
