@@ -211,8 +211,8 @@ class StubsMixin:
                 if hit < zero:
                     return base + hit * size
             i, walking = zero, zero == table.count
-        read_funcdata = self.funcdata_reader(mod)
-        while walking:
+        read_funcdata = self.funcdata_reader(mod) if walking else None
+        while read_funcdata is not None:
             entry = base + i * size
             fd = read_funcdata(entry + FUNCDATA_OFFSET, i)
             if not fd:

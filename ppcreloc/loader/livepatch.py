@@ -257,19 +257,40 @@ def klp_apply_section_relocs(
     return klp_write_section_relocs(backend, mod, secndx, objname, True)
 
 
+@dataclass(frozen=True)
+class KlpModInfo:
+    """struct klp_modinfo: what copy_module_elf keeps of a livepatch module's ELF after the load
+    (kernel/module/main.c, 6.12): info->symndx, and of the saved section headers the indices of
+    the SHF_RELA_LIVEPATCH ones, in order (the only ones klp_write_object_relocs acts on)."""
+
+    symndx: int
+    relasecs: tuple[int, ...]
+
+
+def klp_modinfo(mod: ModuleState) -> KlpModInfo:
+    """``mod->klp_info``: taken from the loaded module once (section flags and the symbol table
+    index do not change after the load)."""
+    info = mod.klp_info
+    if not isinstance(info, KlpModInfo):
+        secs = mod.obj.sections
+        info = mod.klp_info = KlpModInfo(
+            mod.obj.symtab_index or 0,
+            tuple(i for i in range(1, len(secs)) if secs[i].flags & SHF_RELA_LIVEPATCH),
+        )
+    return info
+
+
 def klp_write_object_relocs(
     backend: ArchBackend, mod: ModuleState, objname: str, apply: bool, generations: dict[str, int]
 ) -> int:
     """klp_write_object_relocs: every SHF_RELA_LIVEPATCH section in order; first error stops.
 
-    Iterates the saved section headers (copy_module_elf), so the target section's SHF_ALLOC
-    and the section type are not checked here, unlike apply_relocations.
+    Iterates the saved section headers (copy_module_elf, :func:`klp_modinfo`), so the target
+    section's SHF_ALLOC and the section type are not checked here, unlike apply_relocations.
     """
-    symndx = mod.obj.symtab_index or 0  # info->symndx, as copy_module_elf saved it
-    for i in range(1, len(mod.obj.sections)):
-        if not mod.obj.sections[i].flags & SHF_RELA_LIVEPATCH:
-            continue
-        ret = klp_write_section_relocs(backend, mod, i, objname, apply, generations, symndx)
+    info = klp_modinfo(mod)
+    for i in info.relasecs:
+        ret = klp_write_section_relocs(backend, mod, i, objname, apply, generations, info.symndx)
         if ret:
             return ret
     return 0

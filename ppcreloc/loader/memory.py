@@ -89,6 +89,8 @@ class ModuleMemory:
     #: the region _find last returned: read and write try it first (the stub walk and the stub
     #: writes hit one region many times in a row); regions never move, so it stays valid
     _hit = None  # not annotated: an instance cache, not a dataclass field
+    #: section index -> region, filled by :meth:`section` (regions are only ever added)
+    _sections = None
 
     def protect(self, ranges: list[tuple[int, int]]) -> None:
         """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""
@@ -110,9 +112,15 @@ class ModuleMemory:
         self.regions.append(region)
 
     def section(self, index: int) -> Region:
-        """The region of section ``index``."""
+        """The region of section ``index`` (KeyError when it is not placed)."""
+        r = self._sections.get(index) if self._sections is not None else None
+        if r is not None:
+            return r
         for r in self.regions:
             if r.index == index:
+                if self._sections is None:
+                    self._sections = {}
+                self._sections[index] = r
                 return r
         raise KeyError(index)
 

@@ -50,6 +50,8 @@ class ModuleState:
     arch: ModArch = field(default_factory=ModArch)
     messages: list[KernelMessage] = field(default_factory=list)
     warns: int = 0
+    #: struct klp_modinfo once livepatch first needs it (ppcreloc.loader.livepatch.klp_modinfo)
+    klp_info: object = None
 
     def pr(self, level: str, fmt: str, *args: int | str) -> None:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""

@@ -105,8 +105,8 @@ class FullUndo(V6_12):
                     self._use(st, hit)
                     return base + hit * size
             i, walking = zero, zero == table.count
-        read_funcdata = self.funcdata_reader(mod)
-        while walking:
+        read_funcdata = self.funcdata_reader(mod) if walking else None
+        while read_funcdata is not None:
             fd = read_funcdata(base + i * size + FUNCDATA_OFFSET, i)
             if not fd:
                 break
