@@ -37,6 +37,8 @@ from .access import patch_instruction, read_u32, read_uint, store
 from .frob import find_dot_toc, last_section
 
 SYM_SIZE = 24
+#: (profile class, PCREL build) -> the cases of apply_relocate_add's switch (RelocateMixin._cases)
+_CASES: dict[tuple[type, bool], dict[int, tuple[RelocType, Callable[..., int]]]] = {}
 #: builds a RelocRef from its six fields without NamedTuple.__new__'s argument handling
 _tuple_new = tuple.__new__
 #: ld r2,X(r12) with the DS field masked, and add r2,r2,r12 (the ELFv2 large-model prologue)
@@ -156,17 +158,17 @@ class RelocateMixin:
             mod.pr("err", "%s: Unknown ADD relocation: %lu\n", mod.name, rela.type & M64)
             return -ENOEXEC
         row, handler = case
-        rc: int = handler(mod, row, rela, sym, location, value)
+        rc: int = handler(self, mod, row, rela, sym, location, value)
         return rc
 
     def _cases(self, pcrel: bool) -> dict[int, tuple[RelocType, Callable[..., int]]]:
-        """r_type -> (table row, ``_apply_<handler>``) for every type this build handles
-        (the cases of the switch; :meth:`reloc_type` for one type), built once per profile."""
-        cache = self.__dict__.setdefault("_cases_cache", {})
-        cases = cache.get(pcrel)
+        """r_type -> (table row, the class's ``_apply_<handler>``) for every type this build
+        handles (the cases of the switch; :meth:`reloc_type` for one type), once per class."""
+        key = (type(self), pcrel)
+        cases = _CASES.get(key)
         if cases is None:
-            cases = cache[pcrel] = {
-                num: (row, getattr(self, f"_apply_{row.handler}"))
+            cases = _CASES[key] = {
+                num: (row, getattr(type(self), f"_apply_{row.handler}"))
                 for num in RELOC_TYPES
                 if (row := self.reloc_type_for(pcrel, num)) is not None
             }

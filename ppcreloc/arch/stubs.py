@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ppcreloc.arch.errno import ENOENT
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.loader.memory import Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -91,6 +92,19 @@ class FuncdataTable:
     def first_equal(self, value: int, limit: int, start: int = 0) -> int:
         """The first entry in [start, limit) whose funcdata is ``value``, else ``limit``."""
         return self._first((value & M64).to_bytes(8, self.byteorder), start, limit)
+
+
+@cache
+def stub_template(
+    elfv1: bool, pcrel: bool, byteorder: str
+) -> tuple[tuple[tuple[int, bytes, str], ...], int, int]:
+    """:func:`stub_template_writes`, and words 0 and 1 of the entry once they are all stored
+    (what create_stub reads back to patch; a prefixed word's suffix is overwritten by the next)."""
+    writes = stub_template_writes(elfv1, pcrel, byteorder)
+    image = bytearray(max(off + len(data) for off, data, _ in writes))
+    for off, data, _ in writes:
+        image[off : off + len(data)] = data
+    return (writes, int.from_bytes(image[0:4], byteorder), int.from_bytes(image[4:8], byteorder))
 
 
 class WorldError(PpcrelocError):
@@ -241,6 +255,10 @@ class StubsMixin:
             return 0
         pcrel = self.pcrel(mod)
         e = endian(mod)
+        if mod.config.abi != "elfv1":
+            region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
+            if region is not None:
+                return self._create_stub_in_stubs(mod, region, entry, addr, pcrel, e)
         emit, read_word = self._stub_access(mod, entry)
         emit([(entry + off, data, "patch_instruction", what)
               for off, data, what in stub_template_writes(mod.config.abi == "elfv1", pcrel, e)])
@@ -269,6 +287,41 @@ class StubsMixin:
         words.append((MAGIC_OFFSET, STUB_MAGIC, "stub magic"))
         emit([(entry + off, primitive_bytes(prim, word, e), prim, what)
               for off, word, what in words])
+        return 1
+
+    def _create_stub_in_stubs(self, mod: ModuleState, region: Region, entry: int, addr: int,
+                              pcrel: bool, e: str) -> int:
+        """create_stub for an ELFv2 entry inside `.stubs`: the same writes in the same order, by
+        one ModuleMemory.write_run.
+
+        The words patched after the template are the template's own (in-module reads are not
+        events, and nothing else wrote the entry in between), and funcdata is ``addr`` itself
+        (func_desc reads no memory on ELFv2).
+        """
+        template, w0, w1 = stub_template(False, pcrel, e)
+        items = [(entry + off, data, "patch_instruction", what) for off, data, what in template]
+        if pcrel:
+            items.append((entry, patch_instruction_bytes(w0 | imm_h18(FUNCDATA_OFFSET),
+                                                         w1 | imm_l(FUNCDATA_OFFSET), e),
+                          "patch_instruction", "stub pld"))
+        else:
+            reladdr = signed(entry - self.my_r2(mod))
+            if not fits_signed(reladdr, 32):
+                mod.memory.write_run(region, items)
+                mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
+                       reladdr & M64, "my_r2")
+                return 0
+            items.append((entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
+                          "patch_instruction", "stub jump[0]"))
+            items.append((entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
+                          "patch_instruction", "stub jump[1]"))
+        prim = self.stub_word_primitive
+        fd = (addr & M64).to_bytes(8, e)
+        for off, word, what in ((FUNCDATA_OFFSET, int.from_bytes(fd[:4], e), "stub funcdata"),
+                                (FUNCDATA_OFFSET + 4, int.from_bytes(fd[4:], e), "stub funcdata"),
+                                (MAGIC_OFFSET, STUB_MAGIC, "stub magic")):
+            items.append((entry + off, primitive_bytes(prim, word, e), prim, what))
+        mod.memory.write_run(region, items)
         return 1
 
     def _stub_access(self, mod: ModuleState, entry: int) -> tuple[
