@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Literal
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_RELA, ElfObject
@@ -212,8 +213,9 @@ def build_script(targets: Sequence[str], cycles: int) -> Script:
     return Script(tuple(targets), tuple(steps), tuple(phases))
 
 
+@lru_cache(maxsize=1024)
 def describe_step(step: Step) -> str:
-    """``load`` / ``coming(obj, gen 0)`` / ``going(obj, gen 0)``."""
+    """``load`` / ``coming(obj, gen 0)`` / ``going(obj, gen 0)`` (memoised: Step is frozen)."""
     if step.kind == "load":
         return "load"
     return f"{step.kind}({step.objname}, gen {step.generation})"
@@ -507,12 +509,15 @@ def _span_bytes(
     return bytes(old), bytes(new)
 
 
+_IN_BOUNDS = attrgetter("in_bounds")
+
+
 def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
     """Every out-of-bounds read or write in the steps of ``phases``."""
     out: list[Violation] = []
     for phase in phases:
         for i, sr in ctx.results(phase):
-            if sr is None or not (sr.oob or any(not w.in_bounds for w in sr.writes)):
+            if sr is None or not (sr.oob or not all(map(_IN_BOUNDS, sr.writes))):
                 continue
             kernel = _kernel_text(sr)
             runs = ctx.oob_runs.get(i)

@@ -184,7 +184,11 @@ class StubsMixin:
 
     def funcdata_table(self, mod: ModuleState) -> FuncdataTable | None:
         """The part of the sentinel walk that reads inside `.stubs` (reads there are not
-        events): a :class:`FuncdataTable` over its bytes, or None when `.stubs` is not placed."""
+        events): a :class:`FuncdataTable` over its bytes, or None when `.stubs` is not placed.
+        Memoised once placed (the section's address, size and buffer never change after)."""
+        table = mod.memo.get("funcdata_table")
+        if isinstance(table, FuncdataTable):
+            return table
         base, num_stubs = self.stubs_base(mod)
         try:
             region = mod.memory.section(mod.arch.stubs_section)
@@ -195,7 +199,8 @@ class StubsMixin:
         size = self.stub_entry_size(mod)
         span = len(region.buf) - FUNCDATA_OFFSET - 8
         count = min(num_stubs, span // size + 1) if span >= 0 else 0
-        return FuncdataTable(region.buf, size, count, endian(mod))
+        table = mod.memo["funcdata_table"] = FuncdataTable(region.buf, size, count, endian(mod))
+        return table
 
     def stubs_base(self, mod: ModuleState) -> tuple[int, int]:
         """(address, number of entries) of `.stubs`: num_stubs = sh_size / sizeof(entry)."""

@@ -109,16 +109,17 @@ def new_module(
 
 
 def copy_object(obj: ElfObject) -> ElfObject:
-    """What ``obj.clone()`` gives, faster: new Section/Symbol/Rela objects, shared bytes.
+    """What ``obj.clone()`` gives, faster: new Section/Symbol objects and RELA arrays.
 
-    Frob sorts RELA arrays and resolution writes st_value in the copy; the caller's object is
-    never touched (section data is immutable ``bytes``).
+    Frob sorts the RELA arrays (moving entries within the list, ppcreloc.arch.sort) and
+    resolution writes st_value in the copy; the caller's object is never touched. Section data
+    is immutable ``bytes`` and nothing writes a Rela, so both are shared.
     """
     return dataclasses.replace(
         obj,
         sections=[_shallow(s) for s in obj.sections],
         symbols=[_shallow(s) for s in obj.symbols],
-        relocs={k: [_shallow(r) for r in v] for k, v in obj.relocs.items()},
+        relocs={k: list(v) for k, v in obj.relocs.items()},
     )
 
 

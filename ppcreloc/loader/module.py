@@ -52,6 +52,9 @@ class ModuleState:
     warns: int = 0
     #: struct klp_modinfo once livepatch first needs it (ppcreloc.loader.livepatch.klp_modinfo)
     klp_info: object = None
+    #: the model's memo of values that cannot change once the module is placed (no kernel
+    #: counterpart: e.g. the `.stubs` funcdata view the stub walk searches)
+    memo: dict[str, object] = field(default_factory=dict)
 
     def pr(self, level: str, fmt: str, *args: int | str) -> None:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""
