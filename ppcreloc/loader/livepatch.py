@@ -181,12 +181,14 @@ def klp_resolve_symbols(
     if symndx is None:
         symndx = mod.obj.symtab_index or 0
     sec_vmlinux = sec_objname == VMLINUX
+    syms, memory = mod.obj.symbols, mod.memory
     try:
         for i, rela in enumerate(mod.obj.relocs.get(relsec, [])):
-            syms = mod.obj.symbols
-            symname = syms[rela.sym].name if rela.sym < len(syms) else ""
-            mod.memory.reloc = RelocRef(relsec, i, rela.offset, rela.type, rela.sym, symname)
-            sym = _symbol(mod, symndx, rela.sym)
+            r_sym = rela.sym
+            symname = syms[r_sym].name if r_sym < len(syms) else ""
+            memory.reloc = tuple.__new__(
+                RelocRef, (relsec, i, rela.offset, rela.type, r_sym, symname))
+            sym = _symbol(mod, symndx, r_sym)  # past the table: an OOB read of this relocation
             if sym.shndx != SHN_LIVEPATCH:
                 mod.pr("err", "symbol %s is not marked as a livepatch symbol\n", sym.name)
                 return -EINVAL
@@ -207,7 +209,7 @@ def klp_resolve_symbols(
                 return ret
             sym.value = addr
     finally:
-        mod.memory.reloc = None
+        memory.reloc = None
     return 0
 
 

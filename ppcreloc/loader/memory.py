@@ -23,7 +23,7 @@ from ppcreloc.errors import PpcrelocError
 PLAIN_PRIMITIVES: tuple[Primitive, ...] = ("store", "memcpy")
 
 
-#: builds a Write from its eight fields without NamedTuple.__new__'s argument handling
+#: builds a Write (or OobAccess) from its fields without NamedTuple.__new__'s argument handling
 _tuple_new = tuple.__new__
 
 
@@ -147,9 +147,11 @@ class ModuleMemory:
             lo = addr - r.addr
             if lo + size <= len(r.buf):
                 if not r.in_module:
-                    self.oob.append(OobAccess("read", addr, size, self.step, self.reloc, what))
+                    self.oob.append(_tuple_new(OobAccess, ("read", addr, size, self.step,
+                                                           self.reloc, what)))
                 return bytes(r.buf[lo : lo + size])
-        self.oob.append(OobAccess("read", addr, size, self.step, self.reloc, what))
+        self.oob.append(_tuple_new(OobAccess, ("read", addr, size, self.step, self.reloc,
+                                               what)))
         out = bytearray()
         for a in range(addr, addr + size):
             r = self._find(a)
@@ -182,7 +184,8 @@ class ModuleMemory:
             old_b = bytes(buf[lo : lo + n])
             buf[lo : lo + n] = data
             if not r.in_module:
-                self.oob.append(OobAccess("write", addr, n, self.step, self.reloc, what))
+                self.oob.append(_tuple_new(OobAccess, ("write", addr, n, self.step, self.reloc,
+                                                       what)))
             self.writes.append(_tuple_new(Write, (addr, old_b, bytes(data), primitive,
                                                   self.step, self.reloc, r.in_module, what)))
             return
@@ -196,7 +199,8 @@ class ModuleMemory:
                 continue
             old.append(r.buf[addr + i - r.addr])
             r.buf[addr + i - r.addr] = byte
-        self.oob.append(OobAccess("write", addr, n, self.step, self.reloc, what))
+        self.oob.append(_tuple_new(OobAccess, ("write", addr, n, self.step, self.reloc,
+                                               what)))
         self.writes.append(
             make_write(addr, bytes(old), bytes(data), primitive, self.step, self.reloc, False, what)
         )

@@ -58,7 +58,7 @@ class ModuleState:
 
     def pr(self, level: str, fmt: str, *args: int | str) -> None:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""
-        self.messages.append(KernelMessage(level, fmt, tuple(args)))
+        self.messages.append(tuple.__new__(KernelMessage, (level, fmt, args)))
 
     def warn_on(self, cond: bool) -> bool:
         """WARN_ON(cond): count a warning when ``cond`` holds and return it, as the macro does."""
