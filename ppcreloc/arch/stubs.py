@@ -368,24 +368,29 @@ class StubsMixin:
         pcrel = self.pcrel(mod)
         words = ftrace_stub_insns(pcrel, mod.config.paca_kernel_toc_offset)
         e = endian(mod)
-        mod.memory.write(entry, b"".join(w.to_bytes(4, e) for w in words), "memcpy",
-                         "ftrace stub template")
+        template = b"".join(w.to_bytes(4, e) for w in words)
+        region = (mod.memory.in_module_region(entry, self.stub_entry_size(mod))
+                  if mod.config.abi != "elfv1" else None)
+        if region is None:
+            mod.memory.write(entry, template, "memcpy", "ftrace stub template")
         if pcrel:
             kernelbase = getattr(mod.world, "kernelbase", None)
             base = kernelbase() if callable(kernelbase) else DEFAULT_KERNELBASE
             reladdr = signed(addr - base)
-            if not fits_signed(reladdr, 34):
-                mod.pr("err", "%s: Address of %ps out of range of 34-bit relative address.\n",
-                       mod.name, addr & M64)
-                return 0
             fields = ((2, imm_h18(reladdr)), (3, imm_l(reladdr)))
+            error = ("%s: Address of %ps out of range of 34-bit relative address.\n"
+                     if not fits_signed(reladdr, 34) else None)
         else:
             reladdr = signed(addr - mod.world.kernel_toc_addr())
-            if not fits_signed(reladdr, 32):
-                mod.pr("err", "%s: Address of %ps out of range of kernel_toc.\n", mod.name,
-                       addr & M64)
-                return 0
             fields = ((1, ppc_ha(reladdr)), (2, ppc_lo(reladdr)))
+            error = ("%s: Address of %ps out of range of kernel_toc.\n"
+                     if not fits_signed(reladdr, 32) else None)
+        if region is not None:
+            return self._create_ftrace_stub_in_stubs(mod, region, entry, addr, template, words,
+                                                     fields, error)
+        if error is not None:
+            mod.pr("err", error, mod.name, addr & M64)
+            return 0
         for idx, bits in fields:
             a = entry + 4 * idx
             store(mod, a, read_u32(mod, a, f"ftrace stub jump[{idx}]") | bits, 4,
@@ -393,6 +398,31 @@ class StubsMixin:
         mod.memory.write(entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store",
                          "ftrace stub funcdata")
         store(mod, entry + MAGIC_OFFSET, STUB_MAGIC, 4, "ftrace stub magic")
+        return 1
+
+    def _create_ftrace_stub_in_stubs(
+        self, mod: ModuleState, region: Region, entry: int, addr: int, template: bytes,
+        words: list[int], fields: tuple[tuple[int, int], ...], error: str | None,
+    ) -> int:
+        """create_ftrace_stub for an ELFv2 entry inside `.stubs`: the same writes in the same
+        order by one ModuleMemory.write_run (a plain store into read-only memory still faults
+        there, at the memcpy). The words patched are the template's own (in-module reads are
+        not events) and funcdata is ``addr`` itself (func_desc reads no memory on ELFv2)."""
+        e = endian(mod)
+        items: list[tuple[int, bytes, Primitive, str]] = [
+            (entry, template, "memcpy", "ftrace stub template")]
+        if error is not None:
+            mod.memory.write_run(region, items)
+            mod.pr("err", error, mod.name, addr & M64)
+            return 0
+        for idx, bits in fields:
+            items.append((entry + 4 * idx, ((words[idx] | bits) & 0xFFFF_FFFF).to_bytes(4, e),
+                          "store", f"ftrace stub jump[{idx}]"))
+        items.append((entry + FUNCDATA_OFFSET, (addr & M64).to_bytes(8, e), "store",
+                      "ftrace stub funcdata"))
+        items.append((entry + MAGIC_OFFSET, STUB_MAGIC.to_bytes(4, e), "store",
+                      "ftrace stub magic"))
+        mod.memory.write_run(region, items)
         return 1
 
     def module_finalize_ftrace(self, mod: ModuleState) -> int:
