@@ -329,6 +329,17 @@ class StubsMixin:
         mod.memory.write_run(region, items)
         return 1
 
+    def write_entry(self, mod: ModuleState, entry: int,
+                    items: list[tuple[int, bytes, Primitive, str]]) -> None:
+        """Writes to the stub entry at ``entry``, in order: one ModuleMemory.write_run when the
+        entry lies inside the module, else one by one (each out-of-bounds write is logged)."""
+        region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
+        if region is not None:
+            mod.memory.write_run(region, items)
+            return
+        for at, data, primitive, what in items:
+            mod.memory.write(at & M64, data, primitive, what)
+
     def _stub_access(self, mod: ModuleState, entry: int) -> tuple[
             Callable[[list[tuple[int, bytes, Primitive, str]]], None], Callable[[int, str], int]]:
         """How create_stub writes and reads back the entry at ``entry``.

@@ -220,17 +220,19 @@ class ModuleMemory:
         fault), as does any item that does not fit ``region``.
         """
         append = self.writes.append
-        buf, base, size = region.buf, region.addr, len(region.buf)
+        base, size = region.addr, len(region.buf)
         step, reloc, guard = self.step, self.reloc, bool(self.read_only)
-        for addr, data, primitive, what in items:
-            lo = addr - base
-            hi = lo + len(data)
-            if lo < 0 or hi > size or (guard and primitive in PLAIN_PRIMITIVES):
-                self.write(addr, data, primitive, what)
-                continue
-            old_b = bytes(buf[lo:hi])
-            buf[lo:hi] = data
-            append(_tuple_new(Write, (addr, old_b, data, primitive, step, reloc, True, what)))
+        with memoryview(region.buf) as buf:  # slices of a view copy once, not twice
+            for addr, data, primitive, what in items:
+                lo = addr - base
+                hi = lo + len(data)
+                if lo < 0 or hi > size or (guard and primitive in PLAIN_PRIMITIVES):
+                    self.write(addr, data, primitive, what)
+                    continue
+                old_b = buf[lo:hi].tobytes()
+                buf[lo:hi] = data
+                append(_tuple_new(Write, (addr, old_b, data, primitive, step, reloc, True,
+                                          what)))
 
     def snapshot(self) -> dict[int, bytes]:
         """The bytes of every placed section, by section index."""

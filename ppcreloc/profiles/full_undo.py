@@ -153,7 +153,6 @@ class FullUndo(V6_12):
         while end and (end - 1) in st.free:
             end -= 1
             entry = base + end * size
-            emit, _ = self._stub_access(mod, entry)
-            emit([(entry + off, bytes(4), "patch_u32", "release stub")
-                  for off in range(MAGIC_OFFSET, size, 4)])
+            self.write_entry(mod, entry, [(entry + off, bytes(4), "patch_u32", "release stub")
+                                          for off in range(MAGIC_OFFSET, size, 4)])
             st.free.discard(end)
