@@ -60,6 +60,9 @@ def stub_template_writes(
     )
 
 
+_ZERO_FUNCDATA = bytes(8)
+
+
 class FuncdataTable:
     """stubs[i].funcdata.addr for the ``count`` entries whose funcdata lies inside `.stubs`.
 
@@ -87,7 +90,7 @@ class FuncdataTable:
 
     def first_zero(self) -> int:
         """The first entry whose funcdata is 0 (the end of the walk), else ``count``."""
-        return self._first(bytes(8), 0, self.count)
+        return self._first(_ZERO_FUNCDATA, 0, self.count)
 
     def first_equal(self, value: int, limit: int, start: int = 0) -> int:
         """The first entry in [start, limit) whose funcdata is ``value``, else ``limit``."""
