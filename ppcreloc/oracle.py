@@ -338,26 +338,17 @@ class _Ctx:
         kernel: str | None = None,
     ) -> Violation:
         """A Violation with the relocation and step spelled out."""
-        v = Violation(
-            invariant,
-            message,
-            step=step,
-            step_desc=describe_step(self.script.steps[step]) if step is not None else None,
-            rc=rc,
-            addr=addr,
-            expected=expected,
-            actual=actual,
-            kernel_message=kernel,
+        step_desc = describe_step(self.script.steps[step]) if step is not None else None
+        if reloc is None:
+            return Violation(invariant, message, step, step_desc, rc, addr=addr,
+                             expected=expected, actual=actual, kernel_message=kernel)
+        secs = self.obj.sections
+        return Violation(
+            invariant, message, step, step_desc, rc, reloc.relsec,
+            secs[reloc.relsec].name if 0 <= reloc.relsec < len(secs) else None,
+            reloc.index, reloc.type, type_name(reloc.type), reloc.symname, addr, expected,
+            actual, kernel,
         )
-        if reloc is not None:
-            secs = self.obj.sections
-            v.relsec = reloc.relsec
-            v.section = secs[reloc.relsec].name if 0 <= reloc.relsec < len(secs) else None
-            v.index = reloc.index
-            v.type = reloc.type
-            v.type_name = type_name(reloc.type)
-            v.symbol = reloc.symname
-        return v
 
 
 _LOUD_LEVELS = ("emerg", "alert", "crit", "err", "warn")
