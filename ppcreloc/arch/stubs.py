@@ -152,6 +152,8 @@ class StubsMixin:
 
     def func_addr(self, mod: ModuleState, addr: int) -> int:
         """func_addr: the entry address (addr itself on ELFv2, the descriptor's first word on v1)."""
+        if mod.config.abi != "elfv1":
+            return addr & M64
         return int.from_bytes(self.func_desc(mod, addr)[:8], endian(mod))
 
     def is_mprofile_ftrace_call(self, mod: ModuleState, name: str) -> bool:

@@ -94,8 +94,8 @@ class FullUndo(V6_12):
         table = self.funcdata_table(mod)
         if table is not None and table.count:  # the entries inside .stubs, searched at once
             zero = table.first_zero()
-            free = sorted(f for f in st.free if f < zero)
-            reuse = free[0] if free else None
+            free = [f for f in st.free if f < zero] if st.free else []
+            reuse = min(free) if free else None
             if zero > len(free):  # a live stub before the terminator: compare with it
                 target = self.func_addr(mod, addr)
                 hit = table.first_equal(target, zero)
