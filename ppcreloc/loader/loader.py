@@ -14,7 +14,7 @@ is read-only by then; klp_enable_patch for targets already loaded (run from the 
 init, when only text and rodata are read-only) is not a step of its own.
 
 Checked up front: the ELF header (elf_validity_ehdr) and that a symbol table exists; after frob,
-module_enforce_rwx_sections. Not modelled: signature, modinfo, version and license checks, the
+module_enforce_rwx_sections. Not modelled: signature, modinfo and version checks, the
 section-header validity checks and feature fixups.
 """
 

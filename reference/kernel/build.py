@@ -6,7 +6,8 @@ only the files the build needs are extracted, into a cache directory outside the
 kernel file compiled unchanged, plus the tree's ``lib/sort.c`` (its heapsort decides the sorted
 relocation order) and two branch predicates extracted from ``arch/powerpc/lib/code-patching.c``,
 against this project's shim headers (``shim/``) and a generated ``autoconf.h``. It is cached by
-source hash + shim hash + config + compiler, and never committed (it contains GPL code).
+source hash + shim hash + config + compiler, and never committed (it is built from the
+fetched kernel tree, which stays outside the repository).
 """
 
 from __future__ import annotations

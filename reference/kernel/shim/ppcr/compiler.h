@@ -43,7 +43,6 @@
 #define BUILD_BUG() do { } while (0)
 #define NOKPROBE_SYMBOL(fname)
 #define EXPORT_SYMBOL(sym)
-#define EXPORT_SYMBOL_GPL(sym)
 #define offsetof(TYPE, MEMBER) __builtin_offsetof(TYPE, MEMBER)
 #define IS_ALIGNED(x, a) (((x) & ((typeof(x))(a) - 1)) == 0)
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
