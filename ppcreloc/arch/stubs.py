@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from ppcreloc.arch.errno import ENOENT
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
-from ppcreloc.loader.memory import Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -43,21 +42,6 @@ FUNCDATA_OFFSET = 32
 #: KERNELBASE of a ppc64 kernel (paca->kernelbase), used by PCREL ftrace stubs when the world
 #: does not provide kernelbase()
 DEFAULT_KERNELBASE = 0xC000_0000_0000_0000
-
-
-@cache
-def stub_template_writes(
-    elfv1: bool, pcrel: bool, byteorder: str
-) -> tuple[tuple[int, bytes, str], ...]:
-    """(offset, bytes, what) of each create_stub template patch_instruction, in order (pure).
-
-    One entry per word of ppc64_stub_insns, as patch_instruction(entry + 4*i, ppc_inst(word))
-    stores it (8 bytes, suffix 0, for a prefixed word): computed once per template.
-    """
-    return tuple(
-        (4 * i, patch_instruction_bytes(word, 0, byteorder), f"stub jump[{i}]")
-        for i, word in enumerate(ppc64_stub_insns(elfv1, pcrel))
-    )
 
 
 _ZERO_FUNCDATA = bytes(8)
@@ -101,13 +85,26 @@ class FuncdataTable:
 def stub_template(
     elfv1: bool, pcrel: bool, byteorder: str
 ) -> tuple[tuple[tuple[int, bytes, str], ...], int, int]:
-    """:func:`stub_template_writes`, and words 0 and 1 of the entry once they are all stored
-    (what create_stub reads back to patch; a prefixed word's suffix is overwritten by the next)."""
-    writes = stub_template_writes(elfv1, pcrel, byteorder)
+    """(offset, bytes, what) of each create_stub template patch_instruction in order, and words
+    0 and 1 of the entry once they are all stored (the words create_stub reads back to patch).
+
+    One write per word of ppc64_stub_insns, as patch_instruction(entry + 4*i, ppc_inst(word))
+    stores it: 8 bytes, suffix 0, for a prefixed word, whose suffix the next word overwrites.
+    Pure, so computed once per template.
+    """
+    writes = tuple(
+        (4 * i, patch_instruction_bytes(word, 0, byteorder), f"stub jump[{i}]")
+        for i, word in enumerate(ppc64_stub_insns(elfv1, pcrel))
+    )
     image = bytearray(max(off + len(data) for off, data, _ in writes))
     for off, data, _ in writes:
         image[off : off + len(data)] = data
     return (writes, int.from_bytes(image[0:4], byteorder), int.from_bytes(image[4:8], byteorder))
+
+
+#: one access of create_stub to its entry: a write (addr, data, primitive, what), or a read-back
+#: (addr, what) of a u32 just written (StubsMixin.write_entry)
+StubAccess = tuple[int, bytes, Primitive, str] | tuple[int, str]
 
 
 class WorldError(PpcrelocError):
@@ -257,7 +254,8 @@ class StubsMixin:
         """create_stub: template words by patch_instruction, r2-relative HA/LO, funcdata, magic.
 
         The r2 range check comes after the template is written (funcdata stays 0); funcdata and
-        magic go through the profile's ``stub_word_primitive``. Returns 1/0.
+        magic go through the profile's ``stub_word_primitive``. Returns 1/0. The words patched
+        after the template are read back first, as the kernel does (:meth:`write_entry`).
         """
         if self.is_mprofile_ftrace_call(mod, name):
             return self.create_ftrace_stub(mod, entry, addr)
@@ -265,112 +263,58 @@ class StubsMixin:
             return 0
         pcrel = self.pcrel(mod)
         e = endian(mod)
-        if mod.config.abi != "elfv1":
-            region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
-            if region is not None:
-                return self._create_stub_in_stubs(mod, region, entry, addr, pcrel, e)
-        emit, read_word = self._stub_access(mod, entry)
-        emit([(entry + off, data, "patch_instruction", what)
-              for off, data, what in stub_template_writes(mod.config.abi == "elfv1", pcrel, e)])
+        template, w0, w1 = stub_template(mod.config.abi == "elfv1", pcrel, e)
+        ops: list[StubAccess] = [(entry + off, data, "patch_instruction", what)
+                                 for off, data, what in template]
         if pcrel:
-            reladdr = FUNCDATA_OFFSET
-            w0 = read_word(entry, "stub jump[0]")
-            w1 = read_word(entry + 4, "stub jump[1]")
-            emit([(entry, patch_instruction_bytes(w0 | imm_h18(reladdr), w1 | imm_l(reladdr), e),
-                   "patch_instruction", "stub pld")])
+            ops += [(entry, "stub jump[0]"), (entry + 4, "stub jump[1]"),
+                    (entry, patch_instruction_bytes(w0 | imm_h18(FUNCDATA_OFFSET),
+                                                    w1 | imm_l(FUNCDATA_OFFSET), e),
+                     "patch_instruction", "stub pld")]
         else:
             reladdr = signed(entry - self.my_r2(mod))
             if not fits_signed(reladdr, 32):
+                self.write_entry(mod, entry, ops)
                 mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
                        reladdr & M64, "my_r2")
                 return 0
-            w0 = read_word(entry, "stub jump[0]")
-            emit([(entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
-                   "patch_instruction", "stub jump[0]")])
-            w1 = read_word(entry + 4, "stub jump[1]")
-            emit([(entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
-                   "patch_instruction", "stub jump[1]")])
+            ops += [(entry, "stub jump[0]"),
+                    (entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
+                     "patch_instruction", "stub jump[0]"),
+                    (entry + 4, "stub jump[1]"),
+                    (entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
+                     "patch_instruction", "stub jump[1]")]
+        self.write_entry(mod, entry, ops)
         prim = self.stub_word_primitive
-        desc = self.func_desc(mod, addr)
+        desc = self.func_desc(mod, addr)  # an ELFv1 descriptor may lie in module memory
         words = [(FUNCDATA_OFFSET + 4 * i, int.from_bytes(desc[4 * i : 4 * i + 4], e),
                   "stub funcdata") for i in range(len(desc) // 4)]
         words.append((MAGIC_OFFSET, STUB_MAGIC, "stub magic"))
-        emit([(entry + off, primitive_bytes(prim, word, e), prim, what)
-              for off, word, what in words])
+        self.write_entry(mod, entry, [(entry + off, primitive_bytes(prim, word, e), prim, what)
+                                      for off, word, what in words])
         return 1
 
-    def _create_stub_in_stubs(self, mod: ModuleState, region: Region, entry: int, addr: int,
-                              pcrel: bool, e: str) -> int:
-        """create_stub for an ELFv2 entry inside `.stubs`: the same writes in the same order, by
-        one ModuleMemory.write_run.
+    def write_entry(self, mod: ModuleState, entry: int, ops: list[StubAccess]) -> None:
+        """The accesses of create_stub / create_ftrace_stub (and full-undo's slot release) to
+        the stub entry at ``entry``, in order: writes ``(addr, data, primitive, what)`` and
+        read-backs ``(addr, what)`` of a u32 written just before.
 
-        The words patched after the template are the template's own (in-module reads are not
-        events, and nothing else wrote the entry in between), and funcdata is ``addr`` itself
-        (func_desc reads no memory on ELFv2).
+        A read-back returns the word as written wherever the entry lies (a region or unbacked
+        memory keeps what was stored), so the callers patch the template's own words; it is
+        performed only for its event. Inside the module the writes go by one
+        ModuleMemory.write_run (in-module reads are not events); elsewhere every access goes
+        through memory on its own, so each out-of-bounds one is logged in order.
         """
-        template, w0, w1 = stub_template(False, pcrel, e)
-        items = [(entry + off, data, "patch_instruction", what) for off, data, what in template]
-        if pcrel:
-            items.append((entry, patch_instruction_bytes(w0 | imm_h18(FUNCDATA_OFFSET),
-                                                         w1 | imm_l(FUNCDATA_OFFSET), e),
-                          "patch_instruction", "stub pld"))
-        else:
-            reladdr = signed(entry - self.my_r2(mod))
-            if not fits_signed(reladdr, 32):
-                mod.memory.write_run(region, items)
-                mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
-                       reladdr & M64, "my_r2")
-                return 0
-            items.append((entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
-                          "patch_instruction", "stub jump[0]"))
-            items.append((entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
-                          "patch_instruction", "stub jump[1]"))
-        prim = self.stub_word_primitive
-        fd = (addr & M64).to_bytes(8, e)
-        for off, word, what in ((FUNCDATA_OFFSET, int.from_bytes(fd[:4], e), "stub funcdata"),
-                                (FUNCDATA_OFFSET + 4, int.from_bytes(fd[4:], e), "stub funcdata"),
-                                (MAGIC_OFFSET, STUB_MAGIC, "stub magic")):
-            items.append((entry + off, primitive_bytes(prim, word, e), prim, what))
-        mod.memory.write_run(region, items)
-        return 1
-
-    def write_entry(self, mod: ModuleState, entry: int,
-                    items: list[tuple[int, bytes, Primitive, str]]) -> None:
-        """Writes to the stub entry at ``entry``, in order: one ModuleMemory.write_run when the
-        entry lies inside the module, else one by one (each out-of-bounds write is logged)."""
-        region = mod.memory.in_module_region(entry, self.stub_entry_size(mod))
-        if region is not None:
-            mod.memory.write_run(region, items)
-            return
-        for at, data, primitive, what in items:
-            mod.memory.write(at & M64, data, primitive, what)
-
-    def _stub_access(self, mod: ModuleState, entry: int) -> tuple[
-            Callable[[list[tuple[int, bytes, Primitive, str]]], None], Callable[[int, str], int]]:
-        """How create_stub writes and reads back the entry at ``entry``.
-
-        Usually the entry lies inside `.stubs`: its writes go through ModuleMemory.write_run
-        (one region lookup) and the words it ORs into are read from the buffer (in-module reads
-        are not events). Otherwise each write and read goes through memory on its own, so
-        out-of-bounds accesses are logged. Both record the same events.
-        """
-        memory, e = mod.memory, endian(mod)
+        memory = mod.memory
         region = memory.in_module_region(entry, self.stub_entry_size(mod))
-        if region is None:
-            def emit(items: list[tuple[int, bytes, Primitive, str]]) -> None:
-                for at, data, primitive, what in items:
-                    memory.write(at & M64, data, primitive, what)
-
-            return emit, lambda at, what: read_u32(mod, at, what)
-        buf, base = region.buf, region.addr
-
-        def emit_run(items: list[tuple[int, bytes, Primitive, str]]) -> None:
-            memory.write_run(region, items)
-
-        def read_word(at: int, what: str) -> int:
-            return int.from_bytes(buf[at - base : at - base + 4], e)
-
-        return emit_run, read_word
+        if region is not None:
+            memory.write_run(region, [op for op in ops if len(op) == 4])
+            return
+        for op in ops:
+            if len(op) == 2:
+                read_u32(mod, op[0], op[1])
+            else:
+                memory.write(op[0] & M64, op[1], op[2], op[3])
 
     def create_ftrace_stub(self, mod: ModuleState, entry: int, addr: int) -> int:
         """create_ftrace_stub (mprofile): memcpy the template, patch HA/LO of addr - kernel TOC.
@@ -384,11 +328,8 @@ class StubsMixin:
         pcrel = self.pcrel(mod)
         words = ftrace_stub_insns(pcrel, mod.config.paca_kernel_toc_offset)
         e = endian(mod)
-        template = b"".join(w.to_bytes(4, e) for w in words)
-        region = (mod.memory.in_module_region(entry, self.stub_entry_size(mod))
-                  if mod.config.abi != "elfv1" else None)
-        if region is None:
-            mod.memory.write(entry, template, "memcpy", "ftrace stub template")
+        ops: list[StubAccess] = [(entry, b"".join(w.to_bytes(4, e) for w in words), "memcpy",
+                                  "ftrace stub template")]
         if pcrel:
             kernelbase = getattr(mod.world, "kernelbase", None)
             base = kernelbase() if callable(kernelbase) else DEFAULT_KERNELBASE
@@ -401,44 +342,20 @@ class StubsMixin:
             fields = ((1, ppc_ha(reladdr)), (2, ppc_lo(reladdr)))
             error = ("%s: Address of %ps out of range of kernel_toc.\n"
                      if not fits_signed(reladdr, 32) else None)
-        if region is not None:
-            return self._create_ftrace_stub_in_stubs(mod, region, entry, addr, template, words,
-                                                     fields, error)
         if error is not None:
+            self.write_entry(mod, entry, ops)
             mod.pr("err", error, mod.name, addr & M64)
             return 0
         for idx, bits in fields:
-            a = entry + 4 * idx
-            store(mod, a, read_u32(mod, a, f"ftrace stub jump[{idx}]") | bits, 4,
-                  f"ftrace stub jump[{idx}]")
-        mod.memory.write(entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store",
-                         "ftrace stub funcdata")
-        store(mod, entry + MAGIC_OFFSET, STUB_MAGIC, 4, "ftrace stub magic")
-        return 1
-
-    def _create_ftrace_stub_in_stubs(
-        self, mod: ModuleState, region: Region, entry: int, addr: int, template: bytes,
-        words: list[int], fields: tuple[tuple[int, int], ...], error: str | None,
-    ) -> int:
-        """create_ftrace_stub for an ELFv2 entry inside `.stubs`: the same writes in the same
-        order by one ModuleMemory.write_run (a plain store into read-only memory still faults
-        there, at the memcpy). The words patched are the template's own (in-module reads are
-        not events) and funcdata is ``addr`` itself (func_desc reads no memory on ELFv2)."""
-        e = endian(mod)
-        items: list[tuple[int, bytes, Primitive, str]] = [
-            (entry, template, "memcpy", "ftrace stub template")]
-        if error is not None:
-            mod.memory.write_run(region, items)
-            mod.pr("err", error, mod.name, addr & M64)
-            return 0
-        for idx, bits in fields:
-            items.append((entry + 4 * idx, ((words[idx] | bits) & 0xFFFF_FFFF).to_bytes(4, e),
-                          "store", f"ftrace stub jump[{idx}]"))
-        items.append((entry + FUNCDATA_OFFSET, (addr & M64).to_bytes(8, e), "store",
-                      "ftrace stub funcdata"))
-        items.append((entry + MAGIC_OFFSET, STUB_MAGIC.to_bytes(4, e), "store",
-                      "ftrace stub magic"))
-        mod.memory.write_run(region, items)
+            what = f"ftrace stub jump[{idx}]"
+            ops += [(entry + 4 * idx, what),
+                    (entry + 4 * idx, ((words[idx] | bits) & 0xFFFF_FFFF).to_bytes(4, e), "store",
+                     what)]
+        self.write_entry(mod, entry, ops)
+        self.write_entry(mod, entry, [
+            (entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store", "ftrace stub funcdata"),
+            (entry + MAGIC_OFFSET, STUB_MAGIC.to_bytes(4, e), "store", "ftrace stub magic"),
+        ])
         return 1
 
     def module_finalize_ftrace(self, mod: ModuleState) -> int:

@@ -89,8 +89,6 @@ class ModuleMemory:
     #: the region _find last returned: read and write try it first (the stub walk and the stub
     #: writes hit one region many times in a row); regions never move, so it stays valid
     _hit = None  # not annotated: an instance cache, not a dataclass field
-    #: section index -> region, filled by :meth:`section` (regions are only ever added)
-    _sections = None
 
     def protect(self, ranges: list[tuple[int, int]]) -> None:
         """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""
@@ -113,14 +111,8 @@ class ModuleMemory:
 
     def section(self, index: int) -> Region:
         """The region of section ``index`` (KeyError when it is not placed)."""
-        r = self._sections.get(index) if self._sections is not None else None
-        if r is not None:
-            return r
         for r in self.regions:
             if r.index == index:
-                if self._sections is None:
-                    self._sections = {}
-                self._sections[index] = r
                 return r
         raise KeyError(index)
 
@@ -233,6 +225,19 @@ class ModuleMemory:
                 buf[lo:hi] = data
                 append(_tuple_new(Write, (addr, old_b, data, primitive, step, reloc, True,
                                           what)))
+
+    def write_all(self, items: list[tuple[int, bytes, Primitive, str]]) -> None:
+        """Several writes, in order, each recorded exactly as :meth:`write` records it: by
+        :meth:`write_run` in the in-module region holding the first (an item outside it goes
+        through :meth:`write`), else one by one."""
+        if not items:
+            return
+        region = self.in_module_region(items[0][0], len(items[0][1]))
+        if region is not None:
+            self.write_run(region, items)
+            return
+        for addr, data, primitive, what in items:
+            self.write(addr, data, primitive, what)
 
     def snapshot(self) -> dict[int, bytes]:
         """The bytes of every placed section, by section index."""

@@ -133,13 +133,7 @@ class FullUndo(V6_12):
         st = self.state(mod)
         undo = [(w.addr, w.old, w.primitive, f"undo {w.what}")
                 for w in reversed(st.journal.pop(relsec, []))]
-        if undo:  # one write_run; a write outside the first one's section goes on its own
-            region = mod.memory.in_module_region(undo[0][0], len(undo[0][1]))
-            if region is not None:
-                mod.memory.write_run(region, undo)
-            else:
-                for addr, old, primitive, what in undo:
-                    mod.memory.write(addr, old, primitive, what)
+        mod.memory.write_all(undo)
         for slot in sorted(st.slots.pop(relsec, set())):
             st.refs[slot] -= 1
             if not st.refs[slot]:
