@@ -53,7 +53,9 @@ from strategies import _ppc as P  # noqa: E402
 CLOCK = time.process_time
 
 
-def _settings(n: int) -> settings:
+def generate_only(n: int) -> settings:
+    """Hypothesis settings for drawing ``n`` cases and nothing else (no database, no shrinking,
+    no health checks): what every bench script measures with."""
     return settings(max_examples=n, database=None, deadline=None, print_blob=False,
                     suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 
@@ -63,7 +65,7 @@ def generation_rate(n: int) -> dict[str, float]:
     count = 0
 
     @seed(1)
-    @_settings(n)
+    @generate_only(n)
     @given(livepatch_objects(require_targets=True))
     def gen(case: object) -> None:
         nonlocal count
@@ -82,7 +84,7 @@ def default_size(n: int) -> dict[str, object]:
     targets: list[int] = []
 
     @seed(1)
-    @_settings(n)
+    @generate_only(n)
     @given(livepatch_objects(require_targets=True))
     def gen(case: Case) -> None:
         funcs.append(sum(1 for s in case.obj.sections if s.name.startswith(".text.")))
@@ -109,7 +111,7 @@ def end_to_end(engine_name: str, n: int) -> dict[str, float]:
     count = 0
 
     @seed(1)
-    @_settings(n)
+    @generate_only(n)
     @given(livepatch_objects(require_targets=True))
     def e2e(case: object) -> None:
         nonlocal count

@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402, I001
+from hypothesis import given, seed  # noqa: E402, I001
 
+from bench.bench_e2e import generate_only  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
 from ppcreloc.elf.writer import write_elf  # noqa: E402
 from ppcreloc.engine import Config, RunResult, Scenario  # noqa: E402
@@ -51,8 +52,7 @@ def _cases(mode: str, n: int) -> list[tuple[bytes, object, object]]:
     out: list[tuple[bytes, object, object]] = []
 
     @seed(7)
-    @settings(max_examples=n, database=None, deadline=None, print_blob=False,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @generate_only(n)
     @given(livepatch_objects(require_targets=True, placeholders=mode))
     def draw(case: object) -> None:
         out.append((write_elf(case.obj), case.world, case.layout))  # type: ignore[attr-defined]

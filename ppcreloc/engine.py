@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
-from ppcreloc.elf.model import ElfObject
+from ppcreloc.elf.model import ElfObject, Rela
 
 if TYPE_CHECKING:  # the world module belongs to the loader; only its type is needed here
     from ppcreloc.loader.world import SymbolWorld
@@ -86,6 +86,12 @@ class RelocRef(NamedTuple):
     type: int
     sym: int
     symname: str
+
+
+def reloc_ref(relsec: int, index: int, rela: Rela, symname: str) -> RelocRef:
+    """The RelocRef of ``rela``, entry ``index`` of RELA section ``relsec`` (built with
+    ``tuple.__new__``, without NamedTuple's argument handling: one is made per relocation)."""
+    return tuple.__new__(RelocRef, (relsec, index, rela.offset, rela.type, rela.sym, symname))
 
 
 _PRINTK_SPEC = re.compile(r"%%|%p[SsB]?|%0?\d*(?:ll|l|z|h)?[dixuXs]")

@@ -27,7 +27,7 @@ from ppcreloc.errors import UsageError
 from ppcreloc.loader.layout import AFTER_STUBS
 from ppcreloc.loader.livepatch import KlpPatch
 from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
-from ppcreloc.loader.memory import KernelFault, Region
+from ppcreloc.loader.memory import KernelFault
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.profiles import PROFILES, get_profile
 
@@ -72,16 +72,6 @@ def _check_steps(steps: Sequence[Step]) -> None:
             raise UsageError(f"step {n}: generation {step.generation} is negative")
 
 
-def _after_stubs(mod: ModuleState) -> Region | None:
-    """The region after `.stubs`, if mapped (memoised once the load has placed the sections)."""
-    if "after_stubs" in mod.memo:
-        return mod.memo["after_stubs"]  # type: ignore[return-value]
-    region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
-    if mod.memory.regions:  # placed: regions never change after
-        mod.memo["after_stubs"] = region
-    return region
-
-
 class _Marks:
     """Where one step's events start in the module's logs."""
 
@@ -102,7 +92,7 @@ class _Marks:
         if previous is not None and not writes:
             memory, after_stubs = previous.memory, previous.after_stubs
         else:
-            region = _after_stubs(mod)
+            region = next((r for r in mod.memory.regions if r.name == AFTER_STUBS), None)
             memory = mod.memory.snapshot()
             after_stubs = bytes(region.buf) if region is not None else b""
         return StepResult(

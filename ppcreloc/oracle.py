@@ -244,13 +244,26 @@ class _Memory:
         self._where[addr] = where
         return where
 
-    def byte_after(self, step: int, addr: int) -> int | None:
-        """The byte at ``addr`` once step ``step`` has run (None when unknown)."""
-        where = self.section_of(addr)
-        if where is not None:
-            snap = self.run.steps[step].memory.get(where[0])
-            if snap is not None and where[1] < len(snap):
-                return snap[where[1]]
+    def reader(self, step: int) -> Callable[[int], int | None]:
+        """The byte at an address once step ``step`` has run (None when unknown): from the
+        step's snapshot (looked up once) for an address in a placed section, else from the
+        write log."""
+        snaps = self.run.steps[step].memory
+        section_of, replayed = self.section_of, self._replayed
+
+        def at(addr: int) -> int | None:
+            where = section_of(addr)
+            if where is not None:
+                snap = snaps.get(where[0])
+                if snap is not None and where[1] < len(snap):
+                    return snap[where[1]]
+            return replayed(step, addr)
+
+        return at
+
+    def _replayed(self, step: int, addr: int) -> int | None:
+        """The byte at ``addr`` after ``step`` from the write log: the last write to it up to
+        that step, else the old byte of the first later write (None when nothing wrote it)."""
         for i in range(step, -1, -1):
             for w in reversed(self.run.steps[i].writes):
                 if w.addr <= addr < w.addr + len(w.new):
@@ -260,21 +273,6 @@ class _Memory:
                 if w.addr <= addr < w.addr + len(w.old):
                     return w.old[addr - w.addr]
         return None
-
-    def reader(self, step: int) -> Callable[[int], int | None]:
-        """``byte_after(step, ·)`` with the step's snapshot looked up once."""
-        snaps = self.run.steps[step].memory
-        section_of, byte_after = self.section_of, self.byte_after
-
-        def at(addr: int) -> int | None:
-            where = section_of(addr)
-            if where is not None:
-                snap = snaps.get(where[0])
-                if snap is not None and where[1] < len(snap):
-                    return snap[where[1]]
-            return byte_after(step, addr)
-
-        return at
 
     def same_after(self, step1: int, step2: int) -> bool:
         """Whether every placed byte reads the same after both steps, from their snapshots alone
@@ -286,9 +284,10 @@ class _Memory:
 
     def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
         """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
+        at = self.reader(step)
         out = bytearray()
         for a in range(addr, addr + size):
-            b = self.byte_after(step, a)
+            b = at(a)
             if b is None:
                 return None
             out.append(b)
@@ -572,11 +571,11 @@ def _first_old(writes: Sequence[Write]) -> dict[int, tuple[int, Write]]:
 
 
 def _changed_bytes(
-    writes: Sequence[Write], first: dict[int, tuple[int, Write]] | None = None
+    writes: Sequence[Write], first: dict[int, tuple[int, Write]]
 ) -> dict[int, tuple[int, int, Write]]:
     """addr -> (value before the step, value after it, first write changing it), changed only.
 
-    ``first`` is ``_first_old(writes)`` when the caller has it.
+    ``first`` is ``_first_old(writes)``.
     """
     last: dict[int, tuple[int, Write]] = {}
     for w in writes:
@@ -584,7 +583,7 @@ def _changed_bytes(
             last[w.addr + k] = (new, w)
     return {
         a: (old, last[a][0], last[a][1])
-        for a, (old, _) in (first if first is not None else _first_old(writes)).items()
+        for a, (old, _) in first.items()
         if old != last[a][0]
     }
 

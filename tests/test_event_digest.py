@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
+from bench import event_digest as ed
 from ppcreloc.elf.model import SHF_ALLOC
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("event_digest", ROOT / "bench" / "event_digest.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["event_digest"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_digest_repeats_and_tells_profiles_and_configs_apart() -> None:
-    ed = _load()
     cases = ed._cases("compiler", 12)
     assert len(cases) == 12
     v612 = ed.digest(cases, "v6.12", ed.CONFIGS["default"])
@@ -38,7 +22,6 @@ def test_digest_repeats_and_tells_profiles_and_configs_apart() -> None:
 
 
 def test_digest_sees_a_single_changed_byte() -> None:
-    ed = _load()
     data, world, layout = ed._cases("compiler", 3)[0]
     base = ed.digest([(data, world, layout)], "v6.12", ed.CONFIGS["default"])
     obj = read_elf(data)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Rela, Symbol
-from ppcreloc.engine import RelocRef
+from ppcreloc.engine import reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -39,8 +39,6 @@ from .frob import find_dot_toc, last_section
 SYM_SIZE = 24
 #: (profile class, PCREL build) -> the cases of apply_relocate_add's switch (RelocateMixin._cases)
 _CASES: dict[tuple[type, bool], dict[int, tuple[RelocType, Callable[..., int]]]] = {}
-#: builds a RelocRef from its six fields without NamedTuple.__new__'s argument handling
-_tuple_new = tuple.__new__
 #: ld r2,X(r12) with the DS field masked, and add r2,r2,r12 (the ELFv2 large-model prologue)
 LD_R2_R12 = ld(2, 12, 0)
 ADD_R2_R2_R12 = add(2, 2, 12)
@@ -141,8 +139,7 @@ class RelocateMixin:
                 location = (base + rela.offset) & M64
                 r_sym = rela.sym
                 sym = syms[r_sym] if r_sym < len(syms) else self.symbol(mod, symindex, r_sym)
-                memory.reloc = _tuple_new(
-                    RelocRef, (relsec, i, rela.offset, rela.type, r_sym, sym.name))
+                memory.reloc = reloc_ref(relsec, i, rela, sym.name)
                 rc = self.apply_one(mod, rela, sym, location)
                 if rc:
                     return rc

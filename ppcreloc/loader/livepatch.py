@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, Symbol
-from ppcreloc.engine import RelocRef
+from ppcreloc.engine import reloc_ref
 from ppcreloc.loader.module import ArchBackend, ModuleState
 
 EINVAL = 22
@@ -186,8 +186,7 @@ def klp_resolve_symbols(
         for i, rela in enumerate(mod.obj.relocs.get(relsec, [])):
             r_sym = rela.sym
             symname = syms[r_sym].name if r_sym < len(syms) else ""
-            memory.reloc = tuple.__new__(
-                RelocRef, (relsec, i, rela.offset, rela.type, r_sym, symname))
+            memory.reloc = reloc_ref(relsec, i, rela, symname)
             sym = _symbol(mod, symndx, r_sym)  # past the table: an OOB read of this relocation
             if sym.shndx != SHN_LIVEPATCH:
                 mod.pr("err", "symbol %s is not marked as a livepatch symbol\n", sym.name)

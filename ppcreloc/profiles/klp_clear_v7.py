@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ppcreloc.arch.access import patch_instruction, read_u32
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF
-from ppcreloc.engine import RelocRef
+from ppcreloc.engine import reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, NOP, is_relative_link_branch
 from ppcreloc.ppc64.reloctypes import R_PPC_REL24
@@ -33,7 +33,7 @@ class KlpClearV7(V6_1):
             for i, rela in enumerate(obj.relocs.get(relsec, [])):
                 location = (base + rela.offset) & M64
                 sym = self.symbol(mod, symindex, rela.sym)
-                mod.memory.reloc = RelocRef(relsec, i, rela.offset, rela.type, rela.sym, sym.name)
+                mod.memory.reloc = reloc_ref(relsec, i, rela, sym.name)
                 if rela.type != R_PPC_REL24:
                     continue
                 if sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH):

@@ -32,7 +32,7 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
+from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write, reloc_ref
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.loader import read_only_ranges
 from ppcreloc.loader.memory import KernelFault as MemoryFault
@@ -546,7 +546,7 @@ class _RelocRefs:
         r = self.relocs[index]
         syms = self.mod.obj.symbols
         name = syms[r.sym].name if r.sym < len(syms) else ""
-        return RelocRef(self.relsec, index, r.offset, r.type, r.sym, name)
+        return reloc_ref(self.relsec, index, r, name)
 
 
 def _diff_runs(a: bytes | bytearray, b: bytes) -> list[tuple[int, int]]:
