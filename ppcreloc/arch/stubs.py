@@ -284,15 +284,26 @@ class StubsMixin:
                     (entry + 4, "stub jump[1]"),
                     (entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
                      "patch_instruction", "stub jump[1]")]
-        self.write_entry(mod, entry, ops)
+        ops = self._before_func_desc(mod, entry, ops)
         prim = self.stub_word_primitive
-        desc = self.func_desc(mod, addr)  # an ELFv1 descriptor may lie in module memory
+        desc = self.func_desc(mod, addr)
         words = [(FUNCDATA_OFFSET + 4 * i, int.from_bytes(desc[4 * i : 4 * i + 4], e),
                   "stub funcdata") for i in range(len(desc) // 4)]
         words.append((MAGIC_OFFSET, STUB_MAGIC, "stub magic"))
-        self.write_entry(mod, entry, [(entry + off, primitive_bytes(prim, word, e), prim, what)
-                                      for off, word, what in words])
+        ops += [(entry + off, primitive_bytes(prim, word, e), prim, what)
+                for off, word, what in words]
+        self.write_entry(mod, entry, ops)
         return 1
+
+    def _before_func_desc(self, mod: ModuleState, entry: int, ops: list[StubAccess]
+                          ) -> list[StubAccess]:
+        """The accesses still to do once func_desc has run: func_desc reads module memory for
+        an ELFv1 descriptor inside the module, so there the accesses so far are done first;
+        on ELFv2 it reads none, and they go with the rest in one :meth:`write_entry`."""
+        if mod.config.abi != "elfv1":
+            return ops
+        self.write_entry(mod, entry, ops)
+        return []
 
     def write_entry(self, mod: ModuleState, entry: int, ops: list[StubAccess]) -> None:
         """The accesses of create_stub / create_ftrace_stub (and full-undo's slot release) to
@@ -351,11 +362,12 @@ class StubsMixin:
             ops += [(entry + 4 * idx, what),
                     (entry + 4 * idx, ((words[idx] | bits) & 0xFFFF_FFFF).to_bytes(4, e), "store",
                      what)]
-        self.write_entry(mod, entry, ops)
-        self.write_entry(mod, entry, [
+        ops = self._before_func_desc(mod, entry, ops)
+        ops += [
             (entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store", "ftrace stub funcdata"),
             (entry + MAGIC_OFFSET, STUB_MAGIC.to_bytes(4, e), "store", "ftrace stub magic"),
-        ])
+        ]
+        self.write_entry(mod, entry, ops)
         return 1
 
     def module_finalize_ftrace(self, mod: ModuleState) -> int:
