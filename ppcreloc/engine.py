@@ -81,7 +81,7 @@ class RelocRef(NamedTuple):
     """Which relocation caused an event: RELA section index, index in the (sorted) array."""
 
     relsec: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, on purpose
     offset: int
     type: int
     sym: int

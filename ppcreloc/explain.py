@@ -327,10 +327,10 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
             con.print(f"    {escape(m)}")
     con.print(f"[bold]stubs written[/]: {len(ex.stubs)}" if ex.stubs
               else "[bold]stubs written[/]: none")
-    for s in ex.stubs:
-        con.print(f"  {escape(s.step)}: {s.addr:#x} ({len(s.words) * 4} bytes; "
-                  f"{escape(', '.join(s.what))})")
-        for w in s.words:
+    for stub in ex.stubs:
+        con.print(f"  {escape(stub.step)}: {stub.addr:#x} ({len(stub.words) * 4} bytes; "
+                  f"{escape(', '.join(stub.what))})")
+        for w in stub.words:
             mark = "[bold red]" if w.violating else ""
             end = "[/]" if w.violating else ""
             con.print(f"    {mark}{w.addr:#x}  {w.data.hex()}  {escape(w.text)}{end}")

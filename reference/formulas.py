@@ -24,6 +24,7 @@ from ppcreloc.elf.model import (
     SHT_NOBITS,
     SHT_RELA,
     STT_SECTION,
+    ByteOrder,
     ElfObject,
 )
 
@@ -193,7 +194,7 @@ R_PPC64_TOC = 51
 BRANCHES = frozenset({10, 11})
 
 
-def store(field: Field, old: bytes, value: int, endian: str) -> bytes:
+def store(field: Field, old: bytes, value: int, endian: ByteOrder) -> bytes:
     """The field's new bytes: ``value``'s bits under the mask replace those of ``old``."""
     word = int.from_bytes(old, endian)
     new = (word & ~field.mask) | (value & field.mask)

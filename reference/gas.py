@@ -101,9 +101,9 @@ def to_assembly(obj: ElfObject, workdir: Path) -> str:
             name = NAMES.get(r.type)
             if name is None:
                 raise GasError(f"gas serialiser: relocation type {r.type} has no gas name")
-            sym = names[r.sym] + "+" if r.sym else ""
+            base = names[r.sym] + "+" if r.sym else ""
             lines.append(f"\t.reloc {_label(target)}+{r.offset:#x}, {name}, "
-                         f"{sym}{r.addend & _M64:#x}")
+                         f"{base}{r.addend & _M64:#x}")
     return "\n".join(lines) + "\n"
 
 

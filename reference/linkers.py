@@ -31,6 +31,7 @@ from io import BytesIO
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import (
@@ -372,7 +373,7 @@ def _read_output(path: Path) -> tuple[dict[str, tuple[int, bytes]], dict[tuple[s
             secs[s.name] = (s["sh_addr"], s.data())
     names: dict[tuple[str, int], str] = {}
     symtab = elf.get_section_by_name(".symtab")
-    if symtab is not None:
+    if isinstance(symtab, SymbolTableSection):
         for sym in symtab.iter_symbols():
             shndx = sym["st_shndx"]
             if sym.name and sym["st_info"]["type"] != "STT_SECTION" and isinstance(shndx, int):

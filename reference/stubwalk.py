@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ppcreloc.elf.model import ByteOrder
 from ppcreloc.errors import PpcrelocError
 
 M64 = (1 << 64) - 1
@@ -45,7 +46,7 @@ def branch_target(insn: int, pc: int) -> int:
 
 
 def follow(pc: int, insn: int, read: Reader, in_stub: Callable[[int], bool], toc: int,
-           endian: str = "little", max_steps: int = 32,
+           endian: ByteOrder = "little", max_steps: int = 32,
            regs: Mapping[int, int] | None = None) -> Hop:
     """Follow the I-form branch ``insn`` at ``pc``; where it lands in a stub, run the stub.
 

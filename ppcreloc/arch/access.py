@@ -8,12 +8,13 @@ assignment and "memcpy" a memcpy.
 
 from __future__ import annotations
 
+from ppcreloc.elf.model import ByteOrder
 from ppcreloc.engine import Primitive
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, is_prefixed
 
 
-def endian(mod: ModuleState) -> str:
+def endian(mod: ModuleState) -> ByteOrder:
     """Byte order of the configured kernel."""
     return "big" if mod.config.big_endian else "little"
 
@@ -48,7 +49,7 @@ def store(mod: ModuleState, addr: int, value: int, size: int, what: str) -> None
     write_uint(mod, addr, value, size, "store", what)
 
 
-def patch_instruction_bytes(word: int, suffix: int, byteorder: str) -> bytes:
+def patch_instruction_bytes(word: int, suffix: int, byteorder: ByteOrder) -> bytes:
     """The bytes patch_instruction stores for ``ppc_inst_prefix(word, suffix)``.
 
     A word with primary opcode 1 is a prefixed instruction: 8 bytes, the word then ``suffix``
@@ -60,7 +61,7 @@ def patch_instruction_bytes(word: int, suffix: int, byteorder: str) -> bytes:
     return word.to_bytes(4, byteorder)
 
 
-def primitive_bytes(primitive: Primitive, word: int, byteorder: str) -> bytes:
+def primitive_bytes(primitive: Primitive, word: int, byteorder: ByteOrder) -> bytes:
     """The bytes ``primitive`` stores for the u32 ``word``: 8 for a prefixed patch_instruction."""
     if primitive == "patch_instruction":
         return patch_instruction_bytes(word, 0, byteorder)

@@ -12,6 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ppcreloc.arch.errno import ENOENT
+from ppcreloc.elf.model import ByteOrder
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.module import ModuleState
@@ -55,7 +56,7 @@ class FuncdataTable:
     counted here has ``i < num_stubs``, so the walk's WARN_ON cannot fire inside it.
     """
 
-    def __init__(self, buf: bytearray, size: int, count: int, byteorder: str) -> None:
+    def __init__(self, buf: bytearray, size: int, count: int, byteorder: ByteOrder) -> None:
         self.buf, self.size, self.count, self.byteorder = buf, size, count, byteorder
 
     def _first(self, pattern: bytes, start: int, limit: int) -> int:
@@ -83,7 +84,7 @@ class FuncdataTable:
 
 @cache
 def stub_template(
-    elfv1: bool, pcrel: bool, byteorder: str
+    elfv1: bool, pcrel: bool, byteorder: ByteOrder
 ) -> tuple[tuple[tuple[int, bytes, str], ...], int, int]:
     """(offset, bytes, what) of each create_stub template patch_instruction in order, and words
     0 and 1 of the entry once they are all stored (the words create_stub reads back to patch).

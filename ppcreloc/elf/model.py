@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: int.to_bytes / int.from_bytes byte order of an object or a configured kernel
+ByteOrder = Literal["little", "big"]
 
 # ELF constants used across the project (include/uapi/linux/elf.h, the ELF gABI, the ppc64 psABI).
 EM_PPC64 = 21
@@ -149,7 +153,7 @@ class ElfObject:
         return [i for i, s in enumerate(self.sections) if s.type == SHT_RELA]
 
     @property
-    def endian(self) -> str:
+    def endian(self) -> ByteOrder:
         """"little" or "big", for int.from_bytes / struct."""
         return "big" if self.big_endian else "little"
 

@@ -128,7 +128,7 @@ def _symbols(
             raise ElfFormatError(f"symbol {i}: st_name {name:#x} but {what} sh_link names no SHT_STRTAB")
         if nsec <= shndx < SHN_LORESERVE:
             raise ElfFormatError(f"symbol {i}: st_shndx {shndx} out of range ({nsec} sections)")
-        sym_name = strtab.get(name, f"symbol {i}") if name else ""
+        sym_name = strtab.get(name, f"symbol {i}") if name and strtab is not None else ""
         syms.append(Symbol(sym_name, value, size, info >> 4, info & 0xF, other, shndx))
     if sh.info > len(syms):
         raise ElfFormatError(f"{what}: sh_info {sh.info} out of range ({len(syms)} symbols)")

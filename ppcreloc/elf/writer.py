@@ -116,7 +116,8 @@ def write_elf(obj: ElfObject) -> bytes:
     )
     if symtab is None and len(obj.symbols) > 1:
         raise ElfFormatError(f"{len(obj.symbols)} symbols but no SHT_SYMTAB section")
-    symstr = shstr if strtab_idx == obj.shstrndx else _StrTab()
+    # strtab_idx == shstrndx means a shared table, so shstr was made above
+    symstr = shstr if strtab_idx == obj.shstrndx and shstr is not None else _StrTab()
     sym_names = []
     for i, sym in enumerate(obj.symbols):
         if strtab_idx is None and sym.name:

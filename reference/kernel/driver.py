@@ -19,7 +19,7 @@ import ctypes
 import mmap
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,12 +332,15 @@ class KernelArch:
         self.has_clear = bool(self.lib.ppcr_has_clear_relocate_add())
         #: a tree carrying the v7 ppc64 clear also carries v7's core.c, which resolves first
         self.resolve_before_clear = self.has_clear
+        self._check_arch: Callable[[int], bool] | None = None
         try:
-            self._check_arch = self.lib.module_elf_check_arch
-            self._check_arch.restype = ctypes.c_bool
-            self._check_arch.argtypes = [ctypes.c_void_p]
+            check_arch = self.lib.module_elf_check_arch
         except AttributeError:  # 6.1 has no ppc64 module_elf_check_arch
-            self._check_arch = None
+            pass
+        else:
+            check_arch.restype = ctypes.c_bool
+            check_arch.argtypes = [ctypes.c_void_p]
+            self._check_arch = check_arch
 
     def module_elf_check_arch(self, mod: ModuleState) -> bool:
         """6.12 module_elf_check_arch (ABI level in e_flags); trees without one accept all."""
@@ -448,7 +451,7 @@ class KernelArch:
                             w.vmlinux_symbol("ftrace_regs_caller") or 0)
         return snapshot
 
-    def _call(self, mod: ModuleState, img: _Image, fname: str, fn: ctypes._CFuncPtr,
+    def _call(self, mod: ModuleState, img: _Image, fname: str, fn: Callable[..., int],
               *args: object, relsec: int | None = None) -> int:
         before = self._enter(mod)
         protected = self._protected(mod)
