@@ -7,9 +7,10 @@ and relacmp, and writes the computed .stubs (and .mygot) size into the section h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from mypy_extensions import trait
 
 from ppcreloc.arch.errno import ENOEXEC
+from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_ABS, SHN_UNDEF, SHT_RELA, SHT_SYMTAB, ElfObject, Rela, Symbol
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.reloctypes import R_PPC64_GOT_PCREL34, R_PPC64_REL24_NOTOC, R_PPC_REL24
@@ -77,25 +78,12 @@ def find_dot_toc(symbols: list[Symbol]) -> Symbol | None:
     return None
 
 
-class FrobMixin:
+@trait
+class FrobMixin(ArchSeams):
     """module_frob_arch_sections, get_stubs_size, get_got_size for a profile."""
 
     #: get_stubs_size's starting count: 1 = the zero terminator slot (6.18 starts at 0)
     stubs_initial_count: int = 1
-
-    # seams provided by the profile (see ppcreloc.profiles.base)
-    if TYPE_CHECKING:
-        def pcrel(self, mod: ModuleState) -> bool:
-            """Whether the modelled kernel is a CONFIG_PPC_KERNEL_PCREL build."""
-            ...
-
-        def sort_relocs(self, rela: list[Rela]) -> None:
-            """lib/sort.c sort() of one RELA array with relacmp."""
-            ...
-
-        def stub_entry_size(self, mod: ModuleState) -> int:
-            """sizeof(struct ppc64_stub_entry)."""
-            ...
 
     def _rela_arrays(self, obj: ElfObject) -> list[tuple[int, list[Rela]]]:
         out = []

@@ -8,9 +8,11 @@ nothing done before it is rolled back. Every access goes through mod.memory, and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+from mypy_extensions import trait
 
 from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
+from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Rela, Symbol
 from ppcreloc.engine import reloc_ref
 from ppcreloc.loader.module import ModuleState
@@ -44,26 +46,9 @@ LD_R2_R12 = ld(2, 12, 0)
 ADD_R2_R2_R12 = add(2, 2, 12)
 
 
-class RelocateMixin:
+@trait
+class RelocateMixin(ArchSeams):
     """apply_relocate_add and friends for a profile."""
-
-    # seams provided by the profile or the other mixins
-    if TYPE_CHECKING:
-        def pcrel(self, mod: ModuleState) -> bool:
-            """Whether the modelled kernel is a CONFIG_PPC_KERNEL_PCREL build."""
-            ...
-
-        def stub_for_addr(self, mod: ModuleState, addr: int, name: str) -> int:
-            """See StubsMixin."""
-            ...
-
-        def got_for_addr(self, mod: ModuleState, got_section: int, addr: int) -> int:
-            """See StubsMixin."""
-            ...
-
-        def is_mprofile_ftrace_call(self, mod: ModuleState, name: str) -> bool:
-            """See StubsMixin."""
-            ...
 
     # -- small kernel helpers ----------------------------------------------------------------
     def my_r2(self, mod: ModuleState) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+
+from mypy_extensions import trait
 
 from ppcreloc.arch.errno import ENOENT
+from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import ByteOrder
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
@@ -112,26 +114,12 @@ class WorldError(PpcrelocError):
     """The symbol world lacks something the arch code needs (e.g. ftrace_caller)."""
 
 
-class StubsMixin:
+@trait
+class StubsMixin(ArchSeams):
     """Stub and GOT allocation for a profile."""
 
     #: the primitive create_stub writes funcdata and magic with (set by the profile)
     stub_word_primitive: Primitive
-
-    # seams provided by the profile (see ppcreloc.profiles.base)
-    if TYPE_CHECKING:
-        def pcrel(self, mod: ModuleState) -> bool:
-            """Whether the modelled kernel is a CONFIG_PPC_KERNEL_PCREL build."""
-            ...
-
-        def my_r2(self, mod: ModuleState) -> int:
-            """The module's TOC pointer."""
-            ...
-
-        def stub_entry_ok(self, mod: ModuleState, entry: int) -> bool:
-            """create_stub's entry alignment check (6.4+)."""
-            ...
-
 
     # -- helpers -----------------------------------------------------------------------------
     def stub_entry_size(self, mod: ModuleState) -> int:

@@ -229,9 +229,7 @@ def klp_write_section_relocs(
     backend with ``resolve_before_clear`` (the v7 series' core.c), which resolves first.
     """
     gens = generations or {}
-    forget = getattr(mod.memory, "forget_reloc", None)
-    if forget is not None:  # failed_reloc must name a relocation of this section
-        forget()
+    mod.memory.forget_reloc()  # failed_reloc must name a relocation of this section
     sec = mod.obj.sections[secndx]
     cnt, sec_objname = scan_klp_rela_name(sec.name)
     if cnt != 1 or sec_objname is None:

@@ -64,28 +64,6 @@ PERCPU_SECTION = ".data..percpu"
 _T = TypeVar("_T")
 
 
-class TrackedMemory(ModuleMemory):
-    """ModuleMemory that remembers the last relocation context set (for StepResult.failed_reloc)."""
-
-    last_reloc: RelocRef | None = None
-    _reloc: RelocRef | None = None
-
-    @property
-    def reloc(self) -> RelocRef | None:
-        """The relocation being applied (ModuleMemory.reloc); setting one also records it."""
-        return self._reloc
-
-    @reloc.setter
-    def reloc(self, value: RelocRef | None) -> None:
-        self._reloc = value
-        if value is not None:
-            self.last_reloc = value
-
-    def forget_reloc(self) -> None:
-        """A new section or phase starts: nothing has been applied in it yet."""
-        self.last_reloc = None
-
-
 @dataclass
 class LoadResult:
     """What load_module produced: the module (also after a failure), its rc and placement."""
@@ -105,7 +83,7 @@ def new_module(
     obj: ElfObject, world: SymbolWorld, config: Config, name: str
 ) -> ModuleState:
     """The ModuleState of a fresh load: the module's own copy of ``obj`` and empty memory."""
-    return ModuleState(name, copy_object(obj), config, world, TrackedMemory())
+    return ModuleState(name, copy_object(obj), config, world, ModuleMemory())
 
 
 def copy_object(obj: ElfObject) -> ElfObject:
@@ -370,10 +348,9 @@ def stubs_extent(mod: ModuleState) -> tuple[int, int]:
 
 def forget_reloc(memory: ModuleMemory) -> None:
     """Start a new phase: no relocation has been applied in it yet."""
-    if isinstance(memory, TrackedMemory):
-        memory.forget_reloc()
+    memory.forget_reloc()
 
 
 def last_reloc(memory: ModuleMemory) -> RelocRef | None:
-    """The relocation the arch code (or klp resolution) last worked on, if tracked."""
-    return memory.last_reloc if isinstance(memory, TrackedMemory) else None
+    """The relocation the arch code (or klp resolution) last worked on."""
+    return memory.last_reloc

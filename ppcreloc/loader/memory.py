@@ -71,14 +71,17 @@ class ModuleMemory:
     """The module's memory image and the event log of everything that touched it.
 
     ``step`` and ``reloc`` are the context the loader sets before calling into the arch code, so
-    each recorded event names the step and relocation that caused it.
+    each recorded event names the step and relocation that caused it; ``last_reloc`` keeps the
+    last relocation set until :meth:`forget_reloc` (StepResult.failed_reloc names it).
     """
 
     regions: list[Region] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     oob: list[OobAccess] = field(default_factory=list)
     step: int = 0
-    reloc: RelocRef | None = None
+    _reloc: RelocRef | None = field(default=None, repr=False)
+    #: the relocation last set as ``reloc`` since the last :meth:`forget_reloc`
+    last_reloc: RelocRef | None = field(default=None, repr=False)
     #: what an out-of-bounds read returns where no region backs the address (and nothing wrote)
     oob_fill: int = 0
     #: bytes written where no region backs the address: foreign memory keeps what the kernel
@@ -88,7 +91,23 @@ class ModuleMemory:
     read_only: list[tuple[int, int]] = field(default_factory=list)
     #: the region _find last returned: read and write try it first (the stub walk and the stub
     #: writes hit one region many times in a row); regions never move, so it stays valid
-    _hit = None  # not annotated: an instance cache, not a dataclass field
+    _hit: Region | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def reloc(self) -> RelocRef | None:
+        """The relocation being applied (None between relocations); setting one also makes it
+        ``last_reloc``."""
+        return self._reloc
+
+    @reloc.setter
+    def reloc(self, value: RelocRef | None) -> None:
+        self._reloc = value
+        if value is not None:
+            self.last_reloc = value
+
+    def forget_reloc(self) -> None:
+        """A new section or phase starts: nothing has been applied in it yet."""
+        self.last_reloc = None
 
     def protect(self, ranges: list[tuple[int, int]]) -> None:
         """Make ``ranges`` read-only for plain stores (module_enable_ro's set_memory_ro)."""

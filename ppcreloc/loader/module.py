@@ -10,14 +10,12 @@ an ArchBackend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from ppcreloc.elf.model import ElfObject
 from ppcreloc.engine import Config, KernelMessage
 from ppcreloc.loader.memory import ModuleMemory
-
-if TYPE_CHECKING:
-    from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.loader.world import SymbolWorld
 
 
 @dataclass
@@ -51,10 +49,11 @@ class ModuleState:
     messages: list[KernelMessage] = field(default_factory=list)
     warns: int = 0
     #: struct klp_modinfo once livepatch first needs it (ppcreloc.loader.livepatch.klp_modinfo)
-    klp_info: object = None
-    #: the model's memo of values that cannot change once the module is placed (no kernel
-    #: counterpart: e.g. the `.stubs` funcdata view the stub walk searches)
-    memo: dict[str, object] = field(default_factory=dict)
+    klp_info: Any = None
+    #: the model's per-module state that struct module has no field for: memoised values that
+    #: cannot change once the module is placed (the `.stubs` funcdata view the stub walk
+    #: searches) and a proposal profile's bookkeeping (full-undo's journal)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def pr(self, level: str, fmt: str, *args: int | str) -> None:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""

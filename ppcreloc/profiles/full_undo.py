@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
@@ -15,7 +14,6 @@ from ppcreloc.profiles.v6_12 import V6_12
 class UndoState:
     """What the proposal would keep in mod_arch_specific: a write journal and slot ownership."""
 
-    mod: weakref.ref[ModuleState]
     #: relsec -> the writes its applies made outside `.stubs`, in order
     journal: dict[int, list[Write]] = field(default_factory=dict)
     #: relsec -> the stub slots its applies used (created or reused)
@@ -42,16 +40,13 @@ class FullUndo(V6_12):
     summary = "proposal: clear restores every applied byte and releases stub slots"
 
     def __init__(self) -> None:
-        self._states: dict[int, UndoState] = {}
         self._current: int | None = None  # relsec being applied
 
     def state(self, mod: ModuleState) -> UndoState:
-        """This module's undo bookkeeping (created on first use; dropped with the module)."""
-        st = self._states.get(id(mod))
-        if st is None or st.mod() is not mod:
-            for key in [k for k, v in self._states.items() if v.mod() is None]:
-                del self._states[key]
-            st = self._states[id(mod)] = UndoState(weakref.ref(mod))
+        """This module's undo bookkeeping, kept with the module (created on first use)."""
+        st = mod.memo.get("full_undo")
+        if not isinstance(st, UndoState):
+            st = mod.memo["full_undo"] = UndoState()
         return st
 
     def _stub_area(self, mod: ModuleState) -> tuple[int, int]:
