@@ -36,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402, I001
 
+import ppcreloc  # noqa: E402
+from ppcreloc import _native  # noqa: E402
+
 from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL, STT_FUNC  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
@@ -209,7 +212,8 @@ def main() -> None:
         args.examples, args.seeds, args.relocs = 30, 2, 4000
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    out: dict[str, object] = {"cpu": "one core (sched_setaffinity)", "python": sys.version.split()[0]}
+    out: dict[str, object] = {"cpu": "one core (sched_setaffinity)", "python": sys.version.split()[0],
+                              "build": ppcreloc.BUILD, "build_reason": _native.REASON}
     out["default_size"] = default_size(args.examples)
     out["generation"] = generation_rate(args.examples)
     out["end_to_end"] = {e: end_to_end(e, args.examples) for e in engine_names()}

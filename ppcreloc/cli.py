@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import ppcreloc
 from ppcreloc.errors import PpcrelocError, UsageError
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Property-based differential tester for the Linux kernel's ppc64 module "
         "relocation code (livepatch apply -> clear -> apply).",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"ppcreloc {ppcreloc.__version__} (engine: {ppcreloc.BUILD})")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in BUILTIN_COMMANDS:
         add(subparsers)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mypy_extensions import mypyc_attr
+
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
 
@@ -33,6 +35,7 @@ def make_write(addr: int, old: bytes, data: bytes, primitive: Primitive, step: i
     return _tuple_new(Write, (addr, old, data, primitive, step, reloc, in_bounds, what))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the kernel harness raises its own kind
 class KernelFault(PpcrelocError):
     """An access the kernel would oops on: the step ends here, StepResult.fault names ``signal``.
 

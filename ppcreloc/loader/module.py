@@ -15,7 +15,35 @@ from typing import Any, Protocol
 from ppcreloc.elf.model import ElfObject
 from ppcreloc.engine import Config, KernelMessage
 from ppcreloc.loader.memory import ModuleMemory
-from ppcreloc.loader.world import SymbolWorld
+
+
+class World(Protocol):
+    """What the loader, the livepatch driver and the arch code ask of the symbol world: a
+    ppcreloc.loader.world.SymbolWorld (the arch unit tests use a smaller one, TinyWorld)."""
+
+    def kernel_toc_addr(self) -> int:
+        """The kernel's TOC pointer (paca->kernel_toc)."""
+        ...
+
+    def vmlinux_symbol(self, name: str) -> int | None:
+        """A vmlinux symbol's address."""
+        ...
+
+    def read_func_desc(self, addr: int) -> tuple[int, int, int]:
+        """The ELFv1 function descriptor at ``addr`` outside the module."""
+        ...
+
+    def lookup(self, objname: str | None, name: str, generation: int = 0) -> list[int]:
+        """klp_find_object_symbol's candidates for ``name`` in ``objname``."""
+        ...
+
+    def resolve_export(self, name: str) -> int | None:
+        """simplify_symbols' resolve_symbol: an exported symbol's address."""
+        ...
+
+    def percpu_base(self, modname: str) -> int:
+        """The module's per-cpu area."""
+        ...
 
 
 @dataclass
@@ -43,7 +71,7 @@ class ModuleState:
     name: str
     obj: ElfObject
     config: Config
-    world: SymbolWorld
+    world: World
     memory: ModuleMemory
     arch: ModArch = field(default_factory=ModArch)
     messages: list[KernelMessage] = field(default_factory=list)
@@ -69,7 +97,10 @@ class ModuleState:
 class ArchBackend(Protocol):
     """The module_64.c entry points, called by the generic loader in the kernel's order."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The engine's name (a profile's class attribute, or kernel:PATH's)."""
+        ...
 
     def module_frob_arch_sections(self, mod: ModuleState) -> int:
         """Sort RELA sections, dedotify, find .toc/.stubs and size .stubs; 0 or -errno."""

@@ -8,6 +8,8 @@ Other profiles subclass it and override the seams where their kernel differs:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ppcreloc.arch.frob import FrobMixin
 from ppcreloc.arch.relocate import RelocateMixin
 from ppcreloc.arch.sort import SORTS, relacmp
@@ -26,12 +28,12 @@ class Base(FrobMixin, StubsMixin, RelocateMixin):
     ppc64 clear_relocate_add (core.c's weak empty one).
     """
 
-    name = "base"
-    summary = "upstream module_64.c 6.3-6.12 (Debian 6.12.117)"
+    name: ClassVar[str] = "base"
+    summary: ClassVar[str] = "upstream module_64.c 6.3-6.12 (Debian 6.12.117)"
     #: kernel/livepatch/core.c runs klp_resolve_symbols before clear (only the v7 proposal did)
-    resolve_before_clear = False
+    resolve_before_clear: ClassVar[bool] = False
     #: which lib/sort.c (see ppcreloc.arch.sort.SORTS)
-    sort_version = "6.12"
+    sort_version: ClassVar[str] = "6.12"
 
     def sort_relocs(self, rela: list[Rela]) -> None:
         """lib/sort.c sort(rela, n, sizeof(Elf64_Rela), relacmp, NULL), in place."""

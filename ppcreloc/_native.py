@@ -1,0 +1,152 @@
+"""The compiled engine: which modules mypyc builds, and whether the built ones are used.
+
+``pip install`` compiles the modules in :data:`NATIVE_MODULES` with mypyc (setup.py) and
+records the SHA-256 of each source it compiled in ``_native_manifest.json``. The compiled
+modules are the same source, type-checked and translated to C; ``bench/event_digest.py`` gives
+the same digests for both builds, and tests/test_native.py checks it whenever both exist.
+
+:func:`select` runs when ``ppcreloc`` is imported. It keeps the compiled modules only when
+every one is built and its source is unchanged since the build. Otherwise, or when
+``PPCRELOC_PURE`` is set, it makes Python import the ``.py`` sources of all of them (never a
+mix: compiled modules call each other directly, so they are used as one group). An edited source
+is therefore never shadowed by an older compiled module: ppcreloc runs the sources until the
+next ``pip install -e .`` (and says so on a terminal).
+
+This module imports nothing from ppcreloc, so setup.py can load it before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+#: the modules mypyc compiles: the loader model, the livepatch driver, the arch code, every
+#: profile, the engine and the oracle (what one checked case spends its time in)
+NATIVE_MODULES: tuple[str, ...] = (
+    "ppcreloc.ppc64.insn",
+    "ppcreloc.ppc64.reloctypes",
+    "ppcreloc.arch.seams",
+    "ppcreloc.arch.access",
+    "ppcreloc.arch.frob",
+    "ppcreloc.arch.sort",
+    "ppcreloc.arch.stubs",
+    "ppcreloc.arch.relocate",
+    "ppcreloc.loader.memory",
+    "ppcreloc.loader.world",
+    "ppcreloc.loader.module",
+    "ppcreloc.loader.layout",
+    "ppcreloc.loader.livepatch",
+    "ppcreloc.loader.loader",
+    "ppcreloc.profiles.base",
+    "ppcreloc.profiles.v6_1",
+    "ppcreloc.profiles.v6_12",
+    "ppcreloc.profiles.v6_18",
+    "ppcreloc.profiles.klp_clear_v7",
+    "ppcreloc.profiles.full_undo",
+    "ppcreloc.engines",
+    "ppcreloc.oracle",
+)
+#: mypyc's group name: its shared library is ppcreloc/_compiled__mypyc.<abi>.so
+GROUP = "ppcreloc._compiled"
+#: set (to anything but "" or "0") to run the Python sources even where a build exists
+PURE_ENV = "PPCRELOC_PURE"
+MANIFEST = "_native_manifest.json"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: what :func:`select` decided: "mypyc" or "python"
+BUILD = "python"
+#: why the Python sources run (empty when the compiled modules do)
+REASON = ""
+
+
+def source_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
+    """The .py file of ``module`` (a dotted name under ppcreloc)."""
+    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def source_digests(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
+    """SHA-256 of each compiled module's source, as the manifest records them."""
+    return {m: hashlib.sha256(source_path(m, package_dir).read_bytes()).hexdigest()
+            for m in NATIVE_MODULES}
+
+
+def write_manifest(package_dir: Path, source_dir: Path = PACKAGE_DIR) -> None:
+    """Record, next to the built modules in ``package_dir``, the sources they were built from."""
+    (package_dir / MANIFEST).write_text(json.dumps(source_digests(source_dir), indent=1) + "\n")
+
+
+def built_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The compiled extension modules present in ``package_dir`` (any of NATIVE_MODULES)."""
+    found = []
+    for m in NATIVE_MODULES:
+        src = source_path(m, package_dir)
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            ext = src.with_suffix(suffix)
+            if ext.exists():
+                found.append(ext)
+                break
+    return found
+
+
+def _why_pure(package_dir: Path) -> str:
+    """Why the compiled modules cannot be used ("" when they can)."""
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return f"{PURE_ENV} is set"
+    built = built_files(package_dir)
+    if not built:
+        return "not compiled (PPCRELOC_PURE install, or mypyc unavailable at install)"
+    if len(built) < len(NATIVE_MODULES):
+        return f"only {len(built)} of {len(NATIVE_MODULES)} modules are compiled"
+    try:
+        recorded = json.loads((package_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return f"no readable {MANIFEST} beside the compiled modules"
+    changed = [m for m, digest in source_digests(package_dir).items()
+               if recorded.get(m) != digest]
+    if changed:
+        return "sources changed since the build: " + ", ".join(changed)
+    return ""
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Imports the .py source of every compiled module (ahead of the compiled file)."""
+
+    def __init__(self, package_dir: Path) -> None:
+        self.package_dir = package_dir
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in NATIVE_MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname,
+                                                      source_path(fullname, self.package_dir))
+
+
+def select(package_dir: Path = PACKAGE_DIR) -> str:
+    """Decide once per process between the compiled modules and their sources; returns
+    :data:`BUILD`. When a build exists but its sources have changed, says so on stderr if that
+    is a terminal (piped output stays as the commands define it; :data:`REASON` and the bench
+    JSON's ``build`` tell it there)."""
+    global BUILD, REASON
+    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        return BUILD
+    REASON = _why_pure(package_dir)
+    if not REASON:
+        BUILD = "mypyc"
+        return BUILD
+    BUILD = "python"
+    if built_files(package_dir):
+        sys.meta_path.insert(0, _SourceFinder(package_dir))
+        if not REASON.startswith(PURE_ENV) and sys.stderr is not None and sys.stderr.isatty():
+            print(f"ppcreloc: running the Python sources, not the compiled engine: {REASON}. "
+                  "`pip install -e .` compiles them again.", file=sys.stderr)
+    return BUILD
