@@ -33,8 +33,29 @@ def _say(message: str) -> None:
     print(f"ppcreloc build: {message}", file=sys.stderr)
 
 
+def _remove_builds(package: Path) -> None:
+    """Delete compiled modules of an earlier build from ``package`` (build artifacts only)."""
+    for stale in [*NATIVE.built_files(package), *NATIVE.stray_files(package).values()]:
+        stale.unlink()
+
+
+#: setup.py commands that build; pip also runs setup.py for metadata only (egg_info, ...),
+#: where translating the engine would only cost time
+BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
+
+
 def native_extensions() -> list:
-    """The mypyc extension modules, or [] (pure Python) when they cannot be made."""
+    """The mypyc extension modules, or [] (pure Python) when they cannot be made; then an
+    earlier in-place build is removed, so the tree holds the sources alone."""
+    if not BUILD_COMMANDS.intersection(sys.argv[1:]):
+        return []
+    extensions = _mypyc_extensions()
+    if not extensions:
+        _remove_builds(HERE / "ppcreloc")
+    return extensions
+
+
+def _mypyc_extensions() -> list:
     if os.environ.get(NATIVE.PURE_ENV, "") not in ("", "0"):
         _say(f"{NATIVE.PURE_ENV} is set: installing the Python sources only")
         return []
@@ -55,12 +76,14 @@ class OptionalBuildExt(build_ext):
     """build_ext that falls back to the Python sources, and records what it compiled."""
 
     def run(self) -> None:
+        # a failed build must not leave an older one half in place, nor a module dropped from
+        # the list compiled
+        _remove_builds(self._package_dir())
         try:
             super().run()
         except Exception as exc:  # no compiler, no Python headers, ...
             _say(f"compiling the engine failed ({exc!r}): installing the Python sources only")
-            for partial in NATIVE.built_files(self._package_dir()):
-                partial.unlink()
+            _remove_builds(self._package_dir())
             return
         if self.extensions:
             NATIVE.write_manifest(self._package_dir(), HERE / "ppcreloc")

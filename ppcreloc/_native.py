@@ -28,9 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-#: the modules mypyc compiles: the loader model, the livepatch driver, the arch code, every
-#: profile, the engine and the oracle (what one checked case spends its time in)
+#: the modules mypyc compiles: the ELF reader and writer, the loader model, the livepatch driver,
+#: the arch code, every profile, the engine and the oracle (what one checked case spends its
+#: time in; the object model and the strategies stay Python)
 NATIVE_MODULES: tuple[str, ...] = (
+    "ppcreloc.engine",
+    "ppcreloc.elf.strtab",
+    "ppcreloc.elf.reader",
+    "ppcreloc.elf.writer",
     "ppcreloc.ppc64.insn",
     "ppcreloc.ppc64.reloctypes",
     "ppcreloc.arch.seams",
@@ -84,17 +89,29 @@ def write_manifest(package_dir: Path, source_dir: Path = PACKAGE_DIR) -> None:
     (package_dir / MANIFEST).write_text(json.dumps(source_digests(source_dir), indent=1) + "\n")
 
 
-def built_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The compiled extension modules present in ``package_dir`` (any of NATIVE_MODULES)."""
-    found = []
-    for m in NATIVE_MODULES:
-        src = source_path(m, package_dir)
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            ext = src.with_suffix(suffix)
-            if ext.exists():
-                found.append(ext)
-                break
+def extension_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Every compiled module file in ``package_dir`` that has a .py source beside it, by module
+    name (mypyc's shared library, which has none, is not listed)."""
+    found: dict[str, Path] = {}
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        for ext in package_dir.rglob(f"*{suffix}"):
+            stem = ext.name[: -len(suffix)]
+            if ext.with_name(stem + ".py").exists():
+                parts = ext.relative_to(package_dir).parent.parts
+                found.setdefault(".".join(("ppcreloc", *parts, stem)), ext)
     return found
+
+
+def built_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The compiled files of NATIVE_MODULES present in ``package_dir``."""
+    files = extension_files(package_dir)
+    return [files[m] for m in NATIVE_MODULES if m in files]
+
+
+def stray_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Compiled files of modules no longer in NATIVE_MODULES (left by an older build): their
+    sources are imported instead, or Python would load the stale extension."""
+    return {m: f for m, f in extension_files(package_dir).items() if m not in NATIVE_MODULES}
 
 
 def _why_pure(package_dir: Path) -> str:
@@ -118,14 +135,15 @@ def _why_pure(package_dir: Path) -> str:
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
-    """Imports the .py source of every compiled module (ahead of the compiled file)."""
+    """Imports the .py source of ``modules`` (ahead of a compiled file beside it)."""
 
-    def __init__(self, package_dir: Path) -> None:
+    def __init__(self, package_dir: Path, modules: Sequence[str]) -> None:
         self.package_dir = package_dir
+        self.modules = frozenset(modules)
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in NATIVE_MODULES:
+        if fullname not in self.modules:
             return None
         return importlib.util.spec_from_file_location(fullname,
                                                       source_path(fullname, self.package_dir))
@@ -140,12 +158,15 @@ def select(package_dir: Path = PACKAGE_DIR) -> str:
     if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
         return BUILD
     REASON = _why_pure(package_dir)
+    stray = list(stray_files(package_dir))
     if not REASON:
         BUILD = "mypyc"
+        if stray:
+            sys.meta_path.insert(0, _SourceFinder(package_dir, stray))
         return BUILD
     BUILD = "python"
-    if built_files(package_dir):
-        sys.meta_path.insert(0, _SourceFinder(package_dir))
+    if built_files(package_dir) or stray:
+        sys.meta_path.insert(0, _SourceFinder(package_dir, [*NATIVE_MODULES, *stray]))
         if not REASON.startswith(PURE_ENV) and sys.stderr is not None and sys.stderr.isatty():
             print(f"ppcreloc: running the Python sources, not the compiled engine: {REASON}. "
                   "`pip install -e .` compiles them again.", file=sys.stderr)

@@ -12,12 +12,43 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from ppcreloc.elf.model import ElfObject, Rela
+from ppcreloc.elf.model import ElfObject
 
-if TYPE_CHECKING:  # the world module belongs to the loader; only its type is needed here
-    from ppcreloc.loader.world import SymbolWorld
+
+class World(Protocol):
+    """What the loader, the livepatch driver and the arch code ask of the symbol world: a
+    ppcreloc.loader.world.SymbolWorld (the arch unit tests give ModuleState a smaller one,
+    TinyWorld)."""
+
+    def kernel_toc_addr(self) -> int:
+        """The kernel's TOC pointer (paca->kernel_toc)."""
+        ...
+
+    def vmlinux_symbol(self, name: str) -> int | None:
+        """A vmlinux symbol's address."""
+        ...
+
+    def read_func_desc(self, addr: int) -> tuple[int, int, int]:
+        """The ELFv1 function descriptor at ``addr`` outside the module."""
+        ...
+
+    def lookup(self, objname: str | None, name: str, generation: int = 0) -> list[int]:
+        """klp_find_object_symbol's candidates for ``name`` in ``objname``."""
+        ...
+
+    def resolve_export(self, name: str) -> int | None:
+        """simplify_symbols' resolve_symbol: an exported symbol's address."""
+        ...
+
+    def percpu_base(self, modname: str) -> int:
+        """The module's per-cpu area."""
+        ...
+
+    def module_base(self, objname: str, generation: int = 0) -> int:
+        """Where target module ``objname`` is loaded the ``generation``-th time."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +68,12 @@ class Config:
     paca_kernel_toc_offset: int = 16
     #: CONFIG_STRICT_MODULE_RWX (on in Debian ppc64el): module_enforce_rwx_sections refuses W+X
     strict_module_rwx: bool = True
+
+    def __reduce__(self) -> tuple[type[Config], tuple[object, ...]]:
+        """Pickled field by field (the kernel harness sends scenarios to its child process)."""
+        return (Config, (self.abi, self.pcrel, self.mprofile_kernel, self.dynamic_ftrace,
+                         self.dynamic_ftrace_with_regs, self.paca_kernel_toc_offset,
+                         self.strict_module_rwx))
 
     @property
     def big_endian(self) -> bool:
@@ -58,6 +95,10 @@ class Layout:
     addresses: Mapping[str, int] = field(default_factory=dict)
     after_stubs: bytes = bytes(64)
 
+    def __reduce__(self) -> tuple[type[Layout], tuple[object, ...]]:
+        """Pickled field by field, like :class:`Config`."""
+        return (Layout, (self.base, self.addresses, self.after_stubs))
+
 
 StepKind = Literal["load", "coming", "going"]
 
@@ -76,6 +117,10 @@ class Step:
     objname: str | None = None
     generation: int = 0
 
+    def __reduce__(self) -> tuple[type[Step], tuple[object, ...]]:
+        """Pickled field by field, like :class:`Config`."""
+        return (Step, (self.kind, self.objname, self.generation))
+
 
 class RelocRef(NamedTuple):
     """Which relocation caused an event: RELA section index, index in the (sorted) array."""
@@ -86,12 +131,6 @@ class RelocRef(NamedTuple):
     type: int
     sym: int
     symname: str
-
-
-def reloc_ref(relsec: int, index: int, rela: Rela, symname: str) -> RelocRef:
-    """The RelocRef of ``rela``, entry ``index`` of RELA section ``relsec`` (built with
-    ``tuple.__new__``, without NamedTuple's argument handling: one is made per relocation)."""
-    return tuple.__new__(RelocRef, (relsec, index, rela.offset, rela.type, rela.sym, symname))
 
 
 _PRINTK_SPEC = re.compile(r"%%|%p[SsB]?|%0?\d*(?:ll|l|z|h)?[dixuXs]")
@@ -109,25 +148,29 @@ class KernelMessage(NamedTuple):
 
         Conversions are taken in the order they appear in the format, one argument each.
         """
-        args = iter(self.args)
+        return render_printk(self.fmt, self.args)
 
-        def conv(m: re.Match[str]) -> str:
-            spec = m.group(0)
-            if spec == "%%":
-                return "%"
-            a = next(args, None)
-            if a is None:
-                return spec
-            if not isinstance(a, int):
-                return str(a)
-            if spec.startswith("%p"):
-                return hex(a)
-            if spec[-1] in "xXu" and a < 0:
-                a &= (1 << 64) - 1  # unsigned long, as printk prints it
-            return re.sub(r"ll|l|z|h", "", spec) % a
 
-        text = _PRINTK_SPEC.sub(conv, self.fmt)
-        return text.rstrip("\n")
+def render_printk(fmt: str, args: tuple[int | str, ...]) -> str:
+    """:meth:`KernelMessage.render` of ``fmt`` with ``args`` (one per conversion, in order)."""
+    pending = iter(args)
+
+    def conv(m: re.Match[str]) -> str:
+        spec = m.group(0)
+        if spec == "%%":
+            return "%"
+        a = next(pending, None)
+        if a is None:
+            return spec
+        if not isinstance(a, int):
+            return str(a)
+        if spec.startswith("%p"):
+            return hex(a)
+        if spec[-1] in "xXu" and a < 0:
+            a &= (1 << 64) - 1  # unsigned long, as printk prints it
+        return re.sub(r"ll|l|z|h", "", spec) % a
+
+    return _PRINTK_SPEC.sub(conv, fmt).rstrip("\n")
 
 
 Primitive = Literal["patch_instruction", "patch_u32", "store", "memcpy"]
@@ -192,6 +235,10 @@ class Placement:
     addr: int
     size: int
 
+    def __reduce__(self) -> tuple[type[Placement], tuple[object, ...]]:
+        """Pickled field by field, like :class:`Config`."""
+        return (Placement, (self.index, self.name, self.addr, self.size))
+
 
 @dataclass
 class RunResult:
@@ -208,7 +255,7 @@ class Scenario:
     """Everything an engine needs to run, so a run is reproducible from it alone."""
 
     obj: ElfObject
-    world: SymbolWorld
+    world: World
     steps: list[Step]
     layout: Layout = field(default_factory=Layout)
     config: Config = field(default_factory=Config)

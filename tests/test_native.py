@@ -130,3 +130,31 @@ def test_version_names_the_engine_build() -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0
     assert run.stdout.strip() == f"ppcreloc {ppcreloc.__version__} (engine: {ppcreloc.BUILD})"
+
+
+def test_a_compiled_file_left_by_an_older_build_is_not_imported(tmp_path: Path) -> None:
+    """A module dropped from NATIVE_MODULES may leave its extension behind: its source runs."""
+    shutil.copytree(ROOT / "ppcreloc", tmp_path / "ppcreloc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (tmp_path / "ppcreloc" / f"errors{suffix}").write_bytes(b"not an extension module")
+    run = _python("import json, ppcreloc, ppcreloc.errors as e; "
+                  "print(json.dumps([sorted(ppcreloc._native.stray_files()), e.__file__]))",
+                  {"PYTHONPATH": str(tmp_path)}, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [["ppcreloc.errors"],
+                                      str(tmp_path / "ppcreloc" / "errors.py")]
+
+
+def test_frozen_engine_records_pickle_by_their_fields() -> None:
+    """The kernel harness pickles scenarios and results to its child; compiled frozen
+    dataclasses cannot be restored attribute by attribute, so they pickle by their fields."""
+    import pickle
+
+    from ppcreloc.engine import Config, Layout, Placement, Step
+
+    for record in (Config(abi="elfv1", pcrel=True, paca_kernel_toc_offset=8),
+                   Layout(0x1000, {".text": 0x2000}, b"\1\2"), Step("coming", "ext4", 3),
+                   Placement(2, ".text", 0x2000, 16)):
+        back = pickle.loads(pickle.dumps(record))
+        assert back == record and type(back) is type(record)

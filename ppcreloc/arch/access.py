@@ -16,13 +16,13 @@ from ppcreloc.ppc64.insn import M64, is_prefixed
 
 def endian(mod: ModuleState) -> ByteOrder:
     """Byte order of the configured kernel."""
-    return "big" if mod.config.big_endian else "little"
+    return mod.byteorder
 
 
 def read_uint(mod: ModuleState, addr: int, size: int, what: str) -> int:
     """A native-endian load of ``size`` bytes (logged as OOB when outside the module)."""
     return int.from_bytes(mod.memory.read(addr & M64, size, what),
-                          "big" if mod.config.big_endian else "little")
+                          mod.byteorder)
 
 
 def read_u32(mod: ModuleState, addr: int, what: str) -> int:
@@ -40,7 +40,7 @@ def write_uint(
 ) -> None:
     """A native-endian store of the low ``size`` bytes of ``value`` through ``primitive``."""
     data = (value & ((1 << (8 * size)) - 1)).to_bytes(
-        size, "big" if mod.config.big_endian else "little")
+        size, mod.byteorder)
     mod.memory.write(addr & M64, data, primitive, what)
 
 
@@ -74,7 +74,7 @@ def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix:
     A word with primary opcode 1 is a prefixed instruction: 8 bytes are written, the word at
     ``addr`` and ``suffix`` at ``addr + 4`` (:func:`patch_instruction_bytes`).
     """
-    data = patch_instruction_bytes(word, suffix, "big" if mod.config.big_endian else "little")
+    data = patch_instruction_bytes(word, suffix, mod.byteorder)
     mod.memory.write(addr & M64, data, "patch_instruction", what)
     return 0
 

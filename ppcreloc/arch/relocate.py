@@ -14,7 +14,7 @@ from mypy_extensions import trait
 from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Rela, Symbol
-from ppcreloc.engine import reloc_ref
+from ppcreloc.loader.memory import reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,

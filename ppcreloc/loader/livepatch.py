@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, Symbol
-from ppcreloc.engine import reloc_ref
+from ppcreloc.loader.memory import reloc_ref
 from ppcreloc.loader.module import ArchBackend, ModuleState
 
 EINVAL = 22

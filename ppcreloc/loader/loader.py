@@ -39,7 +39,7 @@ from ppcreloc.elf.model import (
     STB_WEAK,
     ElfObject,
 )
-from ppcreloc.engine import Config, Layout, Placement, RelocRef
+from ppcreloc.engine import Config, Layout, Placement, RelocRef, World
 from ppcreloc.loader.layout import (
     AFTER_STUBS,
     MOD_MEM_ALIGN,
@@ -51,7 +51,6 @@ from ppcreloc.loader.layout import (
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
 from ppcreloc.loader.memory import KernelFault, ModuleMemory
 from ppcreloc.loader.module import ArchBackend, ModuleState
-from ppcreloc.loader.world import SymbolWorld
 
 SHT_REL = 9  # include/uapi/linux/elf.h
 ENOENT = 2
@@ -80,7 +79,7 @@ class LoadResult:
 
 
 def new_module(
-    obj: ElfObject, world: SymbolWorld, config: Config, name: str
+    obj: ElfObject, world: World, config: Config, name: str
 ) -> ModuleState:
     """The ModuleState of a fresh load: the module's own copy of ``obj`` and empty memory."""
     return ModuleState(name, copy_object(obj), config, world, ModuleMemory())
@@ -228,7 +227,7 @@ def apply_relocations(backend: ArchBackend, mod: ModuleState) -> int:
 def load_module(
     backend: ArchBackend,
     obj: ElfObject,
-    world: SymbolWorld,
+    world: World,
     layout: Layout,
     config: Config,
     name: str = "livepatch_test",

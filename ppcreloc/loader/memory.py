@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from mypy_extensions import mypyc_attr
 
+from ppcreloc.elf.model import Rela
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
 
@@ -27,6 +28,12 @@ PLAIN_PRIMITIVES: tuple[Primitive, ...] = ("store", "memcpy")
 
 #: builds a Write (or OobAccess) from its fields without NamedTuple.__new__'s argument handling
 _tuple_new = tuple.__new__
+
+
+def reloc_ref(relsec: int, index: int, rela: Rela, symname: str) -> RelocRef:
+    """The RelocRef of ``rela``, entry ``index`` of RELA section ``relsec`` (built with
+    ``tuple.__new__``, without NamedTuple's argument handling: one is made per relocation)."""
+    return _tuple_new(RelocRef, (relsec, index, rela.offset, rela.type, rela.sym, symname))
 
 
 def make_write(addr: int, old: bytes, data: bytes, primitive: Primitive, step: int,

@@ -12,38 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ppcreloc.elf.model import ElfObject
-from ppcreloc.engine import Config, KernelMessage
+from ppcreloc.elf.model import ByteOrder, ElfObject
+from ppcreloc.engine import Config, KernelMessage, World
 from ppcreloc.loader.memory import ModuleMemory
-
-
-class World(Protocol):
-    """What the loader, the livepatch driver and the arch code ask of the symbol world: a
-    ppcreloc.loader.world.SymbolWorld (the arch unit tests use a smaller one, TinyWorld)."""
-
-    def kernel_toc_addr(self) -> int:
-        """The kernel's TOC pointer (paca->kernel_toc)."""
-        ...
-
-    def vmlinux_symbol(self, name: str) -> int | None:
-        """A vmlinux symbol's address."""
-        ...
-
-    def read_func_desc(self, addr: int) -> tuple[int, int, int]:
-        """The ELFv1 function descriptor at ``addr`` outside the module."""
-        ...
-
-    def lookup(self, objname: str | None, name: str, generation: int = 0) -> list[int]:
-        """klp_find_object_symbol's candidates for ``name`` in ``objname``."""
-        ...
-
-    def resolve_export(self, name: str) -> int | None:
-        """simplify_symbols' resolve_symbol: an exported symbol's address."""
-        ...
-
-    def percpu_base(self, modname: str) -> int:
-        """The module's per-cpu area."""
-        ...
 
 
 @dataclass
@@ -82,6 +53,11 @@ class ModuleState:
     #: cannot change once the module is placed (the `.stubs` funcdata view the stub walk
     #: searches) and a proposal profile's bookkeeping (full-undo's journal)
     memo: dict[str, Any] = field(default_factory=dict)
+    #: the configured kernel's byte order (Config.big_endian), read by every load and store
+    byteorder: ByteOrder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.byteorder = "big" if self.config.big_endian else "little"
 
     def pr(self, level: str, fmt: str, *args: int | str) -> None:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""

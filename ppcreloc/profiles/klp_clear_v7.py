@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ppcreloc.arch.access import patch_instruction, read_u32
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF
-from ppcreloc.engine import reloc_ref
+from ppcreloc.loader.memory import reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, NOP, is_relative_link_branch
 from ppcreloc.ppc64.reloctypes import R_PPC_REL24

@@ -32,11 +32,11 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write, reloc_ref
+from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.loader import read_only_ranges
 from ppcreloc.loader.memory import KernelFault as MemoryFault
-from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.loader.memory import ModuleMemory, reloc_ref
 from ppcreloc.loader.module import ModuleState
 
 PAGE = mmap.PAGESIZE
