@@ -25,6 +25,7 @@ every known defect found within 2 s median (stub exhaustion 30 s), shrunk to one
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -38,6 +39,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402, 
 
 import ppcreloc  # noqa: E402
 from ppcreloc import _native  # noqa: E402
+from ppcreloc.runtime import tune_gc  # noqa: E402
 
 from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL, STT_FUNC  # noqa: E402
@@ -207,13 +209,18 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--relocs", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--python-gc", action="store_true",
+                    help="keep Python's default GC thresholds (ppcreloc.runtime.tune_gc not applied)")
     args = ap.parse_args()
     if args.quick:
         args.examples, args.seeds, args.relocs = 30, 2, 4000
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if not args.python_gc:
+        tune_gc()  # as ppcreloc's CLI and test suite run
     out: dict[str, object] = {"cpu": "one core (sched_setaffinity)", "python": sys.version.split()[0],
-                              "build": ppcreloc.BUILD, "build_reason": _native.REASON}
+                              "build": ppcreloc.BUILD, "build_reason": _native.REASON,
+                              "gc_threshold": gc.get_threshold()}
     out["default_size"] = default_size(args.examples)
     out["generation"] = generation_rate(args.examples)
     out["end_to_end"] = {e: end_to_end(e, args.examples) for e in engine_names()}

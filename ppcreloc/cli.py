@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import ppcreloc
 from ppcreloc.errors import PpcrelocError, UsageError
+from ppcreloc.runtime import tune_gc
 
 if TYPE_CHECKING:
     from ppcreloc.elf.model import ElfObject
@@ -239,6 +240,7 @@ def error(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
+    tune_gc()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     try:

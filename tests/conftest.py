@@ -13,6 +13,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from ppcreloc.runtime import tune_gc
+
+tune_gc()  # as the CLI does (ppcreloc.runtime)
+
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
     "ci",
