@@ -14,12 +14,15 @@ Measures, pinned to one core:
   seeds of the time to the first counterexample and to the shrunk one, and its relocation count.
 
 All times are CPU seconds of this process (time.process_time), so other jobs on a shared
-machine do not inflate them; ``wall_s`` is given beside the end-to-end figures.
+machine do not inflate them; ``wall_s`` is given beside the end-to-end figures. The process runs
+as ppcreloc's CLI and test suite do: ``build`` says whether the compiled engine ran (mypyc, see
+ppcreloc/_native.py; PPCRELOC_PURE=1 measures the Python sources) and ``gc_threshold`` shows
+ppcreloc.runtime.tune_gc applied (``--python-gc`` keeps Python's thresholds).
 
 Targets (issue 4): >= 300 cases/s end to end; ELF I/O + engine + oracle <= generation time;
 every known defect found within 2 s median (stub exhaustion 30 s), shrunk to one relocation.
 
-    .venv/bin/python bench/bench_e2e.py [--examples N] [--seeds K] [--quick]
+    .venv/bin/python bench/bench_e2e.py [--examples N] [--seeds K] [--quick] [--python-gc]
 """
 
 from __future__ import annotations
