@@ -36,4 +36,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q -e '.[test]'
-echo "bootstrap: done (.venv ready)"
+echo "bootstrap: done (.venv ready; $(.venv/bin/ppcreloc --version))"
