@@ -38,6 +38,12 @@ EXTRACTED_FUNCS = ("instr_is_relative_branch", "instr_is_relative_link_branch")
 #: tree headers whose content the library depends on (part of the cache key)
 TREE_HEADERS = (
     "include/linux/kconfig.h",
+    "include/linux/compiler_attributes.h",
+    "include/linux/stringify.h",
+    "include/linux/align.h",
+    "include/linux/const.h",
+    "include/vdso/const.h",
+    "include/uapi/linux/const.h",
     "include/linux/elf.h",
     "include/uapi/linux/elf.h",
     "include/uapi/linux/elf-em.h",

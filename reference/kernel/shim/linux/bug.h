@@ -3,15 +3,16 @@
 #ifndef _LINUX_BUG_H
 #define _LINUX_BUG_H
 
-#define WARN_ON(condition) ({ \
-	int __ret_warn_on = !!(condition); \
-	if (__ret_warn_on) \
+#define WARN_ON(cond) ({ \
+	int ppcr_warned = !!(cond); \
+	if (ppcr_warned) \
 		ppcr_warn(__FILE__, __LINE__); \
-	__ret_warn_on; \
+	ppcr_warned; \
 })
-#define WARN_ON_ONCE(condition) WARN_ON(condition)
-#define WARN(condition, fmt...) WARN_ON(condition)
-#define BUG_ON(condition) do { if (condition) __builtin_trap(); } while (0)
+/* the harness counts every warning, so a once-only warning is an ordinary one */
+#define WARN_ON_ONCE(cond) WARN_ON(cond)
+#define WARN(cond, fmt...) WARN_ON(cond)
+#define BUG_ON(cond) do { if (cond) __builtin_trap(); } while (0)
 #define BUG() __builtin_trap()
 
 #endif
