@@ -35,7 +35,7 @@ def _say(message: str) -> None:
 
 def _remove_builds(package: Path) -> None:
     """Delete compiled modules of an earlier build from ``package`` (build artifacts only)."""
-    for stale in [*NATIVE.built_files(package), *NATIVE.stray_files(package).values()]:
+    for stale in NATIVE.extension_files(package).values():
         stale.unlink()
 
 

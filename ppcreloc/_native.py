@@ -102,23 +102,12 @@ def extension_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
     return found
 
 
-def built_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The compiled files of NATIVE_MODULES present in ``package_dir``."""
-    files = extension_files(package_dir)
-    return [files[m] for m in NATIVE_MODULES if m in files]
-
-
-def stray_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
-    """Compiled files of modules no longer in NATIVE_MODULES (left by an older build): their
-    sources are imported instead, or Python would load the stale extension."""
-    return {m: f for m, f in extension_files(package_dir).items() if m not in NATIVE_MODULES}
-
-
-def _why_pure(package_dir: Path) -> str:
-    """Why the compiled modules cannot be used ("" when they can)."""
+def _why_pure(package_dir: Path, files: dict[str, Path]) -> str:
+    """Why the compiled modules cannot be used ("" when they can); ``files`` are the
+    package's :func:`extension_files`."""
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return f"{PURE_ENV} is set"
-    built = built_files(package_dir)
+    built = [m for m in NATIVE_MODULES if m in files]
     if not built:
         return "not compiled (PPCRELOC_PURE install, or mypyc unavailable at install)"
     if len(built) < len(NATIVE_MODULES):
@@ -157,15 +146,17 @@ def select(package_dir: Path = PACKAGE_DIR) -> str:
     global BUILD, REASON
     if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
         return BUILD
-    REASON = _why_pure(package_dir)
-    stray = list(stray_files(package_dir))
+    files = extension_files(package_dir)
+    REASON = _why_pure(package_dir, files)
+    # modules dropped from the list may have left their extension behind: Python would load it
+    stray = [m for m in files if m not in NATIVE_MODULES]
     if not REASON:
         BUILD = "mypyc"
         if stray:
             sys.meta_path.insert(0, _SourceFinder(package_dir, stray))
         return BUILD
     BUILD = "python"
-    if built_files(package_dir) or stray:
+    if files:
         sys.meta_path.insert(0, _SourceFinder(package_dir, [*NATIVE_MODULES, *stray]))
         if not REASON.startswith(PURE_ENV) and sys.stderr is not None and sys.stderr.isatty():
             print(f"ppcreloc: running the Python sources, not the compiled engine: {REASON}. "

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, NamedTuple, Protocol
 
 from ppcreloc.elf.model import ElfObject
 
@@ -51,8 +51,17 @@ class World(Protocol):
         ...
 
 
+class _PickledByFields:
+    """Pickles a frozen dataclass by its fields: a compiled (mypyc) frozen record cannot be
+    restored attribute by attribute, and the kernel harness sends records to its child."""
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        record: Any = self
+        return (type(self), tuple(getattr(self, f.name) for f in fields(record)))
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(_PickledByFields):
     """Kernel configuration knobs that change module_64.c's behaviour.
 
     Defaults follow a Debian ppc64el kernel: ELFv2 little endian, CONFIG_MPROFILE_KERNEL,
@@ -69,12 +78,6 @@ class Config:
     #: CONFIG_STRICT_MODULE_RWX (on in Debian ppc64el): module_enforce_rwx_sections refuses W+X
     strict_module_rwx: bool = True
 
-    def __reduce__(self) -> tuple[type[Config], tuple[object, ...]]:
-        """Pickled field by field (the kernel harness sends scenarios to its child process)."""
-        return (Config, (self.abi, self.pcrel, self.mprofile_kernel, self.dynamic_ftrace,
-                         self.dynamic_ftrace_with_regs, self.paca_kernel_toc_offset,
-                         self.strict_module_rwx))
-
     @property
     def big_endian(self) -> bool:
         """ELFv1 is big endian, ELFv2 little endian (the combinations Debian ships)."""
@@ -82,7 +85,7 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Layout:
+class Layout(_PickledByFields):
     """Where the module's SHF_ALLOC sections go, and what lies right after `.stubs`.
 
     ``addresses`` pins sections by name; the rest are placed from ``base`` by the loader's
@@ -95,16 +98,12 @@ class Layout:
     addresses: Mapping[str, int] = field(default_factory=dict)
     after_stubs: bytes = bytes(64)
 
-    def __reduce__(self) -> tuple[type[Layout], tuple[object, ...]]:
-        """Pickled field by field, like :class:`Config`."""
-        return (Layout, (self.base, self.addresses, self.after_stubs))
-
 
 StepKind = Literal["load", "coming", "going"]
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(_PickledByFields):
     """One loader action.
 
     ``load``: load the livepatch module (frob, placement, resolution, finalize_ftrace, apply of
@@ -116,10 +115,6 @@ class Step:
     kind: StepKind
     objname: str | None = None
     generation: int = 0
-
-    def __reduce__(self) -> tuple[type[Step], tuple[object, ...]]:
-        """Pickled field by field, like :class:`Config`."""
-        return (Step, (self.kind, self.objname, self.generation))
 
 
 class RelocRef(NamedTuple):
@@ -227,17 +222,13 @@ class StepResult:
 
 
 @dataclass(frozen=True)
-class Placement:
+class Placement(_PickledByFields):
     """Where one SHF_ALLOC section ended up."""
 
     index: int
     name: str
     addr: int
     size: int
-
-    def __reduce__(self) -> tuple[type[Placement], tuple[object, ...]]:
-        """Pickled field by field, like :class:`Config`."""
-        return (Placement, (self.index, self.name, self.addr, self.size))
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ppcreloc.engine import Engine, RelocRef, RunResult, Scenario, Step, StepRes
 from ppcreloc.errors import UsageError
 from ppcreloc.loader.layout import AFTER_STUBS
 from ppcreloc.loader.livepatch import KlpPatch
-from ppcreloc.loader.loader import forget_reloc, last_reloc, load_module, stubs_extent
+from ppcreloc.loader.loader import load_module, stubs_extent
 from ppcreloc.loader.memory import KernelFault
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.profiles import PROFILES, get_profile
@@ -148,7 +148,7 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
         scenario.world.module_base(objname, step.generation)  # validates the generation
         mod.memory.step = n
         marks = _Marks(mod)
-        forget_reloc(mod.memory)
+        mod.memory.forget_reloc()
         try:
             if step.kind == "coming":
                 rc = patch.klp_module_coming(objname, step.generation)
@@ -157,9 +157,9 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
                 rc = 0
         except KernelFault as f:
             mod.memory.reloc = None
-            results.append(marks.result(step, 0, mod, f.reloc or last_reloc(mod.memory), f,
+            results.append(marks.result(step, 0, mod, f.reloc or mod.memory.last_reloc, f,
                                         results[-1]))
             break
-        results.append(marks.result(step, rc, mod, last_reloc(mod.memory), None, results[-1]))
+        results.append(marks.result(step, rc, mod, mod.memory.last_reloc, None, results[-1]))
     run.stubs = stubs_extent(mod)
     return run

@@ -211,7 +211,7 @@ def apply_relocations(backend: ArchBackend, mod: ModuleState) -> int:
         infosec = sec.info
         if infosec >= n or not obj.sections[infosec].flags & SHF_ALLOC:
             continue
-        forget_reloc(mod.memory)
+        mod.memory.forget_reloc()
         if sec.flags & SHF_RELA_LIVEPATCH:
             err = klp_apply_section_relocs(backend, mod, i, None)
         elif sec.type == SHT_REL:
@@ -240,7 +240,7 @@ def load_module(
     try:
         return _load(backend, mod, layout, placements)
     except KernelFault as f:
-        return LoadResult(mod, 0, placements, f.reloc or last_reloc(mod.memory), "fault", fault=f)
+        return LoadResult(mod, 0, placements, f.reloc or mod.memory.last_reloc, "fault", fault=f)
 
 
 def _load(
@@ -270,10 +270,10 @@ def _load(
     rc = simplify_symbols(mod, pcpu)
     if rc < 0:
         return LoadResult(mod, rc, placements, failed_in="simplify_symbols", pcpu_section=pcpu)
-    forget_reloc(memory)
+    memory.forget_reloc()
     rc = apply_relocations(backend, mod)
     if rc < 0:
-        return LoadResult(mod, rc, placements, last_reloc(memory), "apply_relocations", pcpu)
+        return LoadResult(mod, rc, placements, memory.last_reloc, "apply_relocations", pcpu)
     rc = backend.module_finalize_ftrace(mod)
     if rc:
         return LoadResult(mod, rc, placements, failed_in="module_finalize_ftrace",
@@ -343,13 +343,3 @@ def stubs_extent(mod: ModuleState) -> tuple[int, int]:
     if not idx or idx >= len(mod.obj.sections):
         return 0, 0
     return mod.obj.sections[idx].addr, section_size(mod.obj, idx)
-
-
-def forget_reloc(memory: ModuleMemory) -> None:
-    """Start a new phase: no relocation has been applied in it yet."""
-    memory.forget_reloc()
-
-
-def last_reloc(memory: ModuleMemory) -> RelocRef | None:
-    """The relocation the arch code (or klp resolution) last worked on."""
-    return memory.last_reloc
