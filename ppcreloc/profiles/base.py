@@ -1,4 +1,5 @@
-"""The base profile: arch/powerpc/kernel/module_64.c as in upstream 6.3-6.12 (Debian 6.12.117).
+"""The base profile: arch/powerpc/kernel/module_64.c as in upstream 6.3-6.12 (Debian's linux-source-6.12;
+read at 6.12.117, unchanged in later 6.12.y packages as far as the kernel-engine diff shows).
 
 Other profiles subclass it and override the seams where their kernel differs:
 ``sort_relocs`` (lib/sort.c version), ``pcrel`` (PCREL support), ``restore_r2`` /
@@ -19,7 +20,7 @@ from ppcreloc.loader.module import ModuleState
 
 
 class Base(FrobMixin, StubsMixin, RelocateMixin):
-    """Upstream module_64.c 6.3-6.12 (Debian linux-source-6.12 6.12.117), the current behaviour.
+    """Upstream module_64.c 6.3-6.12 (Debian linux-source-6.12, any 6.12.y), the current behaviour.
 
     restore_r2 returns 0/-errno and accepts an existing ``ld r2,24(r1)`` (37251c7114e1,
     bc2c6f5695ff); stub funcdata/magic go through patch_u32 (the 6.x patch_u32
@@ -29,7 +30,7 @@ class Base(FrobMixin, StubsMixin, RelocateMixin):
     """
 
     name: ClassVar[str] = "base"
-    summary: ClassVar[str] = "upstream module_64.c 6.3-6.12 (Debian 6.12.117)"
+    summary: ClassVar[str] = "upstream module_64.c 6.3-6.12 (Debian linux-source-6.12)"
     #: kernel/livepatch/core.c runs klp_resolve_symbols before clear (only the v7 proposal did)
     resolve_before_clear: ClassVar[bool] = False
     #: which lib/sort.c (see ppcreloc.arch.sort.SORTS)

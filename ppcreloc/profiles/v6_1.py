@@ -1,4 +1,4 @@
-"""The v6.1 profile: Debian linux-source-6.1 6.1.192, before the 2023 restore_r2 fixes."""
+"""The v6.1 profile: Debian linux-source-6.1 (6.1.y), before the 2023 restore_r2 fixes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from ppcreloc.profiles.base import Base
 
 
 class V6_1(Base):
-    """module_64.c of 6.1.192 (Debian 6.1.192-2), diffed against 6.12.117.
+    """module_64.c of Debian's linux-source-6.1 (6.1.y), diffed against the 6.12.y base.
+
+    Read at 6.1.192; the kernel-engine diff (tests/test_kernel_diff.py) re-checks it against
+    whatever 6.1.y package is installed.
 
     * restore_r2 returns 1 on success and 0 on failure and has no ``ld r2`` acceptance: any
       word but nop after a link branch is "Expected nop after call" (pre bc2c6f5695ff and
@@ -22,7 +25,7 @@ class V6_1(Base):
     """
 
     name = "v6.1"
-    summary = "6.1.192: restore_r2 rejects its own ld r2 (re-apply fails), no clear"
+    summary = "6.1.y: restore_r2 rejects its own ld r2 (re-apply fails), no clear"
     sort_version = "6.1"
 
     def pcrel(self, mod: ModuleState) -> bool:
