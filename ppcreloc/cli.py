@@ -43,6 +43,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.fuzz",
     "ppcreloc.replay",
     "ppcreloc.explain",
+    "ppcreloc.promote",
 )
 
 
@@ -144,7 +145,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for e in engines
     ]
     if args.json:
-        docs = [v.to_dict() for v in verdicts]
+        docs = [v.to_dict(details=True) for v in verdicts]
         emit_json(docs if args.engine == "all" else docs[0])
     else:
         for v in verdicts:
@@ -174,7 +175,8 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
                    help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
     p.add_argument("--json", action="store_true",
-                   help="print {engine, invariants: {name: {holds, message}}} as JSON")
+                   help="print {engine, invariants: {name: {state, holds, message, "
+                   "violations}}} as JSON (state: holds, violated or not judged)")
     p.add_argument("--reader", choices=READERS, default="struct",
                    help="ELF parser: the built-in struct reader or pyelftools (slower); both give "
                    "the same object (default: struct)")

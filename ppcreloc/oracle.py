@@ -127,20 +127,46 @@ class Violation:
         return "\n".join(lines)
 
 
+#: what a program reads of an invariant's result (InvariantResult.state)
+State = Literal["holds", "violated", "not judged"]
+STATES: tuple[State, ...] = ("holds", "violated", "not judged")
+
+
 @dataclass
 class InvariantResult:
-    """The verdict on one invariant. ``message`` explains a vacuous or failed result."""
+    """The verdict on one invariant. ``message`` explains a vacuous or failed result.
+
+    ``judged`` is False when the run could not judge the invariant (an earlier apply failed, or
+    the object has no target objects): ``holds`` stays True (nothing was violated, so the exit
+    code is 0) but :attr:`state` is ``"not judged"`` and JSON gives ``"holds": null``.
+    """
 
     holds: bool
     message: str | None = None
     violations: list[Violation] = field(default_factory=list)
+    judged: bool = True
+
+    @property
+    def state(self) -> State:
+        """``holds`` / ``violated`` / ``not judged``."""
+        if not self.holds:
+            return "violated"
+        return "holds" if self.judged else "not judged"
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"holds", "message"}`` (plus ``violations`` when ``details``)."""
-        out: dict[str, Any] = {"holds": self.holds, "message": self.message}
+        """``{"state", "holds" (true/false, null when not judged), "message"}``, plus
+        ``violations`` (each :meth:`Violation.to_dict`) when ``details``."""
+        out: dict[str, Any] = {"state": self.state,
+                               "holds": self.holds if self.judged else None,
+                               "message": self.message}
         if details:
             out["violations"] = [v.to_dict() for v in self.violations]
         return out
+
+
+def not_judged(message: str) -> InvariantResult:
+    """A result the run could not judge (vacuous, or its premise failed)."""
+    return InvariantResult(True, message, judged=False)
 
 
 @dataclass
@@ -163,7 +189,8 @@ class Verdict:
         return [v for name in INVARIANTS for v in self.invariants[name].violations]
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"engine": NAME, "invariants": {name: {"holds", "message"}, ...}}``."""
+        """``{"engine": NAME, "invariants": {name: {"state", "holds", "message"}, ...}}``
+        (each invariant with its ``violations`` when ``details``)."""
         return {
             "engine": self.engine,
             "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
@@ -548,9 +575,9 @@ def _judge_apply(ctx: _Ctx) -> InvariantResult:
 def _judge_apply_clear_apply(ctx: _Ctx) -> InvariantResult:
     """going, then coming again at the same addresses, succeeds."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     if any(_failed(sr) for _, sr in ctx.results("apply")):
-        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+        return not_judged("not judged: the first apply failed (see apply)")
     bad = [
         _step_failure(ctx, "apply_clear_apply", i, sr)
         for i, sr in ctx.results("reapply")
@@ -599,7 +626,7 @@ def _by_write(addrs: Iterable[int], owner: dict[int, Write]) -> list[Write]:
 def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
     """After going, every byte the target's apply changed (outside `.stubs`) is restored."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     stub_lo, stub_size = ctx.run.stubs
     out: list[Violation] = []
     for t in ctx.script.targets:
@@ -631,7 +658,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
                 kernel=_kernel_text(gone),
             ))
     if any(_failed(sr) for _, sr in ctx.results("apply")) and not out:
-        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+        return not_judged("not judged: the first apply failed (see apply)")
     if out:
         return InvariantResult(False, out[0].message, out)
     return InvariantResult(True)
@@ -640,7 +667,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
 def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     """The second apply at the same addresses leaves the same bytes as the first."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     out: list[Violation] = []
     skipped: list[str] = []
     for t in ctx.script.targets:
@@ -675,10 +702,8 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     if out:
         return InvariantResult(False, out[0].message, out)
     if skipped:
-        return InvariantResult(
-            True, f"not judged for {', '.join(skipped)}: an apply failed "
-            "(see apply / apply_clear_apply)"
-        )
+        return not_judged(f"not judged for {', '.join(skipped)}: an apply failed "
+                          "(see apply / apply_clear_apply)")
     return InvariantResult(True)
 
 
@@ -693,12 +718,12 @@ def _judge_in_bounds(ctx: _Ctx) -> InvariantResult:
 def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
     """N going/coming cycles at fresh addresses all succeed, every access in bounds."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     cycles = ctx.results("cycles")
     if not cycles:
-        return InvariantResult(True, "holds vacuously: cycles=0")
+        return not_judged("holds vacuously: cycles=0")
     if any(_failed(sr) for _, sr in [*ctx.results("apply"), *ctx.results("reapply")]):
-        return InvariantResult(True, "not judged: an earlier apply failed")
+        return not_judged("not judged: an earlier apply failed")
     out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles
            if _failed(sr) and not (sr is None and _faulted_before(ctx, i))]
     out += _oob_violations(ctx, "reload_cycles", ("cycles",))

@@ -54,7 +54,8 @@ def test_v61_campaign_finds_the_reload_failure_as_one_rel24(capsys, tmp_path: Pa
     path = found["apply_clear_apply"]
     assert path.parent == tmp_path / "v6.1" and path.name.startswith("apply_clear_apply-")
     elf, rec = load_fixture(path)
-    assert rec.minimal and not rec.holds and rec.replay == f"ppcreloc replay {path}"
+    assert rec.minimal and not rec.holds and rec.replay == "ppcreloc replay <this .o>"
+    assert rec.seed == doc["seed"] == 3  # the seed the run printed, not a batch's derived one
     assert "Expected nop after call" in rec.violation["kernel_message"]
     assert rec.layout["world_spec"]["modules"] and rec.seed is not None
     from ppcreloc.elf.reader import read_elf
@@ -151,8 +152,8 @@ def test_interrupt_while_shrinking_keeps_the_unshrunk_failure(tmp_path: Path, mo
     written: list[bool] = []
     original = Campaign._write
 
-    def write_then_stop(self, case, verdict, invariants, seed_value, *, minimal):
-        out = original(self, case, verdict, invariants, seed_value, minimal=minimal)
+    def write_then_stop(self, case, verdict, invariants, *, minimal):
+        out = original(self, case, verdict, invariants, minimal=minimal)
         written.append(minimal)
         STOP.set()  # as the SIGINT handler does
         return out

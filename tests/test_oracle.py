@@ -164,6 +164,7 @@ def test_apply_fails():
     for name in ("apply_clear_apply", "reload_cycles"):
         assert verdict.invariants[name].holds
         assert verdict.invariants[name].message.startswith("not judged")
+        assert verdict.invariants[name].state == "not judged"
 
 
 def test_load_fault_is_an_apply_failure():
@@ -192,6 +193,7 @@ def test_apply_clear_apply_fails_like_v61():
     assert verdict.invariants["apply"].holds
     assert verdict.invariants["reapply_identical"].holds
     assert verdict.invariants["reapply_identical"].message.startswith("not judged")
+    assert verdict.invariants["reapply_identical"].state == "not judged"
     assert not verdict.invariants["clear_restores"].holds
 
 
@@ -300,6 +302,9 @@ def test_no_targets_is_vacuous_but_apply_and_in_bounds_are_judged():
     assert verdict.holds
     for name in ("apply_clear_apply", "clear_restores", "reapply_identical", "reload_cycles"):
         assert "vacuously" in verdict.invariants[name].message
+        assert verdict.invariants[name].state == "not judged"
+        assert verdict.invariants[name].to_dict()["holds"] is None
+    assert verdict.invariants["apply"].state == verdict.invariants["in_bounds"].state == "holds"
     run.steps[0].rc = -8
     run.steps[0].oob = [OobAccess("write", 0x9000, 8, 0, None, "ADDR64")]
     verdict = judge(obj, script, run)
@@ -327,7 +332,9 @@ def test_violation_roundtrip_and_json_shape():
     shape = json.loads(json.dumps(verdict.to_dict()))
     assert shape["engine"] == "hand" and list(shape["invariants"]) == list(INVARIANTS)
     assert shape["invariants"]["clear_restores"]["holds"] is False
-    assert set(shape["invariants"]["apply"]) == {"holds", "message"}
+    assert set(shape["invariants"]["apply"]) == {"state", "holds", "message"}
+    assert shape["invariants"]["apply"]["state"] == "holds"
+    assert shape["invariants"]["clear_restores"]["state"] == "violated"
     assert "relocation: .klp.rela.foo..text[0] R_PPC_REL24" in v.describe()
 
 
