@@ -99,16 +99,15 @@ def load_world(kallsyms: str | None) -> SymbolWorld:
 
 
 def resolve_engines(spec: str) -> list[Engine]:
-    """``NAME`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names` lists)."""
-    from ppcreloc.engines import engine_names, get_engine
+    """``NAME``, ``kernel:PATH`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names`
+    lists)."""
+    from ppcreloc.engines import KERNEL_PREFIX, engine_names, get_engine
 
     names = list(engine_names()) if spec == "all" else [spec]
-    try:
-        return [get_engine(n) for n in names]
-    except KeyError:
-        raise UsageError(
-            f"unknown engine {spec!r} (choose from: all, {', '.join(engine_names())})"
-        ) from None
+    if spec != "all" and spec not in engine_names() and not spec.startswith(KERNEL_PREFIX):
+        raise UsageError(f"unknown engine {spec!r} (choose from: all, "
+                         f"{', '.join(engine_names())}, {KERNEL_PREFIX}PATH)")
+    return [get_engine(n) for n in names]
 
 
 def module_name(path: str) -> str:
@@ -169,7 +168,9 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("object", metavar="OBJ", help="ppc64 ELF relocatable object (.o or .ko)")
     p.add_argument("--engine", default=DEFAULT_ENGINE,
-                   help=f"engine profile name, or 'all' (default: {DEFAULT_ENGINE})")
+                   help="engine profile (see `ppcreloc profiles`), 'all' (every profile), or "
+                   "kernel:PATH (the kernel's own module_64.c from a source tree or tarball) "
+                   f"(default: {DEFAULT_ENGINE})")
     p.add_argument("--kallsyms", metavar="FILE",
                    help="/proc/kallsyms or System.map for symbol addresses (default: synthetic)")
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",

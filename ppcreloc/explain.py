@@ -57,6 +57,8 @@ class RelocView:
     target: str | None
     stages: dict[str, list[Word] | None] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    #: the type as shown: ABI name, plus the kernel's spelling where it differs
+    display: str = ""
 
 
 @dataclass
@@ -161,7 +163,7 @@ def _bytes_at(obj: ElfObject, run: RunResult, step: int, secidx: int, off: int,
 
 def explain(path: Path, engine: str | None = None) -> Explanation:
     """Replay the fixture and collect the per-relocation, stub and message views."""
-    from ppcreloc.ppc64.reloctypes import RELOC_TYPES, type_name
+    from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
     from ppcreloc.replay import replay as run_replay
 
     rp = run_replay(path, engine)
@@ -196,7 +198,7 @@ def explain(path: Path, engine: str | None = None) -> Explanation:
             view = RelocView(obj.sections[relsec].name, index, type_name(rela.type), sym,
                              rela.offset, rela.addend,
                              None if base is None else base + rela.offset, target,
-                             failed=list(fails))
+                             failed=list(fails), display=display_name(rela.type))
             for stage, step in stages.items():
                 data = None if step is None or run is None or base is None else \
                     _bytes_at(obj, run, step, secidx, start, width)
@@ -293,7 +295,7 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
                      f"{sym.bind}/{sym.type}", escape(where))
     con.print(syms)
     for v in ex.relocs:
-        head = (f"[bold]{escape(v.section)}[{v.index}][/] {v.type_name} {escape(v.symbol)}"
+        head = (f"[bold]{escape(v.section)}[{v.index}][/] {escape(v.display)} {escape(v.symbol)}"
                 f"{v.addend:+#x} at offset {v.offset:#x}"
                 + (f" = {v.addr:#x}" if v.addr is not None else "")
                 + (f" (target {escape(v.target)})" if v.target else " (applied at load)"))
@@ -319,7 +321,7 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
     con.print(verdict_table(rp.verdict, f"verdict on {rp.engine}"))
     for name, result in rp.verdict.invariants.items():
         for viol in result.violations[:3]:
-            con.print(f"[bold]{name}[/]: " + escape(viol.describe()))
+            con.print(f"[bold]{name}[/]: " + escape(viol.describe(rp.verdict.byteorder)))
     con.print("[bold]kernel messages[/]" if ex.messages else "[bold]kernel messages[/]: none")
     for step, rc, msgs, warns in ex.messages:
         con.print(f"  {escape(step)}: rc {rc}" + (f", {warns} WARN(s)" if warns else ""))

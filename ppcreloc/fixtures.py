@@ -67,6 +67,16 @@ class FixtureRecord:
     #: False for a failing case stored before shrinking finished (an interrupted fuzz campaign)
     minimal: bool = True
 
+    def module_base(self) -> int | None:
+        """The module base the recorded run used (``layout["module_base"]``, the lowest placed
+        address, else the requested ``layout["base"]``), if recorded."""
+        lay = self.layout if isinstance(self.layout, dict) else {}
+        base = lay.get("module_base", lay.get("base"))
+        try:
+            return int(str(base), 16) if base is not None else None
+        except ValueError:
+            return None
+
     def to_json(self) -> str:
         """The sidecar text (stable key order, so equal records give equal files)."""
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -151,6 +161,8 @@ def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed:
     result = verdict.invariants[invariant]
     layout = case.describe()["layout"]
     layout["world_spec"] = case.world.to_dict()
+    if verdict.run is not None and verdict.run.placements:  # kernel:PATH moves the module
+        layout["module_base"] = hex(min(p.addr for p in verdict.run.placements))
     return FixtureRecord(
         engine=engine,
         invariant=invariant,

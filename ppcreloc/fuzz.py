@@ -679,8 +679,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 7 * 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 604800 seconds, got {text}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if value > 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be at most 604800 seconds (a week), got {text}")
     return value
 
 
@@ -698,7 +700,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "2 on bad input, 130 when interrupted before finding any.",
     )
     p.add_argument("--engine", default=DEFAULT_ENGINE, metavar="NAME",
-                   help=f"engine profile (default: {DEFAULT_ENGINE})")
+                   help="engine profile (see `ppcreloc profiles`) or kernel:PATH (the kernel's "
+                   f"own module_64.c from a source tree or tarball) (default: {DEFAULT_ENGINE})")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--examples", type=_int_in(1, 10_000_000), default=100, metavar="N",
                       help="generated examples in total (default: 100)")

@@ -268,8 +268,8 @@ _CELL_TEXT: dict[State, str] = {
 }
 
 
-#: the width of "VIOLATED [12]", so a cell does not wrap at 80 columns (rich adds padding)
-_CELL_WIDTH = 12
+#: the width of "VIOLATED #1", so four engines fit 80 columns without wrapping a cell
+_CELL_WIDTH = 11
 
 
 def _cell_text(c: Cell, note: int | None) -> str:
@@ -278,15 +278,15 @@ def _cell_text(c: Cell, note: int | None) -> str:
     if c.state == "holds" and judged != c.examples:
         text += f" {judged}/{c.examples}"
     if note is not None:
-        text += f" [{note}]"
+        text += f" #{note}"
     return text + (" [yellow]*[/]" if c.surprise else "")
 
 
 def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None) -> None:
     """A rich table, one row per invariant (names never cut), one column per engine; a cell
     reads ``holds`` (``holds J/N`` when judged on only J of N examples), ``not judged`` or
-    ``VIOLATED [k]``,
-    ``*`` when not as :data:`PREDICTED`. Below it, per violated cell ``k``, one line each:
+    ``VIOLATED #k``, ``*`` when not as :data:`PREDICTED`. Below it, per violated cell, one line
+    each:
     the message, the fixture path and the kernel's messages (whole, so they can be copied)."""
     from rich.markup import escape
     from rich.table import Table
@@ -311,11 +311,13 @@ def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None) -> None:
     con.print(table)
     examples = sorted({c.examples for c in cells if c.state != "violated"})
     con.print(f"examples per engine: {', '.join(map(str, examples)) or '-'}; J/N: judged on J "
-              "of N examples; * not as the profiles predict (ppcreloc.matrix.PREDICTED)")
+              "of N examples")
+    if any(c.surprise for c in cells):
+        con.print("* not as the profiles predict (ppcreloc.matrix.PREDICTED)")
     for k, c in enumerate(notes, 1):
         where = f"first failing example {c.examples}" + (
             f", minimal object has {c.relocs} relocation(s)" if c.relocs is not None else "")
-        con.print(f"[{k}] {escape(c.engine)} {c.invariant}: {where}")
+        con.print(f"#{k} {escape(c.engine)} {c.invariant}: {where}")
         if c.message:
             con.print(f"    {escape(c.message)}")
         if c.kernel_message:

@@ -43,7 +43,7 @@ from ppcreloc.engine import (
     StepResult,
     Write,
 )
-from ppcreloc.ppc64.reloctypes import type_name
+from ppcreloc.ppc64.reloctypes import display_name, type_name
 
 INVARIANTS: tuple[str, ...] = (
     "apply",
@@ -66,6 +66,22 @@ _KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})")
 
 
 # -- results ---------------------------------------------------------------------------------------
+ByteOrder = Literal["little", "big"]
+
+
+def show_bytes(data: bytes | None, byteorder: ByteOrder | None = None) -> str:
+    """Bytes as the kernel's messages print them: 32-bit words in the object's byte order
+    (``Expected nop after call, got e8410018``), followed by the bytes in memory order; just
+    the bytes when the order is not known or the length is not whole words."""
+    if data is None:
+        return "-"
+    if byteorder is None or not data or len(data) % 4:
+        return f"bytes {data.hex(' ')}"
+    words = " ".join(f"{int.from_bytes(data[i:i + 4], byteorder):08x}"
+                     for i in range(0, len(data), 4))
+    return f"{words} ({byteorder}-endian words; bytes {data.hex(' ')})"
+
+
 @dataclass
 class Violation:
     """One way an invariant failed: plain data, JSON-serialisable via :meth:`to_dict`.
@@ -108,20 +124,21 @@ class Violation:
                 data[key] = bytes.fromhex(data[key])
         return cls(**data)
 
-    def describe(self) -> str:
-        """A few human lines: the message, the relocation, the bytes, the kernel message."""
+    def describe(self, byteorder: ByteOrder | None = None) -> str:
+        """A few human lines: the message, the relocation, the bytes (as ``byteorder`` words,
+        see :func:`show_bytes`), the kernel message."""
         lines = [self.message]
         if self.section is not None:
             lines.append(
-                f"  relocation: {self.section}[{self.index}] {self.type_name} "
+                f"  relocation: {self.section}[{self.index}] "
+                f"{display_name(self.type) if self.type is not None else self.type_name} "
                 f"sym {self.symbol or '(none)'}"
             )
         if self.addr is not None:
             lines.append(f"  address: {self.addr:#x}")
         if self.expected is not None or self.actual is not None:
-            exp = self.expected.hex() if self.expected is not None else "-"
-            act = self.actual.hex() if self.actual is not None else "-"
-            lines.append(f"  expected: {exp}  actual: {act}")
+            lines.append(f"  expected: {show_bytes(self.expected, byteorder)}")
+            lines.append(f"  actual:   {show_bytes(self.actual, byteorder)}")
         if self.kernel_message:
             lines.append(f"  kernel: {self.kernel_message}")
         return "\n".join(lines)
@@ -178,6 +195,8 @@ class Verdict:
     targets: list[str]
     script: list[Step]
     run: RunResult | None = None
+    #: the object's byte order, for showing bytes as words
+    byteorder: ByteOrder = "little"
 
     @property
     def holds(self) -> bool:
@@ -377,6 +396,11 @@ class _Ctx:
         )
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 byte``, ``4 bytes``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 _LOUD_LEVELS = ("emerg", "alert", "crit", "err", "warn")
 
 
@@ -545,7 +569,7 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
                 out.append(ctx.violation(
                     invariant,
                     f"{describe_step(ctx.script.steps[i])}: out-of-bounds {run.kind} of "
-                    f"{run.size} bytes at {run.addr:#x} ({what})",
+                    f"{plural(run.size, 'byte')} at {run.addr:#x} ({what})",
                     i,
                     reloc=run.reloc,
                     addr=run.addr,
@@ -648,7 +672,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
             size = len(w.new)
             out.append(ctx.violation(
                 "clear_restores",
-                f"{describe_step(ctx.script.steps[ig])} left {size} byte(s) at {w.addr:#x} "
+                f"{describe_step(ctx.script.steps[ig])} left {plural(size, 'byte')} at {w.addr:#x} "
                 f"as applied by {describe_step(ctx.script.steps[ia])}",
                 ig,
                 reloc=w.reloc,
@@ -690,7 +714,7 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
             size = len(w.new)
             out.append(ctx.violation(
                 "reapply_identical",
-                f"{describe_step(ctx.script.steps[i2])} left {size} byte(s) at {w.addr:#x} "
+                f"{describe_step(ctx.script.steps[i2])} left {plural(size, 'byte')} at {w.addr:#x} "
                 f"different from {describe_step(ctx.script.steps[i1])}",
                 i2,
                 reloc=w.reloc,
@@ -752,6 +776,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult) -> Verdict:
         targets=list(script.targets),
         script=list(script.steps),
         run=run,
+        byteorder="big" if obj.big_endian else "little",
     )
 
 

@@ -53,6 +53,6 @@ def print_verdict(verdict: Verdict, subject: str, out: IO[str] | None = None) ->
     for name in INVARIANTS:
         violations = verdict.invariants[name].violations
         for v in violations[:MAX_DETAILS]:
-            con.print(f"[bold]{name}[/]: " + escape(v.describe()))
+            con.print(f"[bold]{name}[/]: " + escape(v.describe(verdict.byteorder)))
         if len(violations) > MAX_DETAILS:
             con.print(f"{name}: ... {len(violations) - MAX_DETAILS} more violation(s)")

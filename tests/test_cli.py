@@ -247,7 +247,7 @@ def test_gas_livepatch_human_output(livepatch_o):
         assert name in out
     assert "VIOLATED" in out
     # the violation names the relocation, the address, the bytes
-    assert ".klp.rela.target..text[0] R_PPC_REL24 sym .klp.sym.target.foo,0" in out
+    assert ".klp.rela.target..text[0] R_PPC64_REL24 (kernel: R_PPC_REL24) sym .klp.sym.target.foo,0" in out
     assert "expected:" in out and "address: 0x" in out
 
 

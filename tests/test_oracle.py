@@ -157,7 +157,7 @@ def test_apply_fails():
     assert not res.holds and len(res.violations) == 1
     v = res.violations[0]
     assert (v.invariant, v.step, v.rc, v.step_desc) == ("apply", 1, -8, "coming(foo, gen 0)")
-    assert v.section == ".klp.rela.foo..text" and v.type_name == "R_PPC_REL24"
+    assert v.section == ".klp.rela.foo..text" and v.type_name == "R_PPC64_REL24"
     assert v.symbol == ".klp.sym.foo.bar,0" and v.index == 0
     assert v.kernel_message == f"livepatch_test: REL24 {1 << 30} out of range!"
     # the invariants built on a successful first apply are not judged (reported once, above)
@@ -237,7 +237,7 @@ def test_reapply_identical_fails():
     v = res.violations[0]
     assert len(res.violations) == 1
     assert v.addr == TEXT and v.expected == branch(0x1000) and v.actual == branch(0x2000)
-    assert v.step == 3 and v.type_name == "R_PPC_REL24"
+    assert v.step == 3 and v.type_name == "R_PPC64_REL24"
 
 
 def test_in_bounds_fails_on_restore_r2_read_past_section():
@@ -335,7 +335,7 @@ def test_violation_roundtrip_and_json_shape():
     assert set(shape["invariants"]["apply"]) == {"state", "holds", "message"}
     assert shape["invariants"]["apply"]["state"] == "holds"
     assert shape["invariants"]["clear_restores"]["state"] == "violated"
-    assert "relocation: .klp.rela.foo..text[0] R_PPC_REL24" in v.describe()
+    assert "relocation: .klp.rela.foo..text[0] R_PPC64_REL24 (kernel: R_PPC_REL24)" in v.describe()
 
 
 def test_two_targets_attributed_separately():

@@ -101,7 +101,7 @@ def test_explain_shows_each_stage_disassembled_with_the_violation_marked(capsys)
 def test_explain_stage_bytes_on_v61_and_on_full_undo() -> None:
     ex = explain(V61)
     (view,) = ex.relocs
-    assert view.type_name == "R_PPC_REL24" and view.target == "ext4"
+    assert view.type_name == "R_PPC64_REL24" and view.target == "ext4"
     assert set(view.failed) == {"apply_clear_apply", "clear_restores"}
     before, applied, cleared = (view.stages[s] for s in STAGES[:3])
     assert before and applied and cleared
@@ -136,7 +136,7 @@ def test_explain_shows_a_rel24_in_the_last_word_of_its_section() -> None:
     """restore_r2's P+4 lies past the section (the adversarial in_bounds fixture): the word at P
     is still shown, cut at the section's end."""
     (path,) = sorted((CORPUS / "v6.12").glob("in_bounds-*.o"))
-    (view,) = [v for v in explain(path).relocs if v.type_name == "R_PPC_REL24"]
+    (view,) = [v for v in explain(path).relocs if v.type_name == "R_PPC64_REL24"]
     assert "in_bounds" in view.failed
     for stage in STAGES:
         words = view.stages[stage]
