@@ -173,3 +173,56 @@ def test_replay_json_and_what_differs(tmp_path: Path, capsys):
     assert result.differences == ["rc"] and result.outcome.endswith("different first violation")
     assert cli.main(["replay", str(dst)]) == 1
     assert "differs from the recorded one in: rc" in capsys.readouterr().out
+
+
+class _Tty:
+    """A stderr that says it is a terminal (or not) and keeps what was written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_first_kernel_build_says_so_on_a_terminal(tmp_path, monkeypatch, tty):
+    from reference.kernel.build import KernelHarnessError, build
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    tree = tmp_path / "tree"
+    for rel in ("arch/powerpc/kernel", "arch/powerpc/lib", "lib"):
+        (tree / rel).mkdir(parents=True)
+    (tree / "arch/powerpc/kernel/module_64.c").write_text("int broken( {\n")
+    (tree / "lib/sort.c").write_text("\n")
+    (tree / "arch/powerpc/lib/code-patching.c").write_text(
+        "int instr_is_relative_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
+        "int instr_is_relative_link_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n")
+    monkeypatch.setenv("PPCRELOC_CACHE", str(tmp_path / "cache"))
+    err = _Tty(tty)
+    monkeypatch.setattr(sys, "stderr", err)
+    with pytest.raises(KernelHarnessError):
+        build(tree)
+    expected = f"building module_64.c from {tree} (once, ~15 s)\n"
+    assert err.text == (expected if tty else "")
+
+
+def test_kernel_engine_replay_moves_the_module_and_still_reproduces(capsys):
+    """kernel:PATH puts the module at a user address: the recorded violation is the same one."""
+    tarball = Path("/usr/src/linux-source-6.12.tar.xz")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} missing (apt-get install linux-source-6.12)")
+    (path,) = sorted((CORPUS / "v6.12").glob("clear_restores-*.o"))
+    result = replay(path, f"kernel:{tarball}")
+    assert result.module_base != result.record.module_base()  # a different address ...
+    assert result.outcome == "reproduces" and result.differences == []  # ... the same defect
