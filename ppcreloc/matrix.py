@@ -282,7 +282,8 @@ def _cell_text(c: Cell, note: int | None) -> str:
     return text + (" [yellow]*[/]" if c.surprise else "")
 
 
-def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None) -> None:
+def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None,
+                seed_value: int | None = None) -> None:
     """A rich table, one row per invariant (names never cut), one column per engine; a cell
     reads ``holds`` (``holds J/N`` when judged on only J of N examples), ``not judged`` or
     ``VIOLATED #k``, ``*`` when not as :data:`PREDICTED`. Below it, per violated cell, one line
@@ -294,7 +295,8 @@ def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None) -> None:
     from ppcreloc.report import console
 
     engines = list(dict.fromkeys(c.engine for c in cells))
-    table = Table(title="ppcreloc matrix", title_justify="left")
+    title = "ppcreloc matrix" + (f" (seed {seed_value})" if seed_value is not None else "")
+    table = Table(title=title, title_justify="left")
     table.add_column("invariant", style="bold", no_wrap=True)
     for engine in engines:
         table.add_column(escape(engine), overflow="fold", min_width=_CELL_WIDTH)
@@ -348,7 +350,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         emit_json({"seed": args.seed, "fixtures_dir": None if fixture_dir is None
                    else str(fixture_dir), "results": [c.to_dict() for c in cells]})
     else:
-        print_table(cells, fixture_dir)
+        print_table(cells, fixture_dir, args.seed)
     return exit_code(cells, args.strict)
 
 

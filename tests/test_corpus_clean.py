@@ -45,6 +45,7 @@ def test_quick_start_and_default_fuzz_leave_git_status_clean(tmp_path: Path) -> 
     quick = _ppcreloc(work, "matrix", "--examples", "200", "--seed", "0")
     assert quick.returncode == 0, quick.stdout + quick.stderr  # every cell as predicted
     assert "fixtures in ppcreloc-fixtures" in quick.stdout
+    assert quick.stdout.startswith("ppcreloc matrix (seed 0)")  # the seed its sidecars record
     fuzz = _ppcreloc(work, "fuzz", "--budget", "5", "--json")
     assert fuzz.returncode == 1, fuzz.stderr  # v6.12's predicted defects
     doc = json.loads(fuzz.stdout)
