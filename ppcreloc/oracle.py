@@ -468,7 +468,7 @@ def _step_failure(ctx: _Ctx, invariant: str, i: int, sr: StepResult | None) -> V
 
     A faulted step is owned by the invariant of its phase (apply, apply_clear_apply,
     reload_cycles); its message names the access (e.g. a plain store into read-only module
-    memory after module_enable_ro, kernel-facts 4.9) and the relocation being applied.
+    memory after module_enable_ro, kernel/module/strict_rwx.c) and the relocation being applied.
     """
     desc = describe_step(ctx.script.steps[i])
     if sr is None:
