@@ -31,7 +31,8 @@ from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
 
-#: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2, stub_for_addr; 6.1, 6.12).
+#: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
+#: stub_for_addr, 6.1 and 6.12).
 #: Stated by the issue: 6.1 cannot re-apply (restore_r2 rejects its own ld r2); the v7 clear and
 #: 6.12 re-apply but leave bytes applied; 6.12 never frees stubs, so reloads at fresh addresses
 #: exhaust `.stubs`; full-undo holds everything. Derived from the same code: every profile loads
