@@ -43,6 +43,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.fuzz",
     "ppcreloc.replay",
     "ppcreloc.explain",
+    "ppcreloc.promote",
 )
 
 
@@ -98,16 +99,15 @@ def load_world(kallsyms: str | None) -> SymbolWorld:
 
 
 def resolve_engines(spec: str) -> list[Engine]:
-    """``NAME`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names` lists)."""
-    from ppcreloc.engines import engine_names, get_engine
+    """``NAME``, ``kernel:PATH`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names`
+    lists)."""
+    from ppcreloc.engines import KERNEL_PREFIX, engine_names, get_engine
 
     names = list(engine_names()) if spec == "all" else [spec]
-    try:
-        return [get_engine(n) for n in names]
-    except KeyError:
-        raise UsageError(
-            f"unknown engine {spec!r} (choose from: all, {', '.join(engine_names())})"
-        ) from None
+    if spec != "all" and spec not in engine_names() and not spec.startswith(KERNEL_PREFIX):
+        raise UsageError(f"unknown engine {spec!r} (choose from: all, "
+                         f"{', '.join(engine_names())}, {KERNEL_PREFIX}PATH)")
+    return [get_engine(n) for n in names]
 
 
 def module_name(path: str) -> str:
@@ -144,7 +144,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for e in engines
     ]
     if args.json:
-        docs = [v.to_dict() for v in verdicts]
+        docs = [v.to_dict(details=True) for v in verdicts]
         emit_json(docs if args.engine == "all" else docs[0])
     else:
         for v in verdicts:
@@ -168,13 +168,16 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("object", metavar="OBJ", help="ppc64 ELF relocatable object (.o or .ko)")
     p.add_argument("--engine", default=DEFAULT_ENGINE,
-                   help=f"engine profile name, or 'all' (default: {DEFAULT_ENGINE})")
+                   help="engine profile (see `ppcreloc profiles`), 'all' (every profile), or "
+                   "kernel:PATH (the kernel's own module_64.c from a source tree or tarball) "
+                   f"(default: {DEFAULT_ENGINE})")
     p.add_argument("--kallsyms", metavar="FILE",
                    help="/proc/kallsyms or System.map for symbol addresses (default: synthetic)")
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
                    help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
     p.add_argument("--json", action="store_true",
-                   help="print {engine, invariants: {name: {holds, message}}} as JSON")
+                   help="print {engine, invariants: {name: {state, holds, message, "
+                   "violations}}} as JSON (state: holds, violated or not judged)")
     p.add_argument("--reader", choices=READERS, default="struct",
                    help="ELF parser: the built-in struct reader or pyelftools (slower); both give "
                    "the same object (default: struct)")

@@ -207,6 +207,8 @@ class StepResult:
     rc: int
     messages: list[KernelMessage] = field(default_factory=list)
     warns: int = 0
+    #: which WARNs fired (``function: WARN_ON(condition)``), when the engine knows
+    warn_sites: list[str] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     oob: list[OobAccess] = field(default_factory=list)
     memory: dict[int, bytes] = field(default_factory=dict)

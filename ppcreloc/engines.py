@@ -81,6 +81,7 @@ class _Marks:
         self.oob = len(mod.memory.oob) if mod else 0
         self.messages = len(mod.messages) if mod else 0
         self.warns = mod.warns if mod else 0
+        self.warn_sites = len(mod.warn_sites) if mod else 0
 
     def result(
         self, step: Step, rc: int, mod: ModuleState, failed: RelocRef | None = None,
@@ -100,6 +101,7 @@ class _Marks:
             rc=rc,
             messages=mod.messages[self.messages :],
             warns=mod.warns - self.warns,
+            warn_sites=mod.warn_sites[self.warn_sites :],
             writes=writes,
             oob=mod.memory.oob[self.oob :],
             memory=memory,

@@ -4,6 +4,11 @@ Layout: ``<dir>/<engine>/<invariant>-<sha256 prefix>.o`` and ``….json`` beside
 atomic (a temporary file in the same directory, then ``os.replace``) and deduplicated by the
 object's content hash, so a crash never leaves a half-written fixture and the same failure found
 twice is stored once.
+
+Campaigns (``matrix``, ``fuzz``) write to :data:`DEFAULT_DIR`, outside the tracked regression
+corpus :data:`CORPUS_DIR`; only :func:`promote` (``ppcreloc promote``) copies a fixture into it.
+:func:`case_record` is the one sidecar builder both campaigns use, so the same case found by
+either gives the same sidecar.
 """
 
 from __future__ import annotations
@@ -15,11 +20,20 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ppcreloc.errors import PpcrelocError
 
-DEFAULT_DIR = Path("tests/fixtures")
+if TYPE_CHECKING:
+    from ppcreloc.oracle import Verdict
+    from strategies import Case
+
+#: where campaigns write fixtures by default: untracked (.gitignore), beside the working directory
+DEFAULT_DIR = Path("ppcreloc-fixtures")
+#: the committed regression corpus; written only by an explicit promote
+CORPUS_DIR = Path("tests/fixtures")
+#: the replay command a sidecar records (path-free, so a promoted copy stays byte-identical)
+REPLAY_COMMAND = "ppcreloc replay <this .o>"
 HASH_CHARS = 16
 SIDECAR_VERSION = 1
 
@@ -52,6 +66,16 @@ class FixtureRecord:
     version: int = SIDECAR_VERSION
     #: False for a failing case stored before shrinking finished (an interrupted fuzz campaign)
     minimal: bool = True
+
+    def module_base(self) -> int | None:
+        """The module base the recorded run used (``layout["module_base"]``, the lowest placed
+        address, else the requested ``layout["base"]``), if recorded."""
+        lay = self.layout if isinstance(self.layout, dict) else {}
+        base = lay.get("module_base", lay.get("base"))
+        try:
+            return int(str(base), 16) if base is not None else None
+        except ValueError:
+            return None
 
     def to_json(self) -> str:
         """The sidecar text (stable key order, so equal records give equal files)."""
@@ -125,6 +149,51 @@ def load_fixture(path: Path) -> tuple[bytes, FixtureRecord]:
     return elf, FixtureRecord.from_dict(data, str(sidecar))
 
 
-def iter_fixtures(directory: Path = DEFAULT_DIR) -> list[Path]:
+def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed: int | None,
+                cycles: int, *, minimal: bool = True) -> FixtureRecord:
+    """The sidecar for a generated case: its invariant's first violation, the symbol world (as
+    kallsyms text and the exact per-generation ``world_spec``), the layout, the cycles and
+    ``seed``, the campaign seed the run printed."""
+    import hypothesis
+
+    from strategies.worlds import to_symbol_world
+
+    result = verdict.invariants[invariant]
+    layout = case.describe()["layout"]
+    layout["world_spec"] = case.world.to_dict()
+    if verdict.run is not None and verdict.run.placements:  # kernel:PATH moves the module
+        layout["module_base"] = hex(min(p.addr for p in verdict.run.placements))
+    return FixtureRecord(
+        engine=engine,
+        invariant=invariant,
+        holds=result.holds,
+        violation=result.violations[0].to_dict() if result.violations
+        else {"message": result.message},
+        world=to_symbol_world(case.world).to_kallsyms_text(),
+        layout=layout,
+        cycles=cycles,
+        hypothesis_version=hypothesis.__version__,
+        seed=seed,
+        replay=REPLAY_COMMAND,
+        minimal=minimal,
+    )
+
+
+def promote(path: Path, corpus: Path = CORPUS_DIR) -> Path:
+    """Copy the fixture ``path`` (its `.o` or `.json`) and its sidecar into ``corpus``, under its
+    recorded engine, byte for byte; returns the new `.o` path (FixtureError on a bad fixture)."""
+    path = Path(path)
+    path = path.with_suffix(".o") if path.suffix == ".json" else path
+    elf, record = load_fixture(path)
+    dest = Path(corpus) / _safe(record.engine) / path.name
+    sidecar = path.with_suffix(".json").read_bytes()
+    if dest.resolve() == path.resolve():
+        return dest
+    _atomic_write(dest, elf)
+    _atomic_write(dest.with_suffix(".json"), sidecar)
+    return dest
+
+
+def iter_fixtures(directory: Path = CORPUS_DIR) -> list[Path]:
     """Every fixture `.o` under ``directory`` that has a sidecar, sorted."""
     return sorted(p for p in Path(directory).rglob("*.o") if p.with_suffix(".json").exists())

@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from hypothesis import settings as Settings
     from hypothesis.database import ExampleDatabase
 
-    from ppcreloc.fixtures import FixtureRecord
     from ppcreloc.oracle import Verdict
     from strategies import Case
 
@@ -338,11 +337,11 @@ class Campaign:
                 return
             if not state.failed:
                 state.failed = True
-                for inv, (path, created) in self._write(case, verdict, new, seed_value,
+                for inv, (path, created) in self._write(case, verdict, new,
                                                         minimal=False).items():
                     state.pending[path] = (inv, created)
             if current_build_context().is_final:
-                for inv, (path, _new) in self._write(case, verdict, new, seed_value,
+                for inv, (path, _new) in self._write(case, verdict, new,
                                                      minimal=True).items():
                     state.final.add(path)
                     state.found.append(Found(inv, str(path), from_db))
@@ -391,14 +390,14 @@ class Campaign:
             self.outcome.found.append(f)
             self.on_found(f)
 
-    def _write(self, case: Case, verdict: Verdict, invariants: tuple[str, ...], seed_value: int | None,
-               *, minimal: bool) -> dict[str, tuple[Path, bool]]:
+    def _write(self, case: Case, verdict: Verdict, invariants: tuple[str, ...], *,
+               minimal: bool) -> dict[str, tuple[Path, bool]]:
         """One fixture per invariant; returns invariant -> (`.o` path, whether it is new).
 
         An unshrunk case never overwrites an existing file (it may be an earlier minimal one).
         """
         from ppcreloc.elf.writer import write_elf
-        from ppcreloc.fixtures import fixture_path, write_fixture
+        from ppcreloc.fixtures import case_record, fixture_path, write_fixture
 
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
@@ -407,9 +406,8 @@ class Campaign:
             path = fixture_path(directory, self.engine.name, inv, elf)
             existed = path.exists()
             if minimal or not existed:
-                record = case_record(case, self.engine.name, inv, verdict, seed_value,
-                                     self.opts.cycles, replay=f"ppcreloc replay {path}",
-                                     minimal=minimal)
+                record = case_record(case, self.engine.name, inv, verdict, self.seed,
+                                     self.opts.cycles, minimal=minimal)
                 write_fixture(directory, elf, record)
             out[inv] = (path, not existed)
         return out
@@ -423,33 +421,6 @@ class _BatchState:
     pending: dict[Path, tuple[str, bool]] = field(default_factory=dict)
     final: set[Path] = field(default_factory=set)
     found: list[Found] = field(default_factory=list)
-
-
-def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed_value: int | None,
-                cycles: int, *, replay: str, minimal: bool = True) -> FixtureRecord:
-    """The sidecar for a generated case (same layout as ppcreloc.matrix writes, plus replay)."""
-    import hypothesis
-
-    from ppcreloc.fixtures import FixtureRecord
-    from strategies.worlds import to_symbol_world
-
-    result = verdict.invariants[invariant]
-    layout = case.describe()["layout"]
-    layout["world_spec"] = case.world.to_dict()
-    return FixtureRecord(
-        engine=engine,
-        invariant=invariant,
-        holds=result.holds,
-        violation=result.violations[0].to_dict() if result.violations
-        else {"message": result.message},
-        world=to_symbol_world(case.world).to_kallsyms_text(),
-        layout=layout,
-        cycles=cycles,
-        hypothesis_version=hypothesis.__version__,
-        seed=seed_value,
-        replay=replay,
-        minimal=minimal,
-    )
 
 
 # -- several workers ------------------------------------------------------------------------------
@@ -629,6 +600,7 @@ def report(opts: FuzzOptions, outcome: Outcome, seed_value: int, elapsed: float)
         "examples": outcome.examples,
         "replayed": outcome.replayed,
         "violations": outcome.violations(),
+        "fixtures_dir": opts.fixtures,
         "elapsed_s": round(elapsed, 3),
         "examples_per_s": round(outcome.examples / elapsed, 2) if elapsed > 0 else 0.0,
     }
@@ -646,7 +618,9 @@ def print_report(doc: dict[str, Any]) -> None:
     con = console()
     con.print(f"fuzz {escape(doc['engine'])}: {doc['examples']} examples in {doc['elapsed_s']} s "
               f"({doc['examples_per_s']}/s, seed {doc['seed']})"
-              + (f", {doc['replayed']} replayed from the database" if doc["replayed"] else ""))
+              + (f", {doc['replayed']} replayed from the database" if doc["replayed"] else "")
+              + f"; fixtures in {escape(doc['fixtures_dir'])} (ppcreloc promote adds one to the "
+              "regression corpus)")
     if not doc["violations"]:
         con.print("[green]no violation found[/]")
     for v in doc["violations"]:
@@ -705,8 +679,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 7 * 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 604800 seconds, got {text}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if value > 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be at most 604800 seconds (a week), got {text}")
     return value
 
 
@@ -724,7 +700,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "2 on bad input, 130 when interrupted before finding any.",
     )
     p.add_argument("--engine", default=DEFAULT_ENGINE, metavar="NAME",
-                   help=f"engine profile (default: {DEFAULT_ENGINE})")
+                   help="engine profile (see `ppcreloc profiles`) or kernel:PATH (the kernel's "
+                   f"own module_64.c from a source tree or tarball) (default: {DEFAULT_ENGINE})")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--examples", type=_int_in(1, 10_000_000), default=100, metavar="N",
                       help="generated examples in total (default: 100)")
@@ -743,7 +720,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    f"(default: none; {DEFAULT_DATABASE} when --jobs > 1)")
     p.add_argument("--json", action="store_true",
                    help='print {"engine", "seed", "examples", "replayed", "violations": '
-                   '[{"invariant", "fixture", "from_database", "minimal"}], "elapsed_s", '
-                   '"examples_per_s"}')
+                   '[{"invariant", "fixture", "from_database", "minimal"}], "fixtures_dir", '
+                   '"elapsed_s", "examples_per_s"}')
     p.set_defaults(func=cmd_fuzz)
 

@@ -6,7 +6,10 @@ database off) finds a counterexample again and lets Hypothesis shrink it; the mi
 captured on the final replay (``current_build_context().is_final``) and written as a fixture. So a
 cell either holds over ``examples`` cases or names the minimal failing object's `.o`.
 
-Exit codes follow the CLI's rule: 0 no violation found, 1 violations found, 2 bad usage.
+Exit codes: 0 every cell is as the profiles predict (:data:`PREDICTED`), 1 a surprise (with
+``--strict``: any violation), 2 bad usage. The quick start's matrix finds the predicted defects
+of the kernel profiles, so it exits 0; a kernel:PATH engine carries no prediction, so any
+violation there is a surprise.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from hypothesis.reporting import with_reporter
 
 from ppcreloc.engine import Engine
 from ppcreloc.errors import UsageError
-from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, Verdict, check
+from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
 
-#: what the kernel's own code predicts for compiler-like objects (kernel-facts 2.1-2.4, 4.1).
+#: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
+#: stub_for_addr, 6.1 and 6.12).
 #: Stated by the issue: 6.1 cannot re-apply (restore_r2 rejects its own ld r2); the v7 clear and
 #: 6.12 re-apply but leave bytes applied; 6.12 never frees stubs, so reloads at fresh addresses
 #: exhaust `.stubs`; full-undo holds everything. Derived from the same code: every profile loads
@@ -48,7 +53,7 @@ PREDICTED: dict[tuple[str, str], bool] = {
 }
 DEFAULT_EXAMPLES = 200
 DEFAULT_SEED = 0
-DEFAULT_FIXTURE_DIR = Path("tests/fixtures")
+DEFAULT_FIXTURE_DIR = DEFAULT_DIR
 
 
 @dataclass
@@ -66,6 +71,8 @@ class Cell:
     placeholders: str = "compiler"
     #: examples on which the invariant was actually judged (not "not judged" / "vacuously")
     judged: int | None = None
+    #: the kernel's messages at the minimal counterexample's first violation
+    kernel_message: str | None = None
 
     @property
     def predicted(self) -> bool | None:
@@ -74,11 +81,25 @@ class Cell:
             return None
         return PREDICTED.get((self.engine, self.invariant))
 
+    @property
+    def state(self) -> State:
+        """``violated``; ``not judged`` when no example judged it; else ``holds``."""
+        if not self.holds:
+            return "violated"
+        return "not judged" if self.judged == 0 else "holds"
+
+    @property
+    def surprise(self) -> bool:
+        """Violated without a prediction, or not as :data:`PREDICTED` says."""
+        return self.predicted != self.holds if self.predicted is not None else not self.holds
+
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` row."""
-        return {"engine": self.engine, "invariant": self.invariant, "holds": self.holds,
+        """The ``--json`` row (``holds`` is null for a cell no example judged)."""
+        return {"engine": self.engine, "invariant": self.invariant, "state": self.state,
+                "holds": None if self.state == "not judged" else self.holds,
                 "fixture": self.fixture, "examples": self.examples, "relocs": self.relocs,
-                "predicted": self.predicted, "message": self.message, "judged": self.judged,
+                "predicted": self.predicted, "surprise": self.surprise, "message": self.message,
+                "kernel_message": self.kernel_message, "judged": self.judged,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -122,11 +143,6 @@ def run_check(case: Any, engine: Engine, cycles: int = DEFAULT_CYCLES) -> Verdic
                  layout=case.layout)
 
 
-def _judged(message: str | None) -> bool:
-    """False for the oracle's "not judged" / "holds vacuously" verdicts."""
-    return not (message and (message.startswith("not judged") or "vacuously" in message))
-
-
 def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
            cycles: int = DEFAULT_CYCLES, **knobs: Any) -> tuple[int, set[str], dict[str, int]]:
     """Run ``examples`` cases; return how many ran, which invariants failed on any, and on how
@@ -145,7 +161,7 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
         for name, r in verdict.invariants.items():
             if not r.holds:
                 failed.add(name)
-            judged[name] += _judged(r.message)
+            judged[name] += r.judged
 
     with with_reporter(lambda _msg: None):
         one()
@@ -192,34 +208,14 @@ def minimal_counterexample(
 
 def write_counterexample(directory: Path, engine: str, invariant: str, minimal: Minimal,
                          seed_value: int, cycles: int) -> Path:
-    """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus a JSON sidecar.
-
-    The one place the fixture format is touched, so the fixtures issue can extend it.
-    """
-    import hypothesis
-
+    """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus the JSON sidecar
+    :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes)."""
     from ppcreloc.elf.writer import write_elf
-    from ppcreloc.fixtures import FixtureRecord, write_fixture
-    from strategies.worlds import to_symbol_world
+    from ppcreloc.fixtures import case_record, write_fixture
 
     case, verdict = minimal.case, minimal.verdict
     assert case is not None and verdict is not None
-    result = verdict.invariants[invariant]
-    layout = case.describe()["layout"]
-    layout["world_spec"] = case.world.to_dict()
-    record = FixtureRecord(
-        engine=engine,
-        invariant=invariant,
-        holds=False,
-        violation=result.violations[0].to_dict() if result.violations else
-        {"message": result.message},
-        world=to_symbol_world(case.world).to_kallsyms_text(),
-        layout=layout,
-        cycles=cycles,
-        hypothesis_version=hypothesis.__version__,
-        seed=seed_value,
-        replay=f"ppcreloc check <this .o> --engine {engine} --cycles {cycles}",
-    )
+    record = case_record(case, engine, invariant, verdict, seed_value, cycles)
     return write_fixture(directory, write_elf(case.obj), record)
 
 
@@ -253,7 +249,10 @@ def run_matrix(
                         seconds=time.perf_counter() - t0, placeholders=placeholders)
             if minimal is not None and minimal.verdict is not None:
                 cell.relocs = minimal.case.reloc_count
-                cell.message = minimal.verdict.invariants[inv].message
+                result = minimal.verdict.invariants[inv]
+                cell.message = result.message
+                cell.kernel_message = next(
+                    (v.kernel_message for v in result.violations if v.kernel_message), None)
                 if fixture_dir is not None:
                     cell.fixture = str(write_counterexample(fixture_dir, engine.name, inv,
                                                             minimal, seed_value, cycles))
@@ -262,49 +261,98 @@ def run_matrix(
 
 
 # -- output ------------------------------------------------------------------------------------
-def print_table(cells: Sequence[Cell]) -> None:
-    """A rich table: one row per invariant, one column per engine; failing cells name the
-    minimal counterexample's fixture, and cells differing from :data:`PREDICTED` are flagged."""
+#: a cell's text in the table, by state (details go below the table, one per line)
+_CELL_TEXT: dict[State, str] = {
+    "holds": "[green]holds[/]",
+    "violated": "[red]VIOLATED[/]",
+    "not judged": "[yellow]not judged[/]",
+}
+
+
+#: the width of "VIOLATED #1", so four engines fit 80 columns without wrapping a cell
+_CELL_WIDTH = 11
+
+
+def _cell_text(c: Cell, note: int | None) -> str:
+    text = _CELL_TEXT[c.state]
+    judged = c.judged if c.judged is not None else c.examples
+    if c.state == "holds" and judged != c.examples:
+        text += f" {judged}/{c.examples}"
+    if note is not None:
+        text += f" #{note}"
+    return text + (" [yellow]*[/]" if c.surprise else "")
+
+
+def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None,
+                seed_value: int | None = None) -> None:
+    """A rich table, one row per invariant (names never cut), one column per engine; a cell
+    reads ``holds`` (``holds J/N`` when judged on only J of N examples), ``not judged`` or
+    ``VIOLATED #k``, ``*`` when not as :data:`PREDICTED`. Below it, per violated cell, one line
+    each:
+    the message, the fixture path and the kernel's messages (whole, so they can be copied)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from ppcreloc.report import console
 
     engines = list(dict.fromkeys(c.engine for c in cells))
-    table = Table(title="ppcreloc matrix", show_lines=True)
-    table.add_column("invariant", style="bold")
+    title = "ppcreloc matrix" + (f" (seed {seed_value})" if seed_value is not None else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column("invariant", style="bold", no_wrap=True)
     for engine in engines:
-        table.add_column(engine, overflow="fold")
+        table.add_column(escape(engine), overflow="fold", min_width=_CELL_WIDTH)
+    notes: list[Cell] = []
     for inv in dict.fromkeys(c.invariant for c in cells):
         row = [inv]
         for engine in engines:
             c = next(x for x in cells if x.engine == engine and x.invariant == inv)
-            if c.holds and c.judged == 0:
-                text = f"[green]holds[/] (vacuously: judged on 0 of {c.examples} ex.)"
-            elif c.holds:
-                text = f"[green]holds[/] ({c.examples} ex.)"
-            else:
-                text = f"[red]FAILS[/] at ex. {c.examples}, {c.relocs} reloc"
-                text += f"\n{c.fixture}" if c.fixture else ""
-            if c.predicted is not None and c.predicted != c.holds:
-                text += "\n[yellow]not as predicted[/]"
-            row.append(text)
+            if c.state == "violated":
+                notes.append(c)
+            row.append(_cell_text(c, len(notes) if c.state == "violated" else None))
         table.add_row(*row)
-    console().print(table)
+    con = console()
+    con.print(table)
+    examples = sorted({c.examples for c in cells if c.state != "violated"})
+    con.print(f"examples per engine: {', '.join(map(str, examples)) or '-'}; J/N: judged on J "
+              "of N examples")
+    if any(c.surprise for c in cells):
+        con.print("* not as the profiles predict (ppcreloc.matrix.PREDICTED)")
+    for k, c in enumerate(notes, 1):
+        where = f"first failing example {c.examples}" + (
+            f", minimal object has {c.relocs} relocation(s)" if c.relocs is not None else "")
+        con.print(f"#{k} {escape(c.engine)} {c.invariant}: {where}")
+        if c.message:
+            con.print(f"    {escape(c.message)}")
+        if c.kernel_message:
+            con.print(f"    kernel: {escape(c.kernel_message)}")
+        if c.fixture:
+            con.print(f"    fixture: {escape(c.fixture)}")
+    if fixture_dir is not None and any(c.fixture for c in cells):
+        con.print(f"fixtures in {escape(str(fixture_dir))} (not the regression corpus; "
+                  "ppcreloc promote FIXTURE.o adds one to tests/fixtures)")
+
+
+def exit_code(cells: Sequence[Cell], strict: bool = False) -> int:
+    """0 when every cell is as predicted (``strict``: when nothing is violated), else 1."""
+    bad = (c.state == "violated" for c in cells) if strict else (c.surprise for c in cells)
+    return 1 if any(bad) else 0
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    """Run the campaign and print the table (or JSON); 1 when any cell fails."""
+    """Run the campaign and print the table (or JSON); exit as :func:`exit_code` says."""
     from ppcreloc.report import emit_json
 
     engines = _engines(args.engine)
+    fixture_dir = None if args.no_fixtures else Path(args.fixtures)
     cells = run_matrix(engines, examples=args.examples, seed_value=args.seed,
                        placeholders=args.placeholders, cycles=args.cycles,
-                       fixture_dir=None if args.no_fixtures else Path(args.fixtures))
+                       fixture_dir=fixture_dir)
     if args.json:
-        emit_json({"results": [c.to_dict() for c in cells]})
+        emit_json({"seed": args.seed, "fixtures_dir": None if fixture_dir is None
+                   else str(fixture_dir), "results": [c.to_dict() for c in cells]})
     else:
-        print_table(cells)
-    return 0 if all(c.holds for c in cells) else 1
+        print_table(cells, fixture_dir, args.seed)
+    return exit_code(cells, args.strict)
 
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
@@ -315,7 +363,8 @@ def _engines(names: Sequence[str] | None) -> list[Engine]:
     wanted = known if not names or list(names) == ["all"] else list(names)
     bad = [n for n in wanted if n not in known and not n.startswith(KERNEL_PREFIX)]
     if bad:
-        raise UsageError(f"unknown engine {bad[0]!r} (choose from: all, {', '.join(known)})")
+        raise UsageError(f"unknown engine {bad[0]!r} (choose from: all, {', '.join(known)}, "
+                         f"{KERNEL_PREFIX}PATH)")
     return [get_engine(n) for n in wanted]
 
 
@@ -354,15 +403,18 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         help="run a seeded campaign for every engine and invariant",
         description="Generate livepatch objects with Hypothesis (seeded, example database off), "
         "judge every invariant on every engine, shrink each failure to a minimal object and "
-        "store it under the fixture directory. Exit 0 when no violation was found, 1 when one "
-        "was, 2 on bad input.",
+        "store it under the fixture directory (not the regression corpus). Exit 0 when every "
+        "cell is as the profiles predict (ppcreloc.matrix.PREDICTED; a violation without a "
+        "prediction, e.g. a kernel:PATH engine, counts as a surprise), 1 on a surprise "
+        "(--strict: on any violation), 2 on bad input.",
     )
     p.add_argument("--examples", type=_positive, default=DEFAULT_EXAMPLES, metavar="N",
                    help=f"generated cases per engine (default: {DEFAULT_EXAMPLES})")
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEED, metavar="S",
                    help=f"Hypothesis seed (default: {DEFAULT_SEED})")
     p.add_argument("--engine", nargs="+", metavar="NAME",
-                   help="engine profiles or kernel:PATH engines to run (default: all profiles)")
+                   help="engine profiles (see `ppcreloc profiles`), all, or kernel:PATH (the "
+                   "kernel's own module_64.c from a tree or tarball) (default: all profiles)")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
@@ -370,6 +422,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURE_DIR), metavar="DIR",
                    help=f"where minimal counterexamples go (default: {DEFAULT_FIXTURE_DIR})")
     p.add_argument("--no-fixtures", action="store_true", help="do not write fixture files")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on any violation, predicted or not")
     p.add_argument("--json", action="store_true",
-                   help='print {"results": [{engine, invariant, holds, fixture, examples}, ...]}')
+                   help='print {"seed", "fixtures_dir", "results": [{engine, invariant, state, '
+                   'holds, fixture, examples, judged, predicted, surprise, message, '
+                   'kernel_message}, ...]}')
     p.set_defaults(func=cmd_matrix)

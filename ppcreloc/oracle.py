@@ -43,7 +43,7 @@ from ppcreloc.engine import (
     StepResult,
     Write,
 )
-from ppcreloc.ppc64.reloctypes import type_name
+from ppcreloc.ppc64.reloctypes import display_name, type_name
 
 INVARIANTS: tuple[str, ...] = (
     "apply",
@@ -66,6 +66,22 @@ _KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})")
 
 
 # -- results ---------------------------------------------------------------------------------------
+ByteOrder = Literal["little", "big"]
+
+
+def show_bytes(data: bytes | None, byteorder: ByteOrder | None = None) -> str:
+    """Bytes as the kernel's messages print them: 32-bit words in the object's byte order
+    (``Expected nop after call, got e8410018``), followed by the bytes in memory order; just
+    the bytes when the order is not known or the length is not whole words."""
+    if data is None:
+        return "-"
+    if byteorder is None or not data or len(data) % 4:
+        return f"bytes {data.hex(' ')}"
+    words = " ".join(f"{int.from_bytes(data[i:i + 4], byteorder):08x}"
+                     for i in range(0, len(data), 4))
+    return f"{words} ({byteorder}-endian words; bytes {data.hex(' ')})"
+
+
 @dataclass
 class Violation:
     """One way an invariant failed: plain data, JSON-serialisable via :meth:`to_dict`.
@@ -108,39 +124,66 @@ class Violation:
                 data[key] = bytes.fromhex(data[key])
         return cls(**data)
 
-    def describe(self) -> str:
-        """A few human lines: the message, the relocation, the bytes, the kernel message."""
+    def describe(self, byteorder: ByteOrder | None = None) -> str:
+        """A few human lines: the message, the relocation, the bytes (as ``byteorder`` words,
+        see :func:`show_bytes`), the kernel message."""
         lines = [self.message]
         if self.section is not None:
             lines.append(
-                f"  relocation: {self.section}[{self.index}] {self.type_name} "
+                f"  relocation: {self.section}[{self.index}] "
+                f"{display_name(self.type) if self.type is not None else self.type_name} "
                 f"sym {self.symbol or '(none)'}"
             )
         if self.addr is not None:
             lines.append(f"  address: {self.addr:#x}")
         if self.expected is not None or self.actual is not None:
-            exp = self.expected.hex() if self.expected is not None else "-"
-            act = self.actual.hex() if self.actual is not None else "-"
-            lines.append(f"  expected: {exp}  actual: {act}")
+            lines.append(f"  expected: {show_bytes(self.expected, byteorder)}")
+            lines.append(f"  actual:   {show_bytes(self.actual, byteorder)}")
         if self.kernel_message:
             lines.append(f"  kernel: {self.kernel_message}")
         return "\n".join(lines)
 
 
+#: what a program reads of an invariant's result (InvariantResult.state)
+State = Literal["holds", "violated", "not judged"]
+STATES: tuple[State, ...] = ("holds", "violated", "not judged")
+
+
 @dataclass
 class InvariantResult:
-    """The verdict on one invariant. ``message`` explains a vacuous or failed result."""
+    """The verdict on one invariant. ``message`` explains a vacuous or failed result.
+
+    ``judged`` is False when the run could not judge the invariant (an earlier apply failed, or
+    the object has no target objects): ``holds`` stays True (nothing was violated, so the exit
+    code is 0) but :attr:`state` is ``"not judged"`` and JSON gives ``"holds": null``.
+    """
 
     holds: bool
     message: str | None = None
     violations: list[Violation] = field(default_factory=list)
+    judged: bool = True
+
+    @property
+    def state(self) -> State:
+        """``holds`` / ``violated`` / ``not judged``."""
+        if not self.holds:
+            return "violated"
+        return "holds" if self.judged else "not judged"
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"holds", "message"}`` (plus ``violations`` when ``details``)."""
-        out: dict[str, Any] = {"holds": self.holds, "message": self.message}
+        """``{"state", "holds" (true/false, null when not judged), "message"}``, plus
+        ``violations`` (each :meth:`Violation.to_dict`) when ``details``."""
+        out: dict[str, Any] = {"state": self.state,
+                               "holds": self.holds if self.judged else None,
+                               "message": self.message}
         if details:
             out["violations"] = [v.to_dict() for v in self.violations]
         return out
+
+
+def not_judged(message: str) -> InvariantResult:
+    """A result the run could not judge (vacuous, or its premise failed)."""
+    return InvariantResult(True, message, judged=False)
 
 
 @dataclass
@@ -152,6 +195,8 @@ class Verdict:
     targets: list[str]
     script: list[Step]
     run: RunResult | None = None
+    #: the object's byte order, for showing bytes as words
+    byteorder: ByteOrder = "little"
 
     @property
     def holds(self) -> bool:
@@ -163,7 +208,8 @@ class Verdict:
         return [v for name in INVARIANTS for v in self.invariants[name].violations]
 
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"engine": NAME, "invariants": {name: {"holds", "message"}, ...}}``."""
+        """``{"engine": NAME, "invariants": {name: {"state", "holds", "message"}, ...}}``
+        (each invariant with its ``violations`` when ``details``)."""
         return {
             "engine": self.engine,
             "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
@@ -350,6 +396,11 @@ class _Ctx:
         )
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 byte``, ``4 bytes``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 _LOUD_LEVELS = ("emerg", "alert", "crit", "err", "warn")
 
 
@@ -417,7 +468,7 @@ def _step_failure(ctx: _Ctx, invariant: str, i: int, sr: StepResult | None) -> V
 
     A faulted step is owned by the invariant of its phase (apply, apply_clear_apply,
     reload_cycles); its message names the access (e.g. a plain store into read-only module
-    memory after module_enable_ro, kernel-facts 4.9) and the relocation being applied.
+    memory after module_enable_ro, kernel/module/strict_rwx.c) and the relocation being applied.
     """
     desc = describe_step(ctx.script.steps[i])
     if sr is None:
@@ -518,7 +569,7 @@ def _oob_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
                 out.append(ctx.violation(
                     invariant,
                     f"{describe_step(ctx.script.steps[i])}: out-of-bounds {run.kind} of "
-                    f"{run.size} bytes at {run.addr:#x} ({what})",
+                    f"{plural(run.size, 'byte')} at {run.addr:#x} ({what})",
                     i,
                     reloc=run.reloc,
                     addr=run.addr,
@@ -548,9 +599,9 @@ def _judge_apply(ctx: _Ctx) -> InvariantResult:
 def _judge_apply_clear_apply(ctx: _Ctx) -> InvariantResult:
     """going, then coming again at the same addresses, succeeds."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     if any(_failed(sr) for _, sr in ctx.results("apply")):
-        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+        return not_judged("not judged: the first apply failed (see apply)")
     bad = [
         _step_failure(ctx, "apply_clear_apply", i, sr)
         for i, sr in ctx.results("reapply")
@@ -599,7 +650,7 @@ def _by_write(addrs: Iterable[int], owner: dict[int, Write]) -> list[Write]:
 def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
     """After going, every byte the target's apply changed (outside `.stubs`) is restored."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     stub_lo, stub_size = ctx.run.stubs
     out: list[Violation] = []
     for t in ctx.script.targets:
@@ -621,7 +672,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
             size = len(w.new)
             out.append(ctx.violation(
                 "clear_restores",
-                f"{describe_step(ctx.script.steps[ig])} left {size} byte(s) at {w.addr:#x} "
+                f"{describe_step(ctx.script.steps[ig])} left {plural(size, 'byte')} at {w.addr:#x} "
                 f"as applied by {describe_step(ctx.script.steps[ia])}",
                 ig,
                 reloc=w.reloc,
@@ -631,7 +682,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
                 kernel=_kernel_text(gone),
             ))
     if any(_failed(sr) for _, sr in ctx.results("apply")) and not out:
-        return InvariantResult(True, "not judged: the first apply failed (see apply)")
+        return not_judged("not judged: the first apply failed (see apply)")
     if out:
         return InvariantResult(False, out[0].message, out)
     return InvariantResult(True)
@@ -640,7 +691,7 @@ def _judge_clear_restores(ctx: _Ctx) -> InvariantResult:
 def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     """The second apply at the same addresses leaves the same bytes as the first."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     out: list[Violation] = []
     skipped: list[str] = []
     for t in ctx.script.targets:
@@ -663,7 +714,7 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
             size = len(w.new)
             out.append(ctx.violation(
                 "reapply_identical",
-                f"{describe_step(ctx.script.steps[i2])} left {size} byte(s) at {w.addr:#x} "
+                f"{describe_step(ctx.script.steps[i2])} left {plural(size, 'byte')} at {w.addr:#x} "
                 f"different from {describe_step(ctx.script.steps[i1])}",
                 i2,
                 reloc=w.reloc,
@@ -675,10 +726,8 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     if out:
         return InvariantResult(False, out[0].message, out)
     if skipped:
-        return InvariantResult(
-            True, f"not judged for {', '.join(skipped)}: an apply failed "
-            "(see apply / apply_clear_apply)"
-        )
+        return not_judged(f"not judged for {', '.join(skipped)}: an apply failed "
+                          "(see apply / apply_clear_apply)")
     return InvariantResult(True)
 
 
@@ -693,12 +742,12 @@ def _judge_in_bounds(ctx: _Ctx) -> InvariantResult:
 def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
     """N going/coming cycles at fresh addresses all succeed, every access in bounds."""
     if not ctx.script.targets:
-        return InvariantResult(True, _NO_TARGETS)
+        return not_judged(_NO_TARGETS)
     cycles = ctx.results("cycles")
     if not cycles:
-        return InvariantResult(True, "holds vacuously: cycles=0")
+        return not_judged("holds vacuously: cycles=0")
     if any(_failed(sr) for _, sr in [*ctx.results("apply"), *ctx.results("reapply")]):
-        return InvariantResult(True, "not judged: an earlier apply failed")
+        return not_judged("not judged: an earlier apply failed")
     out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles
            if _failed(sr) and not (sr is None and _faulted_before(ctx, i))]
     out += _oob_violations(ctx, "reload_cycles", ("cycles",))
@@ -727,6 +776,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult) -> Verdict:
         targets=list(script.targets),
         script=list(script.steps),
         run=run,
+        byteorder="big" if obj.big_endian else "little",
     )
 
 

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 #: the module name every generated case is checked under (oracle.check's default)
 MODNAME = "livepatch_test"
-#: violation fields that are human prose, not part of the defect
-PROSE_FIELDS = frozenset({"message"})
+#: violation fields that are human prose or spelling, not part of the defect (``type_name`` is
+#: derived from ``type``)
+PROSE_FIELDS = frozenset({"message", "type_name"})
 
 
 @dataclass
@@ -67,13 +68,54 @@ class Replay:
         return found[0].to_dict() if found else None
 
     @property
+    def module_base(self) -> int | None:
+        """Where the engine put the module this time (its lowest section address)."""
+        run = self.verdict.run
+        return min((p.addr for p in run.placements), default=None) if run else None
+
+    @property
+    def differences(self) -> list[str]:
+        """The fields in which the first violation differs from the recorded one (prose aside;
+        ``addr`` compared relative to each run's module base, so an engine that puts the module
+        elsewhere, as ``kernel:PATH`` does at a user address, differs only where it should)."""
+        now, then = comparable(self.first) or {}, comparable(self.record.violation) or {}
+        base_now, base_then = self.module_base, self.record.module_base()
+        out = []
+        for key in sorted(set(now) | set(then)):
+            a, b = now.get(key), then.get(key)
+            if key == "addr" and isinstance(a, int) and isinstance(b, int) \
+                    and base_now is not None and base_then is not None:
+                a, b = a - base_now, b - base_then
+            if a != b:
+                out.append(key)
+        return out
+
+    @property
     def same(self) -> bool:
         """The outcome equals the record: holds as recorded, and the same first violation."""
         if self.holds != self.record.holds:
             return False
+        return self.holds or not self.differences
+
+    @property
+    def outcome(self) -> str:
+        """``reproduces`` / ``reproduces, with a different first violation`` / ``no longer
+        reproduces`` / ``violated (recorded as holding)``."""
         if self.holds:
-            return True
-        return comparable(self.first) == comparable(self.record.violation)
+            return "no longer reproduces"
+        if self.record.holds:
+            return "violated (recorded as holding)"
+        return "reproduces" if self.same else "reproduces, with a different first violation"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: outcome, what differs, and the fresh verdict in full."""
+        return {"fixture": str(self.path), "invariant": self.record.invariant,
+                "engine": self.engine, "recorded_engine": self.record.engine,
+                "outcome": self.outcome, "state": self.verdict.invariants[
+                    self.record.invariant].state,
+                "differences": [] if self.holds or self.record.holds else self.differences,
+                "recorded_violation": self.record.violation,
+                "verdict": self.verdict.to_dict(details=True)}
 
 
 def comparable(violation: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -139,8 +181,8 @@ def resolve_engine(name: str) -> Engine:
     try:
         return get_engine(name)  # raises UsageError itself for unknown profile names
     except KeyError:
-        raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())})") \
-            from None
+        raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())}, "
+                         "kernel:PATH)") from None
 
 
 def fixture_paths(path: Path) -> Path:
@@ -163,27 +205,32 @@ def replay(path: Path, engine: str | None = None) -> Replay:
 
 # -- command line ---------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Print whether the recorded violation reproduces; exit 1 when it does, 0 when it holds."""
+    """Print whether the recorded violation reproduces (and what differs); exit 1 when it does,
+    0 when it holds."""
     from rich.markup import escape
 
-    from ppcreloc.report import console
+    from ppcreloc.report import console, emit_json
 
     result = replay(Path(args.fixture), args.engine)
-    rec, con = result.record, console()
+    rec = result.record
+    if args.json:
+        emit_json(result.to_dict())
+        return 0 if result.holds else 1
+    con = console()
     subject = f"{result.path} ({rec.invariant} on {result.engine})"
     if result.holds:
         note = "as recorded" if rec.holds else f"recorded as violated on {rec.engine}"
         con.print(f"[green]no longer reproduces[/]: {escape(subject)}: the invariant holds "
                   f"({escape(note)})")
         return 0
-    if rec.holds:
-        con.print(f"[red]violated[/] (recorded as holding): {escape(subject)}")
-    elif result.same:
-        con.print(f"[red]reproduces[/]: {escape(subject)}")
-    else:
-        con.print(f"[red]reproduces, with a different first violation[/]: {escape(subject)}")
+    con.print(f"[red]{escape(result.outcome)}[/]: {escape(subject)}")
+    if not rec.holds and not result.same:
+        con.print(f"  differs from the recorded one in: {', '.join(result.differences)}")
+        recorded = rec.violation or {}
+        if recorded.get("message"):
+            con.print(f"  recorded: {escape(str(recorded['message']))}")
     for v in result.verdict.invariants[rec.invariant].violations[:3]:
-        con.print(escape(v.describe()))
+        con.print(escape(v.describe(result.verdict.byteorder)))
     return 1
 
 
@@ -198,5 +245,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("fixture", metavar="FIXTURE.o", help="fixture object (its .json beside it)")
     p.add_argument("--engine", metavar="NAME",
-                   help="engine profile to replay on (default: the recorded engine)")
+                   help="engine profile (see `ppcreloc profiles`) or kernel:PATH to replay on "
+                   "(default: the recorded engine)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"fixture", "invariant", "engine", "recorded_engine", "outcome", '
+                   '"state", "differences", "recorded_violation", "verdict"} (the verdict with '
+                   "every violation)")
     p.set_defaults(func=cmd_replay)

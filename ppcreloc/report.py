@@ -10,10 +10,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ppcreloc.oracle import INVARIANTS, Verdict
+from ppcreloc.oracle import INVARIANTS, State, Verdict
 
 #: violations printed per invariant in human output (the rest are counted)
 MAX_DETAILS = 5
+#: how a result state (InvariantResult.state) reads in a table
+STATE_MARKUP: dict[State, str] = {
+    "holds": "[green]holds[/]",
+    "violated": "[bold red]VIOLATED[/]",
+    "not judged": "[yellow]not judged[/]",
+}
 
 
 def emit_json(data: Any, out: IO[str] | None = None) -> None:
@@ -28,14 +34,14 @@ def console(out: IO[str] | None = None) -> Console:
 
 
 def verdict_table(verdict: Verdict, title: str) -> Table:
-    """One row per invariant: name, holds/VIOLATED, message."""
+    """One row per invariant: name (never cut), holds / VIOLATED / not judged, message."""
     table = Table(title=title, title_justify="left")
-    table.add_column("invariant")
-    table.add_column("result")
+    table.add_column("invariant", no_wrap=True)
+    table.add_column("result", no_wrap=True)
     table.add_column("note", overflow="fold")
     for name in INVARIANTS:
         res = verdict.invariants[name]
-        mark = "[green]holds[/]" if res.holds else "[bold red]VIOLATED[/]"
+        mark = STATE_MARKUP[res.state]
         table.add_row(name, mark, escape(res.message or ""))
     return table
 
@@ -47,6 +53,6 @@ def print_verdict(verdict: Verdict, subject: str, out: IO[str] | None = None) ->
     for name in INVARIANTS:
         violations = verdict.invariants[name].violations
         for v in violations[:MAX_DETAILS]:
-            con.print(f"[bold]{name}[/]: " + escape(v.describe()))
+            con.print(f"[bold]{name}[/]: " + escape(v.describe(verdict.byteorder)))
         if len(violations) > MAX_DETAILS:
             con.print(f"{name}: ... {len(violations) - MAX_DETAILS} more violation(s)")

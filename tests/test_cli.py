@@ -198,8 +198,11 @@ def test_plain_module_holds_json(plain_o, capsys):
     assert doc["engine"] == DEFAULT_ENGINE
     assert list(doc["invariants"]) == list(INVARIANTS)
     for name, res in doc["invariants"].items():
-        assert set(res) == {"holds", "message"} and res["holds"] is True
-        if name not in ("apply", "in_bounds"):
+        assert set(res) == {"state", "holds", "message", "violations"}
+        if name in ("apply", "in_bounds"):
+            assert res["state"] == "holds" and res["holds"] is True
+        else:  # not judged is neither a pass nor a failure for a program reading the JSON
+            assert res["state"] == "not judged" and res["holds"] is None
             assert "vacuously" in res["message"]
 
 
@@ -227,11 +230,13 @@ EXPECTED = {
 def test_gas_livepatch_verdicts(livepatch_o, capsys, engine):
     code = main(["check", str(livepatch_o), "--engine", engine, "--json"])
     doc = json.loads(capsys.readouterr().out)
-    violated = {n for n, r in doc["invariants"].items() if not r["holds"]}
+    violated = {n for n, r in doc["invariants"].items() if r["state"] == "violated"}
     assert violated == EXPECTED[engine], doc
+    assert violated == {n for n, r in doc["invariants"].items() if r["holds"] is False}
     assert code == (1 if violated else 0)
     if engine != "v6.1":
-        assert doc["invariants"]["apply_clear_apply"] == {"holds": True, "message": None}
+        assert doc["invariants"]["apply_clear_apply"] == {
+            "state": "holds", "holds": True, "message": None, "violations": []}
 
 
 def test_gas_livepatch_human_output(livepatch_o):
@@ -242,7 +247,7 @@ def test_gas_livepatch_human_output(livepatch_o):
         assert name in out
     assert "VIOLATED" in out
     # the violation names the relocation, the address, the bytes
-    assert ".klp.rela.target..text[0] R_PPC_REL24 sym .klp.sym.target.foo,0" in out
+    assert ".klp.rela.target..text[0] R_PPC64_REL24 (kernel: R_PPC_REL24) sym .klp.sym.target.foo,0" in out
     assert "expected:" in out and "address: 0x" in out
 
 
@@ -256,7 +261,8 @@ def test_cycles_zero_hides_stub_exhaustion(livepatch_o, capsys):
     assert main(["check", str(livepatch_o), "--engine", "v6.12", "--cycles", "0", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["invariants"]["reload_cycles"] == {
-        "holds": True, "message": "holds vacuously: cycles=0"
+        "state": "not judged", "holds": None, "message": "holds vacuously: cycles=0",
+        "violations": [],
     }
 
 
@@ -270,7 +276,7 @@ def test_kallsyms_world(livepatch_o, tmp_path, capsys):
     code = main(["check", str(livepatch_o), "--engine", "full-undo", "--kallsyms", str(ks),
                  "--json"])
     doc = json.loads(capsys.readouterr().out)
-    assert code == 0 and all(r["holds"] for r in doc["invariants"].values()), doc
+    assert code == 0 and all(r["state"] == "holds" for r in doc["invariants"].values()), doc
 
 
 def test_compressed_objects_load(plain_o, tmp_path):
@@ -343,7 +349,10 @@ def test_huge_nobits_section(tmp_path, capsys):
     path.write_bytes(write_elf(b.build()))
     assert check_exit_code(path) == 1
     for doc in json.loads(capsys.readouterr().out):
-        assert doc["invariants"]["apply"] == {"holds": False, "message": "load failed with rc -12"}
+        apply = doc["invariants"]["apply"]
+        assert (apply["state"], apply["holds"]) == ("violated", False)
+        assert apply["message"] == "load failed with rc -12"
+        assert apply["violations"][0]["rc"] == -12
 
 
 # -- the kernel's own module_64.c agrees with its profile on the gas object ------------------------
@@ -361,5 +370,6 @@ def test_gas_livepatch_kernel_engine_agrees(livepatch_o, capsys, profile):
         pytest.skip(f"{tree} missing (apt-get install {tree.name.removesuffix('.tar.xz')})")
     code = main(["check", str(livepatch_o), "--engine", f"kernel:{tree}", "--json"])
     doc = json.loads(capsys.readouterr().out)
-    assert {n for n, r in doc["invariants"].items() if not r["holds"]} == EXPECTED[profile], doc
+    assert {n for n, r in doc["invariants"].items()
+            if r["state"] == "violated"} == EXPECTED[profile], doc
     assert code == 1

@@ -25,10 +25,13 @@ IDS = [str(p.relative_to(CORPUS_DIR)) for p in CORPUS]
 READELF = [t for t in ("readelf", "powerpc64le-linux-gnu-readelf") if shutil.which(t)]
 
 
-def test_matrix_and_fuzz_write_to_the_same_default_directory() -> None:
+def test_matrix_and_fuzz_write_to_the_same_default_directory_outside_the_corpus() -> None:
     from ppcreloc.cli import build_parser
 
-    assert matrix.DEFAULT_FIXTURE_DIR == fixtures.DEFAULT_DIR == Path("tests/fixtures")
+    assert matrix.DEFAULT_FIXTURE_DIR == fixtures.DEFAULT_DIR == Path("ppcreloc-fixtures")
+    assert fixtures.CORPUS_DIR == Path("tests/fixtures")
+    ignored = (Path(__file__).parents[1] / ".gitignore").read_text().split()
+    assert "/ppcreloc-fixtures/" in ignored
     args = build_parser(["fuzz"]).parse_args(["fuzz"])
     assert Path(args.fixtures) == fixtures.DEFAULT_DIR
 

@@ -54,7 +54,8 @@ def test_v61_campaign_finds_the_reload_failure_as_one_rel24(capsys, tmp_path: Pa
     path = found["apply_clear_apply"]
     assert path.parent == tmp_path / "v6.1" and path.name.startswith("apply_clear_apply-")
     elf, rec = load_fixture(path)
-    assert rec.minimal and not rec.holds and rec.replay == f"ppcreloc replay {path}"
+    assert rec.minimal and not rec.holds and rec.replay == "ppcreloc replay <this .o>"
+    assert rec.seed == doc["seed"] == 3  # the seed the run printed, not a batch's derived one
     assert "Expected nop after call" in rec.violation["kernel_message"]
     assert rec.layout["world_spec"]["modules"] and rec.seed is not None
     from ppcreloc.elf.reader import read_elf
@@ -122,7 +123,9 @@ def test_human_output_names_the_fixtures(capsys, tmp_path: Path) -> None:
         (["--engine", "bogus"], "unknown engine 'bogus'"),
         (["--examples", "0"], "must be between 1"),
         (["--examples", "5", "--budget", "3"], "not allowed with argument"),
-        (["--budget", "-1"], "must be between 0"),
+        (["--budget", "-1"], "must be greater than 0, got -1"),
+        (["--budget", "0"], "must be greater than 0, got 0"),
+        (["--budget", "1e9"], "must be at most 604800 seconds"),
         (["--jobs", "0"], "must be between 1"),
         (["--seed", "x"], "not an integer"),
         (["--placeholders", "weird"], "invalid choice"),
@@ -151,8 +154,8 @@ def test_interrupt_while_shrinking_keeps_the_unshrunk_failure(tmp_path: Path, mo
     written: list[bool] = []
     original = Campaign._write
 
-    def write_then_stop(self, case, verdict, invariants, seed_value, *, minimal):
-        out = original(self, case, verdict, invariants, seed_value, minimal=minimal)
+    def write_then_stop(self, case, verdict, invariants, *, minimal):
+        out = original(self, case, verdict, invariants, minimal=minimal)
         written.append(minimal)
         STOP.set()  # as the SIGINT handler does
         return out

@@ -157,13 +157,14 @@ def test_apply_fails():
     assert not res.holds and len(res.violations) == 1
     v = res.violations[0]
     assert (v.invariant, v.step, v.rc, v.step_desc) == ("apply", 1, -8, "coming(foo, gen 0)")
-    assert v.section == ".klp.rela.foo..text" and v.type_name == "R_PPC_REL24"
+    assert v.section == ".klp.rela.foo..text" and v.type_name == "R_PPC64_REL24"
     assert v.symbol == ".klp.sym.foo.bar,0" and v.index == 0
     assert v.kernel_message == f"livepatch_test: REL24 {1 << 30} out of range!"
     # the invariants built on a successful first apply are not judged (reported once, above)
     for name in ("apply_clear_apply", "reload_cycles"):
         assert verdict.invariants[name].holds
         assert verdict.invariants[name].message.startswith("not judged")
+        assert verdict.invariants[name].state == "not judged"
 
 
 def test_load_fault_is_an_apply_failure():
@@ -192,6 +193,7 @@ def test_apply_clear_apply_fails_like_v61():
     assert verdict.invariants["apply"].holds
     assert verdict.invariants["reapply_identical"].holds
     assert verdict.invariants["reapply_identical"].message.startswith("not judged")
+    assert verdict.invariants["reapply_identical"].state == "not judged"
     assert not verdict.invariants["clear_restores"].holds
 
 
@@ -235,7 +237,7 @@ def test_reapply_identical_fails():
     v = res.violations[0]
     assert len(res.violations) == 1
     assert v.addr == TEXT and v.expected == branch(0x1000) and v.actual == branch(0x2000)
-    assert v.step == 3 and v.type_name == "R_PPC_REL24"
+    assert v.step == 3 and v.type_name == "R_PPC64_REL24"
 
 
 def test_in_bounds_fails_on_restore_r2_read_past_section():
@@ -300,6 +302,9 @@ def test_no_targets_is_vacuous_but_apply_and_in_bounds_are_judged():
     assert verdict.holds
     for name in ("apply_clear_apply", "clear_restores", "reapply_identical", "reload_cycles"):
         assert "vacuously" in verdict.invariants[name].message
+        assert verdict.invariants[name].state == "not judged"
+        assert verdict.invariants[name].to_dict()["holds"] is None
+    assert verdict.invariants["apply"].state == verdict.invariants["in_bounds"].state == "holds"
     run.steps[0].rc = -8
     run.steps[0].oob = [OobAccess("write", 0x9000, 8, 0, None, "ADDR64")]
     verdict = judge(obj, script, run)
@@ -327,8 +332,10 @@ def test_violation_roundtrip_and_json_shape():
     shape = json.loads(json.dumps(verdict.to_dict()))
     assert shape["engine"] == "hand" and list(shape["invariants"]) == list(INVARIANTS)
     assert shape["invariants"]["clear_restores"]["holds"] is False
-    assert set(shape["invariants"]["apply"]) == {"holds", "message"}
-    assert "relocation: .klp.rela.foo..text[0] R_PPC_REL24" in v.describe()
+    assert set(shape["invariants"]["apply"]) == {"state", "holds", "message"}
+    assert shape["invariants"]["apply"]["state"] == "holds"
+    assert shape["invariants"]["clear_restores"]["state"] == "violated"
+    assert "relocation: .klp.rela.foo..text[0] R_PPC64_REL24 (kernel: R_PPC_REL24)" in v.describe()
 
 
 def test_two_targets_attributed_separately():

@@ -138,13 +138,14 @@ def _rows(out: str) -> list[dict[str, object]]:
 def test_matrix_json_fixtures_and_seeded_repeat(monkeypatch, capsys, tmp_path: Path) -> None:
     argv = ["matrix", "--examples", "30", "--seed", "7", "--engine", "v6.12", "full-undo",
             "--json", "--fixtures", str(tmp_path)]
-    assert _cli(monkeypatch, argv) == 1
+    assert _cli(monkeypatch, argv) == 0  # every cell as predicted
     rows = _rows(capsys.readouterr().out)
     assert [(r["engine"], r["invariant"]) for r in rows] == [
         (e, i) for e in ("v6.12", "full-undo") for i in INVARIANTS]
     for r in rows:
         assert {"engine", "invariant", "holds", "fixture", "examples"} <= set(r)
         assert r["holds"] == PREDICTED[(r["engine"], r["invariant"])], r
+        assert r["state"] == ("holds" if r["holds"] else "violated") and not r["surprise"]
         if r["holds"]:
             assert r["fixture"] is None and r["examples"] == 30
             assert r["judged"] > 0  # judged for real, not vacuously, on these two profiles
@@ -153,8 +154,10 @@ def test_matrix_json_fixtures_and_seeded_repeat(monkeypatch, capsys, tmp_path: P
             assert fixture.is_file() and fixture.with_suffix(".json").is_file()
             assert fixture.parent == tmp_path / str(r["engine"])
             assert r["relocs"] == 1
-    assert _cli(monkeypatch, argv) == 1
+    assert _cli(monkeypatch, argv) == 0
     assert _rows(capsys.readouterr().out) == rows  # same seed, same matrix, same fixtures
+    assert _cli(monkeypatch, [*argv, "--strict"]) == 1  # strict: any violation is exit 1
+    capsys.readouterr()
 
 
 def test_matrix_clean_run_exits_zero_and_prints_a_table(monkeypatch, capsys) -> None:

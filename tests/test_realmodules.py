@@ -26,7 +26,7 @@ CACHE = Path(os.environ.get("PPCRELOC_PPC64EL_CACHE", ROOT / "cache" / "ppc64el"
 SAMPLE_SIZE = 20
 NFSD = "kernel/fs/nfsd/nfsd.ko"
 #: relocation types nfsd.ko uses (readelf -r), each of which must be applied
-NFSD_TYPES = {"R_PPC_REL24", "R_PPC64_ADDR64", "R_PPC64_TOC16_HA", "R_PPC64_TOC16_LO_DS",
+NFSD_TYPES = {"R_PPC64_REL24", "R_PPC64_ADDR64", "R_PPC64_TOC16_HA", "R_PPC64_TOC16_LO_DS",
               "R_PPC64_REL64", "R_PPC64_REL32", "R_PPC64_ENTRY"}
 
 

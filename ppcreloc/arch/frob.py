@@ -110,7 +110,7 @@ class FrobMixin(ArchSeams):
         """get_got_size (6.12, PCREL): 8 * (1 + GOT_PCREL34 runs + per-cpu runs), sorting too."""
         relocs = 1
         has_symtab = mod.obj.symtab_index is not None
-        mod.warn_on(not has_symtab)  # WARN_ON_ONCE(!symindex)
+        mod.warn_on(not has_symtab, "get_got_size: WARN_ON_ONCE(!symindex)")
         for _, rela in self._rela_arrays(mod.obj):
             self.sort_relocs(rela)
             relocs += count_relocs(rela, R_PPC64_GOT_PCREL34)

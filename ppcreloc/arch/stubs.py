@@ -227,7 +227,7 @@ class StubsMixin(ArchSeams):
             fd = read_funcdata(entry + FUNCDATA_OFFSET, i)
             if not fd:
                 break
-            if mod.warn_on(i >= num_stubs):
+            if mod.warn_on(i >= num_stubs, "stub_for_addr: WARN_ON(i >= num_stubs)"):
                 return 0
             if target is None:
                 target = self.func_addr(mod, addr)
@@ -396,7 +396,7 @@ class StubsMixin(ArchSeams):
             val = read_u64(mod, slot, f"got[{i}]")
             if not val:
                 break
-            if mod.warn_on(i >= num_got):
+            if mod.warn_on(i >= num_got, "got_for_addr: WARN_ON(i >= num_got)"):
                 return 0
             if val == addr & M64:
                 return slot

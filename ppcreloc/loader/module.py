@@ -47,6 +47,8 @@ class ModuleState:
     arch: ModArch = field(default_factory=ModArch)
     messages: list[KernelMessage] = field(default_factory=list)
     warns: int = 0
+    #: each WARN that fired, as ``function: WARN_ON(condition)`` (module_64.c's own spelling)
+    warn_sites: list[str] = field(default_factory=list)
     #: struct klp_modinfo once livepatch first needs it (ppcreloc.loader.livepatch.klp_modinfo)
     klp_info: Any = None
     #: the model's per-module state that struct module has no field for: memoised values that
@@ -64,10 +66,12 @@ class ModuleState:
         """printk / pr_err / pr_debug and friends: record the format string and arguments."""
         self.messages.append(tuple.__new__(KernelMessage, (level, fmt, args)))
 
-    def warn_on(self, cond: bool) -> bool:
-        """WARN_ON(cond): count a warning when ``cond`` holds and return it, as the macro does."""
+    def warn_on(self, cond: bool, site: str = "WARN_ON") -> bool:
+        """WARN_ON(cond): count a warning when ``cond`` holds and return it, as the macro does;
+        ``site`` names the function and condition (``stub_for_addr: WARN_ON(i >= num_stubs)``)."""
         if cond:
             self.warns += 1
+            self.warn_sites.append(site)
         return cond
 
 

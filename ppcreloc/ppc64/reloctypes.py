@@ -55,6 +55,13 @@ class RelocType:
     handler: Handler = "field"
     pcrel: bool | None = None  # True: only CONFIG_PPC_KERNEL_PCREL builds; False: only TOC builds
     handled: bool = True
+    #: the psABI spelling tools print (readelf, objdump) when ``name``, the kernel's, differs
+    abi: str = ""
+
+    @property
+    def abi_name(self) -> str:
+        """The name as the ppc64 ABI and binutils spell it (``R_PPC64_REL24``)."""
+        return self.abi or self.name
 
     def available(self, pcrel: bool) -> bool:
         """Whether a kernel built with (or without) PCREL compiles this case in."""
@@ -101,8 +108,9 @@ _ROWS = [
               check=TOC16_LO_DS_CHECK, pcrel=False),
     RelocType(50, "R_PPC64_TOC16_HA", 2, 0xFFFF, "#ha(S + A - .TOC.)", "S+A-TOC", "ha",
               pcrel=False),
+    # module_64.c spells type 10 R_PPC_REL24 (the 32-bit name); the ABI and readelf R_PPC64_REL24
     RelocType(10, "R_PPC_REL24", 4, 0x03FFFFFC, "(S + A - P) >> 2 (via stub if external)",
-              "S+A-P", check=REL24_CHECK, handler="rel24"),
+              "S+A-P", check=REL24_CHECK, handler="rel24", abi="R_PPC64_REL24"),
     RelocType(116, "R_PPC64_REL24_NOTOC", 4, 0x03FFFFFC, "(S + A - P) >> 2 (via stub if external)",
               "S+A-P", check=REL24_CHECK, handler="rel24", pcrel=True),
     RelocType(44, "R_PPC64_REL64", 8, M64, "S + A - P", "S+A-P"),
@@ -136,11 +144,11 @@ _ROWS = [
 
 #: every known type by number
 RELOC_TYPES: dict[int, RelocType] = {r.num: r for r in _ROWS}
-#: by name, e.g. BY_NAME["R_PPC_REL24"].num == 10
-BY_NAME: dict[str, RelocType] = {r.name: r for r in _ROWS}
+#: by name, the kernel's and the ABI's: BY_NAME["R_PPC_REL24"] is BY_NAME["R_PPC64_REL24"]
+BY_NAME: dict[str, RelocType] = {**{r.abi_name: r for r in _ROWS}, **{r.name: r for r in _ROWS}}
 
 R_PPC64_ADDR32 = 1
-R_PPC_REL24 = 10
+R_PPC_REL24 = R_PPC64_REL24 = 10
 R_PPC64_REL32 = 26
 R_PPC64_ADDR64 = 38
 R_PPC64_REL64 = 44
@@ -166,9 +174,22 @@ def handled_types(pcrel: bool = False) -> list[RelocType]:
 
 
 def type_name(num: int) -> str:
-    """The R_PPC64_* name of ``num`` (or ``R_PPC64_<num>`` for types not in the table)."""
+    """The ABI's R_PPC64_* name of ``num`` (or ``R_PPC64_<num>`` for types not in the table)."""
     row = RELOC_TYPES.get(num)
-    return row.name if row else f"R_PPC64_{num}"
+    return row.abi_name if row else f"R_PPC64_{num}"
+
+
+def kernel_alias(num: int) -> str | None:
+    """The kernel's own spelling of ``num`` where module_64.c spells it differently from the
+    ABI (``R_PPC_REL24`` for ``R_PPC64_REL24``), else None."""
+    row = RELOC_TYPES.get(num)
+    return row.name if row is not None and row.name != row.abi_name else None
+
+
+def display_name(num: int) -> str:
+    """``R_PPC64_REL24 (kernel: R_PPC_REL24)``, or just the ABI name."""
+    alias = kernel_alias(num)
+    return type_name(num) + (f" (kernel: {alias})" if alias else "")
 
 
 #: the name strategies/_ppc.py looks up

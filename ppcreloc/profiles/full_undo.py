@@ -105,7 +105,7 @@ class FullUndo(V6_12):
             fd = read_funcdata(base + i * size + FUNCDATA_OFFSET, i)
             if not fd:
                 break
-            if mod.warn_on(i >= num_stubs):
+            if mod.warn_on(i >= num_stubs, "stub_for_addr: WARN_ON(i >= num_stubs)"):
                 return 0
             if i in st.free:
                 reuse = i if reuse is None else reuse

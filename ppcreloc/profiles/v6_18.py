@@ -30,7 +30,7 @@ class V6_18(V6_12):
         target: int | None = None
         i = 0
         while i < mod.arch.stub_count:
-            if mod.warn_on(i >= num_stubs):
+            if mod.warn_on(i >= num_stubs, "stub_for_addr: WARN_ON(i >= num_stubs)"):
                 return 0
             if target is None:
                 target = self.func_addr(mod, addr)

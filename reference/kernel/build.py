@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ def _tarball_tree(path: Path) -> Path:
     with open(dest / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one extraction per tarball, even across processes
         if not done.exists():
+            notice(f"extracting the files module_64.c needs from {path} (once)")
             _extract(path, dest)
     return dest / "tree"
 
@@ -281,6 +283,13 @@ def _run(gcc: str, args: list[str], path: str | Path, log: list[str]) -> None:
         raise KernelHarnessError(f"building {MODULE_64} from {path} failed: {first}")
 
 
+def notice(message: str) -> None:
+    """A one-line progress note on stderr, only when a terminal is attached (never in pipes,
+    CI logs or JSON consumers' stderr)."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
 def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
     """Build (or reuse) the library for the kernel tree or tarball at ``path``."""
     config = config or Config()
@@ -303,6 +312,7 @@ def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
     result = BuiltKernel(lib, tree, tree_version(tree), has_clear)
     if lib.is_file():
         return result
+    notice(f"building module_64.c from {path} (once, ~15 s)")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=out_dir))
     try:
