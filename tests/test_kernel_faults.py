@@ -3,8 +3,8 @@
 Each hostile tree is a copy of the needed files of Debian's extracted 6.12 tree (the include
 directories linked, not copied) with one edit made here at test time: a module_64.c that does not
 compile, a top Makefile with hostile version fields, or an apply_relocate_add that loops forever
-or kills its process with SIGSEGV past the harness's fault guard (chosen by $PPCR_HOSTILE, which
-the child inherits). A failing build or a bad Makefile is bad input (one line, exit 2); a child
+or kills its process with SIGSEGV past the harness's fault guard, or prints more arguments than
+the shim records (chosen by $PPCR_HOSTILE, which the child inherits). A failing build or a bad Makefile is bad input (one line, exit 2); a child
 that hangs or dies is the tool's own failure (ToolError "hang" / "fault", one line, exit 3) and
 never an invariant verdict, and the next scenario gets a new child.
 """
@@ -51,6 +51,8 @@ HOSTILE_BODY = """
 		if (how && how[0] == 'h')
 			for (;;)
 				__asm__ __volatile__("");
+		if (how && how[0] == 'a')
+			pr_err("%d %d %d %d %d %d %d %d %d\\n", 1, 2, 3, 4, 5, 6, 7, 8, 9);
 		if (how && how[0] == 's') {
 			ppcr_hostile_signal(11, 0);
 			*(volatile int *)8 = 0;
@@ -185,6 +187,15 @@ def test_child_that_segfaults_is_a_tool_error(misbehaving_tree, monkeypatch):
     with pytest.raises(KernelToolError, match="killed by SIGSEGV") as info:
         KernelEngine(misbehaving_tree).run(_scenario())
     assert info.value.outcome == "fault"
+
+
+def test_record_the_shim_cannot_keep_is_a_tool_error(misbehaving_tree, monkeypatch):
+    """A printk with more arguments than the shim keeps: the call's log would be incomplete, so
+    the case fails loudly (ToolError "truncated") instead of being compared."""
+    monkeypatch.setenv("PPCR_HOSTILE", "args")
+    with pytest.raises(KernelToolError, match="printk arguments") as info:
+        KernelEngine(misbehaving_tree).run(_scenario())
+    assert info.value.outcome == "truncated"
 
 
 def test_check_reports_a_hang_as_a_tool_error(misbehaving_tree, tmp_path, monkeypatch, capsys):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ppcreloc.engine import RunResult, Scenario
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
 from reference.kernel.driver import KernelArch
 
@@ -53,9 +53,11 @@ class Request:
 
 @dataclass(frozen=True)
 class CaseError:
-    """A scenario the loader rejected with a user-facing error (message only)."""
+    """A scenario the loader rejected with a user-facing error, or (``outcome`` set) one the
+    harness failed on (a ToolError: its outcome and message)."""
 
     message: str
+    outcome: str | None = None
 
 
 def run_case(arch: KernelArch, engine: str, scenario: Scenario) -> RunResult:
@@ -136,6 +138,8 @@ def main() -> int:
         for sc in req.scenarios:
             try:
                 result: object = run_case(arch, req.engine, sc)
+            except ToolError as e:
+                result = CaseError(str(e), e.outcome)
             except PpcrelocError as e:
                 result = CaseError(str(e))
             write_frame(out, result)

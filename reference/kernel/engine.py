@@ -241,7 +241,7 @@ class KernelSession:
         self._send(proc, dumps(Request(self.library, self.engine, list(batch), self.read_only,
                                        forget), tokens))
         results: list[RunResult] = []
-        errors: list[str] = []
+        errors: list[CaseError] = []
         for n, sc in enumerate(batch):
             limit = self.limit.seconds(sc)
             deadline = time.monotonic() + limit
@@ -255,12 +255,15 @@ class KernelSession:
                                           "allow more")
                 raise KernelToolError("fault", f"kernel engine child {why} on {where}")
             if isinstance(frame, CaseError):
-                errors.append(frame.message)
+                errors.append(frame)
             else:
                 assert isinstance(frame, RunResult)
                 results.append(frame)
+        for error in errors:  # a tool failure anywhere in the batch outranks a rejected input
+            if error.outcome is not None:
+                raise KernelToolError(error.outcome, error.message)
         if errors:
-            raise KernelCaseError(errors[0])
+            raise KernelCaseError(errors[0].message)
         return results
 
     def close(self) -> None:
