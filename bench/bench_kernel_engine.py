@@ -3,16 +3,19 @@
 Measures: extracting + building a tree's module_64.c into an empty cache (cold) and the cached
 lookup (warm); one scenario in a fresh child (one-shot ``run``); per-scenario cost inside a
 session child (``with engine:``); the same scenarios through the matching Python profile.
-Usage: python bench/bench_kernel_engine.py [TARBALL] [N]
+With ``--kallsyms FILE`` (a System.map: scripts/fetch-ppc64el-modules.sh prints its path) also
+the per-scenario cost and the bytes sent to the child per scenario when every scenario shares
+that world (it crosses the pipe once per session).
+Usage: python bench/bench_kernel_engine.py [TARBALL] [N] [--kallsyms FILE]
 (default /usr/src/linux-source-6.12.tar.xz, N = 50 livepatch cycle scenarios).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +29,7 @@ from reference.kernel.build import build
 from reference.kernel.engine import KernelEngine, user_layout
 
 
-def scenario(n_calls: int) -> Scenario:
+def scenario(n_calls: int, world: SymbolWorld | None = None) -> Scenario:
     ob = ObjectBuilder()
     text = ob.add_section(".text", struct.pack("<II", 0x48000001, 0x60000000) * n_calls)
     ob.add_stubs()
@@ -35,12 +38,38 @@ def scenario(n_calls: int) -> Scenario:
         ob.add_rela(text, 8 * i, sym, 10, section=".klp.rela.target.text")
     steps = [Step("load")] + [s for g in range(3) for s in
                               (Step("coming", "target", g), Step("going", "target", g))]
-    return Scenario(ob.build(), SymbolWorld.synthetic(), steps, user_layout(Layout()))
+    return Scenario(ob.build(), world or SymbolWorld.synthetic(), steps, user_layout(Layout()))
+
+
+def with_world(engine: KernelEngine, n: int, kallsyms: str) -> dict[str, object]:
+    """Session cost per scenario when all ``n`` scenarios share the System.map world."""
+    t = time.perf_counter()
+    world = SymbolWorld.from_kallsyms(kallsyms)
+    out: dict[str, object] = {"kallsyms": kallsyms, "world_symbols": len(world.entries),
+                              "world_parse_s": round(time.perf_counter() - t, 3)}
+    cases = [scenario(1 + i % 8, world) for i in range(n)]
+    with engine:
+        t = time.perf_counter()
+        engine.run(cases[0])  # starts the child and sends the world
+        out["first_scenario_s"] = round(time.perf_counter() - t, 3)
+        session = next(iter(engine._sessions.values())) if engine._sessions else None
+        sent = getattr(session, "sent", 0)
+        t = time.perf_counter()
+        for sc in cases:
+            engine.run(sc)
+        out["session_per_scenario_ms"] = round(1000 * (time.perf_counter() - t) / n, 1)
+        if session is not None and hasattr(session, "sent"):
+            out["sent_per_scenario_kb"] = round((session.sent - sent) / n / 1024, 1)
+    return out
 
 
 def main() -> None:
-    tarball = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/src/linux-source-6.12.tar.xz")
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("tarball", nargs="?", default="/usr/src/linux-source-6.12.tar.xz")
+    ap.add_argument("n", nargs="?", type=int, default=50)
+    ap.add_argument("--kallsyms", metavar="FILE", help="System.map for the shared-world figures")
+    args = ap.parse_args()
+    tarball, n = Path(args.tarball), args.n
     out: dict[str, object] = {"tree": str(tarball), "scenarios": n}
     with tempfile.TemporaryDirectory() as cache:
         old = os.environ.get("PPCRELOC_CACHE")
@@ -72,6 +101,8 @@ def main() -> None:
     for sc in cases:
         profile.run(sc)
     out["model_per_scenario_ms"] = round(1000 * (time.perf_counter() - t) / n, 1)
+    if args.kallsyms:
+        out["system_map_world"] = with_world(engine, n, args.kallsyms)
     print(json.dumps(out, indent=2))
 
 

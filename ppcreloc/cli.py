@@ -1,7 +1,8 @@
 """The ``ppcreloc`` command line: one subparser per command, shared error handling.
 
 Exit codes: 0 every invariant holds, 1 an invariant is violated, 2 bad input or usage (one line on
-stderr, never a traceback). A command module registers itself by exposing
+stderr, never a traceback), 3 the tool failed on a case (:class:`~ppcreloc.errors.ToolError`: a
+kernel engine child that hung or died; no verdict). A command module registers itself by exposing
 ``add_subcommand(subparsers) -> None``, which adds its parser and sets ``func`` (taking the parsed
 arguments, returning the exit code) via ``set_defaults``; wiring it in is one line in
 :data:`SUBCOMMAND_MODULES`.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import ppcreloc
-from ppcreloc.errors import PpcrelocError, UsageError
+from ppcreloc.errors import PpcrelocError, ToolError, UsageError
 from ppcreloc.runtime import tune_gc
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ppcreloc.engine import Engine
     from ppcreloc.loader.world import SymbolWorld
 
-EXIT_OK, EXIT_VIOLATED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_VIOLATED, EXIT_ERROR, EXIT_TOOL = 0, 1, 2, 3
 
 #: The profile `ppcreloc check` runs when --engine is not given (today's Debian stable kernel).
 DEFAULT_ENGINE = "v6.12"
@@ -241,6 +242,13 @@ def error(message: str) -> int:
     return EXIT_ERROR
 
 
+def tool_error(exc: ToolError) -> int:
+    """Print ``ppcreloc: tool error (OUTCOME): MESSAGE`` (one line) on stderr; return exit code 3."""
+    line = " ".join(str(exc).split())
+    print(f"ppcreloc: tool error ({exc.outcome}): {line}", file=sys.stderr)
+    return EXIT_TOOL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     tune_gc()
@@ -248,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args))
+    except ToolError as exc:
+        return tool_error(exc)
     except PpcrelocError as exc:
         return error(str(exc))
     except KeyboardInterrupt:

@@ -7,3 +7,14 @@ class PpcrelocError(Exception):
 
 class UsageError(PpcrelocError):
     """Bad command-line arguments, an unknown engine or profile."""
+
+
+class ToolError(PpcrelocError):
+    """The tool itself failed on a case, so there is no verdict: a kernel engine child that
+    exceeded its time limit (``outcome`` "hang"), died (``outcome`` "fault"), or whose records
+    would be incomplete ("truncated"). Never an invariant violation: the CLI prints
+    ``ppcreloc: tool error (OUTCOME): MESSAGE`` and exits 3."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome

@@ -24,7 +24,8 @@ An engine that is a context manager (``kernel:PATH``: KernelEngine's session mod
 for the whole campaign, so each worker process keeps one kernel child for all its examples
 instead of starting one per example.
 
-Exit codes: 0 no violation found, 1 violations found (fixtures written), 2 bad input,
+Exit codes: 0 no violation found, 1 violations found (fixtures written), 2 bad input, 3 the
+tool failed on a case (ToolError: a kernel engine child hung or died; the campaign stops),
 130 interrupted with nothing found.
 """
 
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from ppcreloc.errors import UsageError
+from ppcreloc.errors import ToolError, UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS
 
@@ -165,6 +166,15 @@ def _bug_class(invariants: tuple[str, ...]) -> type[_Found]:
         name = "Violated_" + "__".join(invariants)
         _BUG_CLASSES[invariants] = type(name, (_Found,), {"invariants": invariants})
     return _BUG_CLASSES[invariants]
+
+
+class _ToolStop(BaseException):
+    """Carries a ToolError out of a batch: not an Exception, so Hypothesis neither shrinks nor
+    replays it (a hung kernel child would cost its time limit on every shrink step)."""
+
+    def __init__(self, error: ToolError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 # -- the example database -------------------------------------------------------------------------
@@ -331,7 +341,10 @@ class Campaign:
                 state.count += 1
                 if not from_db:
                     self.on_examples(1)
-            verdict = run_check(case, self.engine, self.opts.cycles)
+            try:
+                verdict = run_check(case, self.engine, self.opts.cycles)
+            except ToolError as exc:
+                raise _ToolStop(exc) from None
             new = tuple(i for i in INVARIANTS if i not in known and not verdict.invariants[i].holds)
             if not new:
                 return
@@ -356,6 +369,8 @@ class Campaign:
                 test()
         except _Found:
             pass
+        except _ToolStop as stop:  # the tool failed on a case: stop the campaign, exit 3
+            raise stop.error from None
         except unittest.SkipTest:  # nothing ran: an empty database
             pass
         except BaseExceptionGroup as group:  # several distinct failures (database replay)
@@ -457,6 +472,9 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # over: finish reporting in peace
     except KeyboardInterrupt:
         outcome = Outcome(interrupted=True)
+    except ToolError as exc:
+        q.put(("tool-error", index, (exc.outcome, str(exc))))
+        return
     except PpcrelocError as exc:
         q.put(("error", index, str(exc)))
         return
@@ -477,6 +495,7 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
     total = Outcome()
     done: set[int] = set()
     errors: list[str] = []
+    tool_errors: list[ToolError] = []
 
     def drain(timeout: float) -> None:
         try:
@@ -491,6 +510,9 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
             progress.found(found)
         elif kind == "error":
             errors.append(data)
+            done.add(index)
+        elif kind == "tool-error":
+            tool_errors.append(ToolError(*data))
             done.add(index)
         elif kind == "done":
             total.merge(Outcome(data["examples"], data["replayed"], [], data["interrupted"]))
@@ -524,6 +546,8 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
+    if tool_errors and not total.interrupted:
+        raise tool_errors[0]
     if errors and not total.interrupted:
         raise UsageError(errors[0])
     return total

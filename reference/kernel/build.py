@@ -147,7 +147,7 @@ def _extract_with_tar(path: Path, dest: Path) -> str | None:
     patterns = [f"*/{MODULE_64}", f"*/{CODE_PATCHING}", f"*/{SORT_C}", "*/Makefile",
                 *(f"*/{d.rstrip('/')}" for d in INCLUDE_DIRS)]
     proc = subprocess.run(
-        [tar, "-xf", str(path), "-C", str(dest), "--no-wildcards-match-slash", "--wildcards",
+        [tar, "-xf", str(path.resolve()), "-C", str(dest.resolve()), "--no-wildcards-match-slash", "--wildcards",
          *patterns], capture_output=True, text=True,
     )
     found = list(dest.glob(f"*/{MODULE_64}"))
@@ -196,12 +196,33 @@ def resolve_tree(path: str | Path) -> Path:
     return p
 
 
+#: bytes of the top Makefile read for the version (VERSION/PATCHLEVEL/SUBLEVEL are its first lines)
+MAKEFILE_HEAD = 64 * 1024
+_VERSION_FIELD = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL)[ \t]*=[ \t]*([^\n]*)$", re.M)
+
+
 def tree_version(tree: Path) -> str:
-    """VERSION.PATCHLEVEL.SUBLEVEL from the tree's top Makefile ('unknown' if absent)."""
+    """VERSION.PATCHLEVEL.SUBLEVEL from the tree's top Makefile ('unknown' if absent).
+
+    Only read, never evaluated: each field must be a plain number (a ``$(shell ...)``, a path or
+    any other text raises KernelHarnessError quoting it, shortened and escaped)."""
     mk = tree / "Makefile"
     if not mk.is_file():
         return "unknown"
-    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\S*)", mk.read_text(), re.M))
+    try:
+        with open(mk, "rb") as f:
+            head = f.read(MAKEFILE_HEAD)
+    except OSError as e:
+        raise KernelHarnessError(f"{mk}: cannot read: {e.strerror or e}") from None
+    fields: dict[str, str] = {}
+    for key, value in _VERSION_FIELD.findall(head):
+        name, text = key.decode(), value.strip()
+        if name in fields:
+            continue
+        if not re.fullmatch(rb"[0-9]{1,6}", text):
+            shown = ascii(text[:40].decode("utf-8", "replace"))
+            raise KernelHarnessError(f"{mk}: {name} = {shown} is not a version number")
+        fields[name] = text.decode()
     return ".".join(fields.get(k, "?") for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
 
 
@@ -294,10 +315,12 @@ def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
     """Build (or reuse) the library for the kernel tree or tarball at ``path``."""
     config = config or Config()
     tree = resolve_tree(path)
+    version = tree_version(tree)
     header = autoconf(config)
     gcc = _gcc()
     module_c = (tree / MODULE_64).read_bytes()
-    cp_c = (tree / CODE_PATCHING).read_text() if (tree / CODE_PATCHING).is_file() else ""
+    cp_c = ((tree / CODE_PATCHING).read_bytes().decode("utf-8", "surrogateescape")
+            if (tree / CODE_PATCHING).is_file() else "")
     if not (tree / SORT_C).is_file() or not cp_c:
         raise KernelHarnessError(f"{path}: not a kernel tree (missing {SORT_C} or {CODE_PATCHING})")
     predicates = extract_functions(cp_c, EXTRACTED_FUNCS)
@@ -309,7 +332,7 @@ def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
     out_dir = cache_root() / "builds" / key
     lib = out_dir / LIB_NAME
     has_clear = re.search(rb"^void clear_relocate_add\(", module_c, re.M) is not None
-    result = BuiltKernel(lib, tree, tree_version(tree), has_clear)
+    result = BuiltKernel(lib, tree, version, has_clear)
     if lib.is_file():
         return result
     notice(f"building module_64.c from {path} (once, ~15 s)")
@@ -322,7 +345,8 @@ def build(path: str | Path, config: Config | None = None) -> BuiltKernel:
         pred_c = work / "code_patching_predicates.c"
         pred_c.write_text(
             "/* extracted at build time from the tree's " + CODE_PATCHING + " */\n"
-            "#include <asm/code-patching.h>\n#include <asm/inst.h>\n\n" + predicates
+            "#include <asm/code-patching.h>\n#include <asm/inst.h>\n\n" + predicates,
+            encoding="utf-8", errors="surrogateescape",
         )
         sources = [tree / MODULE_64, tree / SORT_C, pred_c, SHIM_DIR / "runtime.c"]
         log: list[str] = []

@@ -15,6 +15,7 @@ process (reference/kernel/child.py): a fault or a wild store can leave the proce
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import mmap
 import re
@@ -33,11 +34,12 @@ from ppcreloc.elf.model import (
     Rela,
 )
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.loader import read_only_ranges
 from ppcreloc.loader.memory import KernelFault as MemoryFault
 from ppcreloc.loader.memory import ModuleMemory, reloc_ref
 from ppcreloc.loader.module import ModuleState
+from ppcreloc.ppc64.reloctypes import RELOC_TYPES
 
 PAGE = mmap.PAGESIZE
 #: highest address a user mapping may use (x86-64 / ppc64 user space is below 2**47 here)
@@ -89,8 +91,23 @@ class _Msg(ctypes.Structure):
     _fields_ = [
         ("level", ctypes.c_char_p), ("fmt", ctypes.c_char_p), ("nargs", ctypes.c_int),
         ("is_str", ctypes.c_int * 8), ("ival", ctypes.c_ulong * 8),
-        ("sval", (ctypes.c_char * 128) * 8),
+        ("sval", ctypes.c_ulong * 8),
     ]
+
+
+#: the shim's record-loss bits (runtime.c PPCR_LOST_*)
+LOST = {1: "patch writes (out of memory)", 2: "printk records (out of memory)",
+        4: "printk arguments (more than 8)", 8: "mapped ranges (more than 256)"}
+
+
+class RecordsLost(ToolError):
+    """The shim could not keep every record of a call: its log is incomplete, so the call's
+    results are refused (never compared truncated)."""
+
+    def __init__(self, function: str, bits: int) -> None:
+        what = ", ".join(v for k, v in LOST.items() if bits & k) or f"records (bits {bits:#x})"
+        super().__init__("truncated", f"kernel engine lost {what} in {function}: the harness's "
+                         "log of this call is incomplete")
 
 
 def load_library(path: Path) -> ctypes.CDLL:
@@ -117,6 +134,8 @@ def load_library(path: Path) -> ctypes.CDLL:
         "ppcr_write_at": (ctypes.POINTER(_Write), [ctypes.c_int]),
         "ppcr_nmsgs": (ctypes.c_int, []),
         "ppcr_msg_at": (ctypes.POINTER(_Msg), [ctypes.c_int]),
+        "ppcr_msg_str": (ctypes.c_char_p, [ctypes.c_int, ctypes.c_int]),
+        "ppcr_lost": (ctypes.c_int, []),
         "ppcr_nwarns": (ctypes.c_int, []),
         "ppcr_reloc_index": (ctypes.c_int, []),
     }
@@ -437,7 +456,8 @@ class KernelArch:
         self.space.protect(self._protected(mod) & self.space.pages)
         lib.ppcr_reset_ranges()
         for start, end, ro in self.space.runs():
-            lib.ppcr_add_range(start, end, int(ro))
+            if lib.ppcr_add_range(start, end, int(ro)) != 0:
+                raise RecordsLost("module memory setup", 8)
         lib.ppcr_reset_records()
         a = mod.arch
         arch = (ctypes.c_ulong * 5)(a.stubs_section, a.toc_section, int(a.toc_fixed),
@@ -457,6 +477,8 @@ class KernelArch:
         protected = self._protected(mod)
         rc = fn(*args)
         sig = self.lib.ppcr_fault_signal()
+        if lost := self.lib.ppcr_lost():
+            raise RecordsLost(fname, lost)
         self._leave(mod, img, before, relsec)
         if sig:
             addr = int(self.lib.ppcr_fault_addr())
@@ -485,11 +507,31 @@ class KernelArch:
             for s in expected:
                 if w.ok and s <= w.addr and w.addr + w.size <= s + len(expected[s]):
                     expected[s][w.addr - s : w.addr - s + w.size] = new
+        fields = _Fields(mod, relsec, lib.ppcr_reloc_index()) if relsec is not None else None
+        recorded: set[tuple[int, int]] = set()
         for s, exp in expected.items():
             after = ctypes.string_at(s, len(exp))
             for lo, hi in _diff_runs(exp, after):
-                self._record(mem, s + lo, bytes(before[s][lo:hi]), after[lo:hi], "store",
-                             "plain store (memory diff)", None)
+                rest = [(s + lo, s + hi)]
+                if fields is not None:  # a relocation's field: one store of the whole field
+                    rest = []
+                    covered = s + lo
+                    for addr, size, what, index in fields.overlapping(s + lo, s + hi):
+                        f_lo, f_hi = addr - s, addr - s + size
+                        if 0 <= f_lo and f_hi <= len(exp):
+                            if (addr, size) not in recorded:  # a diff run per nonzero stretch
+                                recorded.add((addr, size))
+                                self._record(mem, addr, bytes(before[s][f_lo:f_hi]),
+                                             after[f_lo:f_hi], "store", what, refs.get(index))
+                            if addr > covered:
+                                rest.append((covered, addr))
+                            covered = max(covered, addr + size)
+                    if covered < s + hi:
+                        rest.append((covered, s + hi))
+                for r_lo, r_hi in rest:
+                    self._record(mem, r_lo, bytes(before[s][r_lo - s : r_hi - s]),
+                                 after[r_lo - s : r_hi - s], "store", "plain store (memory diff)",
+                                 None)
         for r in mem.regions:
             if r.buf:
                 r.buf[:] = ctypes.string_at(r.addr, len(r.buf))
@@ -501,7 +543,7 @@ class KernelArch:
             args: list[int | str] = []
             for k in range(m.nargs):
                 if m.is_str[k] == 1:
-                    args.append(m.sval[k].value.decode("utf-8", "replace"))
+                    args.append((lib.ppcr_msg_str(i, k) or b"").decode("utf-8", "replace"))
                 elif m.is_str[k] == 2:  # %d / %i / %li: a signed long
                     args.append(ctypes.c_long(m.ival[k]).value)
                 else:
@@ -550,6 +592,47 @@ class _RelocRefs:
         syms = self.mod.obj.symbols
         name = syms[r.sym].name if r.sym < len(syms) else ""
         return reloc_ref(self.relsec, index, r, name)
+
+
+class _Fields:
+    """Where apply_relocate_add's plain stores go: each relocation's field (R_PPC64_ENTRY's two
+    words), as the model's stores record them (ppcreloc.arch.relocate: ``store(mod, loc, new,
+    row.size, row.name)``), for the relocations the loop reached (index <= ``last``). A byte
+    two fields share belongs to the later relocation (its store came last)."""
+
+    def __init__(self, mod: ModuleState, relsec: int, last: int) -> None:
+        obj = mod.obj
+        base = obj.sections[obj.sections[relsec].info].addr
+        spans: dict[tuple[int, int], tuple[str, int]] = {}
+        for index, r in enumerate(obj.relocs.get(relsec, [])[: max(last + 1, 0)]):
+            row = RELOC_TYPES.get(r.type)
+            if row is None:
+                continue
+            loc = (base + r.offset) & (2**64 - 1)
+            if row.handler == "entry":
+                spans[(loc, 4)] = ("ENTRY addis", index)
+                spans[(loc + 4, 4)] = ("ENTRY addi", index)
+            elif row.handler == "field" and row.size:
+                spans[(loc, row.size)] = (row.name, index)
+        self.fields = sorted((addr, size, what, index)
+                             for (addr, size), (what, index) in spans.items())
+        self.addrs = [f[0] for f in self.fields]
+
+    def overlapping(self, lo: int, hi: int) -> list[tuple[int, int, str, int]]:
+        """Fields meeting [lo, hi), by address; of overlapping fields the later relocation's."""
+        out: list[tuple[int, int, str, int]] = []
+        for f in self.fields[bisect.bisect_left(self.addrs, lo - 8):]:
+            addr, size, _what, index = f
+            if addr >= hi:
+                break
+            if addr + size <= lo:
+                continue
+            if out and addr < out[-1][0] + out[-1][1]:  # overlaps the previous field
+                if index > out[-1][3]:
+                    out[-1] = f
+                continue
+            out.append(f)
+        return out
 
 
 def _diff_runs(a: bytes | bytearray, b: bytes) -> list[tuple[int, int]]:

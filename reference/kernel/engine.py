@@ -20,27 +20,75 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from ppcreloc.engine import Config, Layout, RunResult, Scenario, StepResult
+from ppcreloc.elf.model import SHF_ALLOC
+from ppcreloc.engine import Config, Layout, RunResult, Scenario
 from ppcreloc.engines import run_scenario
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.module import ArchBackend
+from ppcreloc.loader.world import SymbolWorld
 from reference.kernel.build import BuiltKernel, KernelHarnessError, build
-from reference.kernel.child import LEN, CaseError, Request
+from reference.kernel.child import LEN, CaseError, Request, WorldFrame, dumps
 from reference.kernel.driver import USER_LIMIT
 
 #: where the module goes when the scenario's layout uses kernel addresses
 DEFAULT_USER_BASE = 0x7E00_0000_0000
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: seconds a child may take: a base plus this much per scenario
-CHILD_TIMEOUT = (60.0, 10.0)
+#: environment variable: a fixed per-scenario time limit in seconds (overrides the scaled one)
+TIMEOUT_ENV = "PPCRELOC_KERNEL_TIMEOUT"
+#: symbol worlds a session child keeps (least recently used ones beyond are dropped)
+WORLDS_KEPT = 4
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long the child may take for one scenario: ``base`` seconds plus ``per_unit`` per work
+    unit, a unit being one relocation or 256 bytes of allocated sections, once per step (every
+    step re-applies relocation sections and snapshots module memory). ``fixed`` replaces the
+    scaled limit. The default allows about 5x what amdgpu (269,190 relocations) was measured to
+    need per step; a scenario over its limit is the tool's failure (ToolError "hang")."""
+
+    base: float = 30.0
+    per_unit: float = 50e-6
+    fixed: float | None = None
+
+    @staticmethod
+    def work(scenario: Scenario) -> int:
+        """Work units of ``scenario``: steps x (relocations + allocated bytes / 256)."""
+        obj = scenario.obj
+        relocs = sum(len(v) for v in obj.relocs.values())
+        alloc = sum(s.sh_size for s in obj.sections if s.flags & SHF_ALLOC)
+        return len(scenario.steps) * (relocs + alloc // 256)
+
+    def seconds(self, scenario: Scenario) -> float:
+        """The limit for ``scenario``."""
+        if self.fixed is not None:
+            return self.fixed
+        return self.base + self.per_unit * self.work(scenario)
+
+    @classmethod
+    def from_env(cls, timeout: float | None = None) -> TimeLimit:
+        """``timeout`` when given, else :data:`TIMEOUT_ENV` when set, else the scaled default."""
+        if timeout is None and (text := os.environ.get(TIMEOUT_ENV)):
+            try:
+                timeout = float(text)
+            except ValueError:
+                raise KernelHarnessError(f"{TIMEOUT_ENV}={text!r}: not a number of seconds") from None
+        if timeout is not None and not 0 < timeout < 1e7:
+            raise KernelHarnessError(f"kernel engine timeout {timeout!r}: must be a positive number "
+                                     "of seconds")
+        return cls(fixed=timeout)
 
 
 class KernelCaseError(PpcrelocError):
     """The loader rejected a scenario inside the kernel engine's child (message as raised)."""
+
+
+class KernelToolError(ToolError):
+    """The kernel engine's child hung ("hang") or died ("fault") on a scenario: no verdict."""
 
 
 def user_layout(layout: Layout) -> Layout:
@@ -70,24 +118,46 @@ def run_with_backend(scenario: Scenario, backend: ArchBackend, engine: str) -> R
     return run_scenario(scenario, backend, engine)
 
 
+def _fingerprint(world: SymbolWorld) -> tuple[object, ...]:
+    """What changes when a world is edited in place (add_symbol, set_module_bases, ...)."""
+    return (len(world.entries), world.entries[-1] if world.entries else None, world.toc,
+            world.seed, world.fallback, tuple((k, tuple(v)) for k, v in world.bases.items()),
+            tuple(world.func_descs.items()))
+
+
+def _describe(sc: Scenario) -> str:
+    relocs = sum(len(v) for v in sc.obj.relocs.values())
+    return f"module {sc.modname!r}: {len(sc.steps)} steps, {relocs} relocations"
+
+
 class KernelSession:
     """One child process running scenarios for one library, request after request.
 
-    A child that dies (or exceeds its time) costs only the scenario it was running: that one
-    gets a StepResult with ``fault`` "child died: ..." and the next request starts a new child.
+    Each scenario gets its own time limit (:class:`TimeLimit`). A child that exceeds it or dies
+    is stopped and the scenario raises :class:`KernelToolError` ("hang" or "fault": the tool's
+    failure, not a verdict); the next request starts a new child. Symbol worlds are sent once
+    per child (:class:`~reference.kernel.child.WorldFrame`) and referred to by token after.
     """
 
-    def __init__(self, library: Path, engine: str, read_only: bool | None = None) -> None:
+    def __init__(self, library: Path, engine: str, read_only: bool | None = None,
+                 limit: TimeLimit | None = None) -> None:
         self.library = library
         self.engine = engine
         self.read_only = read_only
+        self.limit = limit or TimeLimit.from_env()
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr: IO[bytes] | None = None
+        #: id(world) -> (world, token, fingerprint) of the worlds this child holds, oldest first
+        self.worlds: dict[int, tuple[SymbolWorld, int, tuple[object, ...]]] = {}
+        self._tokens = 0
+        #: bytes written to the child (frames), for the benchmark
+        self.sent = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.stderr = tempfile.TemporaryFile()
+        self.worlds = {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reference.kernel.child"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=REPO_ROOT, bufsize=0,
@@ -116,60 +186,94 @@ class KernelSession:
         return None if body is None else pickle.loads(body)
 
     def _reap(self, timed_out: bool) -> str:
-        """Stop a dead or stuck child and say why it ended."""
+        """Stop a dead or stuck child; say why it ended ("" after a timeout)."""
         assert self.proc is not None
         if timed_out and self.proc.poll() is None:
             self.proc.kill()
         code = self.proc.wait()
         self.proc = None
         if timed_out:
-            return "timeout"
+            return ""
         if code < 0:
-            return signal.Signals(-code).name
+            return f"killed by {signal.Signals(-code).name}"
         assert self.stderr is not None
         self.stderr.seek(0)
         tail = self.stderr.read().decode(errors="replace").strip().splitlines()
-        raise KernelHarnessError(
-            "kernel engine child failed: " + (tail[-1] if tail else f"exit status {code}")
-        )
+        return f"exited with status {code}" + (f": {tail[-1]}" if tail else "")
 
-    def run_batch(self, batch: Sequence[Scenario]) -> list[RunResult]:
-        """Results for a prefix of ``batch``: all of it, or up to the case that killed the child."""
-        if self.proc is not None and self.proc.poll() is not None:
-            self.proc = None  # died between requests (nothing of this batch ran): start afresh
-        proc = self.proc or self._start()
+    def _send(self, proc: subprocess.Popen[bytes], data: bytes) -> None:
         assert proc.stdin is not None
-        data = pickle.dumps(Request(self.library, self.engine, list(batch), self.read_only))
-        deadline = time.monotonic() + CHILD_TIMEOUT[0] + CHILD_TIMEOUT[1] * len(batch)
         try:
             proc.stdin.write(LEN.pack(len(data)) + data)
             proc.stdin.flush()
         except BrokenPipeError:
             pass  # the child is gone: reading finds EOF and reports it
+        self.sent += LEN.size + len(data)
+
+    def _share_worlds(self, proc: subprocess.Popen[bytes], batch: Sequence[Scenario]) -> list[int]:
+        """Send the batch's worlds the child lacks; the tokens the child may now forget."""
+        forget: list[int] = []
+        worlds = {id(sc.world): sc.world for sc in batch if isinstance(sc.world, SymbolWorld)}
+        for world in worlds.values():  # any other World implementation goes inline
+            fp = _fingerprint(world)
+            held = self.worlds.pop(id(world), None)
+            if held is not None and held[2] == fp:
+                self.worlds[id(world)] = held  # most recently used last
+                continue
+            if held is not None:
+                forget.append(held[1])  # edited in place since it was sent
+            self._tokens += 1
+            self._send(proc, pickle.dumps(WorldFrame(self._tokens, world)))
+            self.worlds[id(world)] = (world, self._tokens, fp)
+        keep = max(WORLDS_KEPT, len(worlds))
+        while len(self.worlds) > keep:
+            forget.append(self.worlds.pop(next(iter(self.worlds)))[1])
+        return forget
+
+    def run_batch(self, batch: Sequence[Scenario]) -> list[RunResult]:
+        """Results for every scenario of ``batch``, in order (KernelToolError if one hangs or
+        kills the child; KernelCaseError if the loader rejected one)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.proc = None  # died between requests (nothing of this batch ran): start afresh
+        proc = self.proc or self._start()
+        forget = self._share_worlds(proc, batch)
+        tokens = {key: token for key, (_w, token, _fp) in self.worlds.items()}
+        self._send(proc, dumps(Request(self.library, self.engine, list(batch), self.read_only,
+                                       forget), tokens))
         results: list[RunResult] = []
-        errors: list[str] = []
-        while len(results) + len(errors) < len(batch):
+        errors: list[CaseError] = []
+        for n, sc in enumerate(batch):
+            limit = self.limit.seconds(sc)
+            deadline = time.monotonic() + limit
             frame = self._read_frame(deadline)
             if frame is None:
-                died = self._reap(timed_out=time.monotonic() >= deadline)
-                sc = batch[len(results) + len(errors)]
-                results.append(RunResult(self.engine, [StepResult(sc.steps[0], 0,
-                                                                  fault=f"child died: {died}")]))
-                break
+                why = self._reap(timed_out=time.monotonic() >= deadline)
+                where = f"scenario {n + 1} of {len(batch)} ({_describe(sc)})"
+                if not why:
+                    raise KernelToolError("hang", f"kernel engine child exceeded its {limit:.0f} s "
+                                          f"limit on {where}; set {TIMEOUT_ENV}=SECONDS to "
+                                          "allow more")
+                raise KernelToolError("fault", f"kernel engine child {why} on {where}")
             if isinstance(frame, CaseError):
-                errors.append(frame.message)
+                errors.append(frame)
             else:
                 assert isinstance(frame, RunResult)
                 results.append(frame)
+        for error in errors:  # a tool failure anywhere in the batch outranks a rejected input
+            if error.outcome is not None:
+                raise KernelToolError(error.outcome, error.message)
         if errors:
-            raise KernelCaseError(errors[0])
+            raise KernelCaseError(errors[0].message)
         return results
 
     def close(self) -> None:
         """End the child (it exits when its stdin closes)."""
         if self.proc is not None:
             assert self.proc.stdin is not None
-            self.proc.stdin.close()
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -187,12 +291,15 @@ class KernelEngine:
     load, module text, rodata and ro_after_init are read-only as in the kernel (a plain store
     there faults). None (the default) does what the model does: read-only when the scenario's
     ``Config.strict_module_rwx`` is on (module_enable_ro); True or False force it on or off.
+    ``timeout``: a fixed per-scenario limit in seconds (default: :envvar:`PPCRELOC_KERNEL_TIMEOUT`
+    when set, else scaled with the scenario's work, :class:`TimeLimit`).
     """
 
     def __init__(self, path: str | os.PathLike[str], config: Config | None = None,
-                 read_only: bool | None = None) -> None:
+                 read_only: bool | None = None, *, timeout: float | None = None) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.limit = TimeLimit.from_env(timeout)
         self.name = f"kernel:{self.path}"
         self._built: dict[Config, BuiltKernel] = {}
         self._sessions: dict[Path, KernelSession] | None = None
@@ -236,7 +343,8 @@ class KernelEngine:
                     if self.built(sc.config).library != lib:
                         break
                     batch.append(sc)
-                session = sessions.setdefault(lib, KernelSession(lib, self.name, self.read_only))
+                session = sessions.get(lib) or sessions.setdefault(
+                    lib, KernelSession(lib, self.name, self.read_only, self.limit))
                 results += session.run_batch(batch)
         finally:
             if own:

@@ -11,6 +11,9 @@
 #include <linux/module.h>
 #include <asm/sections.h>
 
+void *realloc(void *ptr, size_t size);
+void free(void *ptr);
+
 typedef __builtin_va_list va_list;
 #define va_start(v, l) __builtin_va_start(v, l)
 #define va_end(v) __builtin_va_end(v)
@@ -35,10 +38,42 @@ static int nranges;
 
 void ppcr_reset_ranges(void) { nranges = 0; }
 
+/* ---- record losses: a record that could not be kept (no memory, too many arguments, too
+ * many ranges) sets a bit; the driver refuses the whole call's records then, so a truncated log
+ * is never compared. ---- */
+#define PPCR_LOST_WRITES 1
+#define PPCR_LOST_MSGS 2
+#define PPCR_LOST_ARGS 4
+#define PPCR_LOST_RANGES 8
+static int lost;
+
+int ppcr_lost(void) { return lost; }
+
+/* Grow *buf (of *cap elements of size each) to hold n + 1; 0 when memory runs out. */
+static int reserve(void **buf, int *cap, int n, size_t size)
+{
+	void *grown;
+	int want;
+
+	if (n < *cap)
+		return 1;
+	want = *cap ? *cap * 2 : 1024;
+	if (want <= n)
+		return 0;
+	grown = realloc(*buf, (size_t)want * size);
+	if (!grown)
+		return 0;
+	*buf = grown;
+	*cap = want;
+	return 1;
+}
+
 int ppcr_add_range(unsigned long start, unsigned long end, int ro)
 {
-	if (nranges >= PPCR_MAX_RANGES)
+	if (nranges >= PPCR_MAX_RANGES) {
+		lost |= PPCR_LOST_RANGES;
 		return -1;
+	}
 	ranges[nranges][0] = start;
 	ranges[nranges][1] = end;
 	ranges[nranges][2] = ro;
@@ -78,9 +113,8 @@ struct ppcr_write {
 	int ok;
 	int reloc; /* index of the relocation apply_relocate_add was at, -1 outside its loop */
 };
-#define PPCR_MAX_WRITES 65536
-static struct ppcr_write writes[PPCR_MAX_WRITES];
-static int nwrites;
+static struct ppcr_write *writes;
+static int nwrites, cap_writes;
 static int reloc_index = -1;
 
 /* apply_relocate_add's per-relocation pr_debug("RELOC at ...") marks the next relocation */
@@ -99,7 +133,9 @@ int ppcr_patch_write(void *addr, unsigned long val, int size, int primitive)
 
 	if (ok)
 		memcpy(&old, addr, size);
-	if (nwrites < PPCR_MAX_WRITES) {
+	if (!reserve((void **)&writes, &cap_writes, nwrites, sizeof(*writes))) {
+		lost |= PPCR_LOST_WRITES;
+	} else {
 		struct ppcr_write *w = &writes[nwrites++];
 
 		w->addr = a;
@@ -158,20 +194,42 @@ int copy_from_kernel_nofault(void *dst, const void *src, size_t size)
 	return 0;
 }
 
-/* ---- printk records: level, format, integer/string arguments (pointers as integers) ---- */
-#define PPCR_MAX_MSGS 4096
+/* ---- printk records: level, format, integer/string arguments (pointers as integers).
+ * String arguments are copied whole into a growing arena (sval holds offsets into it until the
+ * call ends; ppcr_msg_str resolves them). ---- */
 #define PPCR_MAX_ARGS 8
-#define PPCR_STR 128
 struct ppcr_msg {
 	const char *level;
 	const char *fmt;
 	int nargs;
 	int is_str[PPCR_MAX_ARGS]; /* 0 unsigned/pointer, 1 string, 2 signed */
 	unsigned long ival[PPCR_MAX_ARGS];
-	char sval[PPCR_MAX_ARGS][PPCR_STR];
+	unsigned long sval[PPCR_MAX_ARGS]; /* offset into the string arena */
 };
-static struct ppcr_msg msgs[PPCR_MAX_MSGS];
-static int nmsgs;
+static struct ppcr_msg *msgs;
+static int nmsgs, cap_msgs;
+static char *arena;
+static int arena_len, arena_cap;
+
+static int arena_put(const char *s, size_t len, unsigned long *at)
+{
+	while ((size_t)arena_cap < arena_len + len + 1) {
+		int want = arena_cap ? arena_cap * 2 : 4096;
+		char *grown = want > arena_cap ? realloc(arena, want) : 0;
+
+		if (!grown)
+			return 0;
+		arena = grown;
+		arena_cap = want;
+	}
+	memcpy(arena + arena_len, s, len);
+	arena[arena_len + len] = 0;
+	*at = arena_len;
+	arena_len += len + 1;
+	return 1;
+}
+
+const char *ppcr_msg_str(int i, int k) { return arena + msgs[i].sval[k]; }
 
 int ppcr_printk(const char *level, const char *fmt, ...)
 {
@@ -179,8 +237,10 @@ int ppcr_printk(const char *level, const char *fmt, ...)
 	const char *p;
 	va_list ap;
 
-	if (nmsgs >= PPCR_MAX_MSGS)
+	if (!reserve((void **)&msgs, &cap_msgs, nmsgs, sizeof(*msgs))) {
+		lost |= PPCR_LOST_MSGS;
 		return 0;
+	}
 	m = &msgs[nmsgs++];
 	m->level = level;
 	m->fmt = fmt;
@@ -202,20 +262,20 @@ int ppcr_printk(const char *level, const char *fmt, ...)
 				longs++;
 			p++;
 		}
-		if (!*p || n >= PPCR_MAX_ARGS)
+		if (!*p)
 			break;
+		if (n >= PPCR_MAX_ARGS) {
+			lost |= PPCR_LOST_ARGS;
+			break;
+		}
 		m->is_str[n] = 0;
 		switch (*p) {
 		case 's': {
 			const char *s = va_arg(ap, const char *);
-			size_t len = s ? strlen(s) : 0;
 
-			if (len >= PPCR_STR)
-				len = PPCR_STR - 1;
 			m->is_str[n] = 1;
-			if (s)
-				memcpy(m->sval[n], s, len);
-			m->sval[n][len] = 0;
+			if (!arena_put(s ? s : "", s ? strlen(s) : 0, &m->sval[n]))
+				lost |= PPCR_LOST_MSGS;
 			break;
 		}
 		case 'p':
@@ -261,6 +321,8 @@ void ppcr_reset_records(void)
 {
 	nwrites = 0;
 	nmsgs = 0;
+	arena_len = 0;
+	lost = 0;
 	nwarns = 0;
 	reloc_index = -1;
 }
