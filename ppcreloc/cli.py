@@ -43,6 +43,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.fuzz",
     "ppcreloc.replay",
     "ppcreloc.explain",
+    "ppcreloc.diff",
 )
 
 
