@@ -464,6 +464,37 @@ def side_by_side(rp: DiffReplay) -> Iterator[str]:
         yield f"differs: step {d.step} {d.field}{where}\n   A: {va}\n   B: {vb}"
 
 
+def relocation_lines(rp: DiffReplay) -> Iterator[str]:
+    """Per relocation: the bytes at its field after every step in A and in B (``!!`` where
+    they differ), from each run's memory snapshots."""
+    from ppcreloc.ppc64.reloctypes import type_name
+
+    obj = rp.scenario.obj
+    places = {p.index: p for p in rp.run_a.placements}
+    for relsec, relas in obj.relocs.items():
+        target = obj.sections[relsec].info
+        for i, r in enumerate(relas):
+            sym = obj.symbols[r.sym].name if r.sym < len(obj.symbols) else f"#{r.sym}"
+            yield f"{obj.sections[relsec].name}[{i}] +{r.offset:#x} {type_name(r.type)} {sym}"
+            if target not in places:
+                continue
+            size = 8 if r.type in (38, 44, 51) else 4
+            for n, (sa, sb) in enumerate(zip(rp.run_a.steps, rp.run_b.steps, strict=False)):
+                ba = sa.memory.get(target, b"")[r.offset : r.offset + size].hex() or "-"
+                bb = sb.memory.get(target, b"")[r.offset : r.offset + size].hex() or "-"
+                mark = "!!" if ba != bb else "  "
+                yield f"  {mark} step {n} {describe_step(rp.scenario, n):<22} A {ba:<16} B {bb}"
+
+
+def cmd_explain_diff(path: Path, engine: str | None) -> int:
+    """``ppcreloc explain`` of a diff fixture: the side-by-side steps, then every relocation's
+    bytes after each step in both engines; 1 when they still disagree."""
+    rp = replay_diff(path, engine)
+    for line in [*side_by_side(rp), "", *relocation_lines(rp)]:
+        print(line)
+    return EXIT_DIFFERENT if rp.diffs else EXIT_OK
+
+
 def cmd_replay_diff(path: Path, engine: str | None) -> int:
     """``ppcreloc replay`` of a diff fixture: 1 when the engines still disagree, 0 otherwise."""
     rp = replay_diff(path, engine)

@@ -338,6 +338,14 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print the explanation; exit 1 when the recorded invariant is violated now, else 0."""
+    from ppcreloc.fixtures import load_fixture
+    from ppcreloc.replay import fixture_paths
+
+    path = fixture_paths(Path(args.fixture))
+    if load_fixture(path)[1].invariant == "diff":  # two engines side by side
+        from ppcreloc.diff import cmd_explain_diff
+
+        return cmd_explain_diff(path, args.engine)
     ex = explain(Path(args.fixture), args.engine)
     render(ex)
     return 0 if ex.replay.holds else 1
