@@ -45,6 +45,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.replay",
     "ppcreloc.explain",
     "ppcreloc.promote",
+    "ppcreloc.diff",
 )
 
 

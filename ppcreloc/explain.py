@@ -459,6 +459,14 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print the explanation; exit 1 when the (recorded) invariant is violated now, else 0."""
+    from ppcreloc.fixtures import load_fixture
+    from ppcreloc.replay import fixture_paths
+
+    path = fixture_paths(Path(args.object))
+    if path.with_suffix(".json").is_file() and load_fixture(path)[1].invariant == "diff":
+        from ppcreloc.diff import cmd_explain_diff  # two engines side by side
+
+        return cmd_explain_diff(path, args.engine)
     ex = explain(Path(args.object), args.engine, args.kallsyms, args.cycles)
     render(ex)
     return 0 if ex.replay.holds else 1

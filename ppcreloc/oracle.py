@@ -1,4 +1,4 @@
-"""The oracle: the step script for a check, and six named invariants judged on a RunResult.
+"""The oracle: the step script for a check, and seven named invariants judged on a RunResult.
 
 The script (:func:`build_script`) models a livepatch module whose target objects are loaded,
 unloaded and loaded again::
@@ -30,7 +30,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Literal
 
-from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_RELA, ElfObject
+from ppcreloc.abi import judge_values
+from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_NOBITS, SHT_RELA, ElfObject
 from ppcreloc.engine import (
     Config,
     Engine,
@@ -41,6 +42,7 @@ from ppcreloc.engine import (
     Scenario,
     Step,
     StepResult,
+    World,
     Write,
 )
 from ppcreloc.ppc64.reloctypes import display_name, type_name
@@ -52,6 +54,7 @@ INVARIANTS: tuple[str, ...] = (
     "reapply_identical",
     "in_bounds",
     "reload_cycles",
+    "abi_values",
 )
 
 #: Reload cycles ``ppcreloc check`` runs by default. A one-call object under the v6.12 profile
@@ -188,7 +191,7 @@ def not_judged(message: str) -> InvariantResult:
 
 @dataclass
 class Verdict:
-    """All six invariants for one engine, plus the script and run they were judged on."""
+    """All seven invariants for one engine, plus the script and run they were judged on."""
 
     engine: str
     invariants: dict[str, InvariantResult]
@@ -347,6 +350,9 @@ class _Ctx:
     script: Script
     memory: _Memory
 
+    world: World | None = None
+    modname: str = "livepatch_test"
+    config: Config = field(default_factory=Config)
     _by_phase: dict[str, list[tuple[int, StepResult | None]]] = field(default_factory=dict)
     #: _oob_runs of each step (by script index), computed once: two invariants read them
     oob_runs: dict[int, list[_Oob]] = field(default_factory=dict)
@@ -757,6 +763,42 @@ def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
     return InvariantResult(True)
 
 
+def _original(ctx: _Ctx, addr: int, size: int) -> bytes | None:
+    """Bytes at ``addr`` before the load applied anything: the sections' own contents."""
+    where = ctx.memory.section_of(addr)
+    if where is None or where[1] + size > next(
+            p.size for p in ctx.run.placements if p.index == where[0]):
+        return None
+    sec = ctx.obj.sections[where[0]]
+    data = bytes(sec.sh_size) if sec.type == SHT_NOBITS else sec.data
+    out = data[where[1] : where[1] + size]
+    return out.ljust(size, b"\0") if len(data) < where[1] + size else out
+
+
+def _judge_abi_values(ctx: _Ctx) -> InvariantResult:
+    """Every field a successful load/coming wrote holds the ELF V2 ABI's value for the
+    resolved S, A, P and TOC, and external calls reach a correct stub (ppcreloc.abi)."""
+    def after(i: int) -> Callable[[int, int], bytes | None]:
+        return lambda addr, size: ctx.memory.bytes_after(i, addr, size)
+
+    def before(i: int) -> Callable[[int, int], bytes | None]:
+        if i == 0:
+            return lambda addr, size: _original(ctx, addr, size)
+        return after(i - 1)
+
+    out = judge_values(ctx.obj, ctx.script.steps, ctx.run, before, after, world=ctx.world,
+                       modname=ctx.modname, config=ctx.config)
+    bad = [ctx.violation("abi_values", f"{describe_step(ctx.script.steps[f.step])}: {f.message}",
+                         f.step, reloc=f.ref(), addr=f.addr, expected=f.expected,
+                         actual=f.actual, kernel=_kernel_text(ctx.run.steps[f.step]))
+           for f in out.findings]
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(out.not_judged.items()))
+    note = f"{out.judged} relocation(s) judged" + (f"; not judged: {skipped}" if skipped else "")
+    if bad:
+        return InvariantResult(False, bad[0].message, bad)
+    return InvariantResult(True, note if skipped or not out.judged else None)
+
+
 _JUDGES = {
     "apply": _judge_apply,
     "apply_clear_apply": _judge_apply_clear_apply,
@@ -764,12 +806,18 @@ _JUDGES = {
     "reapply_identical": _judge_reapply_identical,
     "in_bounds": _judge_in_bounds,
     "reload_cycles": _judge_reload_cycles,
+    "abi_values": _judge_abi_values,
 }
 
 
-def judge(obj: ElfObject, script: Script, run: RunResult) -> Verdict:
-    """Judge all six invariants on ``run``, the result of running ``script`` on ``obj``."""
-    ctx = _Ctx(obj, run, script, _Memory(run))
+def judge(obj: ElfObject, script: Script, run: RunResult, *, world: World | None = None,
+          modname: str = "livepatch_test", config: Config | None = None) -> Verdict:
+    """Judge all seven invariants on ``run``, the result of running ``script`` on ``obj``.
+
+    ``world``, ``modname`` and ``config`` are the scenario's: abi_values resolves undefined and
+    livepatch symbols from them (without a world it judges defined symbols only).
+    """
+    ctx = _Ctx(obj, run, script, _Memory(run), world, modname, config or Config())
     return Verdict(
         engine=run.engine,
         invariants={name: _JUDGES[name](ctx) for name in INVARIANTS},
@@ -803,4 +851,5 @@ def check(
         config=config or Config(),
         modname=modname,
     )
-    return judge(obj, script, engine.run(scenario))
+    return judge(obj, script, engine.run(scenario), world=world, modname=modname,
+                 config=scenario.config)

@@ -142,7 +142,7 @@ def replay_inputs(elf: bytes, record: FixtureRecord, source: str) -> ReplayInput
         obj = read_elf(elf)
     except ElfFormatError as exc:
         raise FixtureError(f"{source}: {exc}") from None
-    if record.invariant not in INVARIANTS:
+    if record.invariant not in (*INVARIANTS, "diff"):  # "diff": ppcreloc.diff's fixtures
         raise FixtureError(f"{source}: unknown invariant {record.invariant!r}")
     lay = record.layout if isinstance(record.layout, dict) else {}
     try:
@@ -211,7 +211,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from ppcreloc.report import console, emit_json
 
-    result = replay(Path(args.fixture), args.engine)
+    path = fixture_paths(Path(args.fixture))
+    if load_fixture(path)[1].invariant == "diff":  # two engines: shown side by side
+        from ppcreloc.diff import cmd_replay_diff
+
+        return cmd_replay_diff(path, args.engine)
+    result = replay(path, args.engine)
     rec = result.record
     if args.json:
         emit_json(result.to_dict())

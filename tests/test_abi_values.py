@@ -1,0 +1,148 @@
+"""abi_values, the value oracle: it holds on what the kernel's profiles compute, and it catches
+the wrong values the six consistency invariants cannot see (mutants of the v6.12 profile)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+
+from ppcreloc.abi import FORMULAS, ha, lo, local_entry_offset
+from ppcreloc.elf.builder import ObjectBuilder
+from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC, ElfObject
+from ppcreloc.engine import RunResult, Scenario
+from ppcreloc.engines import run_scenario
+from ppcreloc.loader.module import ModuleState
+from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.matrix import run_check
+from ppcreloc.oracle import INVARIANTS, Verdict, check
+from ppcreloc.profiles import PROFILES
+from ppcreloc.profiles.v6_12 import V6_12
+from strategies import Case, livepatch_objects
+
+BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018
+R = {"REL24": 10, "TOC16": 47, "TOC16_HA": 50, "TOC16_LO_DS": 64, "ADDR64": 38, "ENTRY": 118}
+
+
+class _Engine:
+    """A profile instance (here: a mutant) behind the Engine interface."""
+
+    def __init__(self, backend: V6_12, name: str = "mutant") -> None:
+        self.backend, self.name = backend, name
+
+    def run(self, scenario: Scenario) -> RunResult:
+        return run_scenario(scenario, self.backend, self.name)
+
+
+def _object() -> ElfObject:
+    """A local call (entry offset 8), an external call, a klp call, TOC16_HA/LO_DS, ENTRY."""
+    ob = ObjectBuilder()
+    words = [BL, NOP, BL, NOP, BL, NOP, 0x3D220000, 0xE9290000,
+             0xE84C0000 | 0x10, 0x7C426214] + [0x60000000] * 6
+    t = ob.add_section(".text", struct.pack(f"<{len(words)}I", *words))
+    ob.add_section(".data", bytes(16), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    toc = ob.add_section(".toc", bytes(32), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
+    ob.add_stubs()
+    lfunc = ob.add_symbol("lfunc", 0x30, type=STT_FUNC, other=0x60, shndx=t)
+    tsym = ob.add_symbol("tsym", 0x10, shndx=toc)
+    ext = ob.add_symbol("printk", bind=STB_GLOBAL)
+    klp = ob.add_symbol(".klp.sym.target.func,0", bind=STB_GLOBAL, shndx=SHN_LIVEPATCH)
+    ob.add_rela(t, 0, lfunc, R["REL24"])
+    ob.add_rela(t, 8, ext, R["REL24"])
+    ob.add_rela(t, 24, tsym, R["TOC16_HA"], 8)
+    ob.add_rela(t, 28, tsym, R["TOC16_LO_DS"], 8)
+    ob.add_rela(t, 32, lfunc, R["ENTRY"])
+    ob.add_rela(t, 16, klp, R["REL24"], section=".klp.rela.target.text")
+    return ob.build()
+
+
+def _verdict(backend: V6_12, obj: ElfObject | None = None) -> Verdict:
+    return check(obj or _object(), _Engine(backend), SymbolWorld.synthetic(), cycles=2)
+
+
+def test_holds_on_the_profiles_and_judges_every_relocation() -> None:
+    for name, cls in PROFILES.items():
+        res = _verdict(cls()).invariants["abi_values"]
+        assert res.holds, (name, res.message)
+    res = _verdict(V6_12()).invariants["abi_values"]
+    assert res.message is None  # every relocation judged, none skipped
+
+
+def test_abi_values_is_listed_with_the_invariants() -> None:
+    assert INVARIANTS[-1] == "abi_values" and len(INVARIANTS) == 7
+
+
+class _LostLocalEntry(V6_12):
+    def apply_one(self, mod: ModuleState, rela, sym, location):  # type: ignore[no-untyped-def]
+        if rela.type == R["REL24"] and sym.other:
+            sym = replace(sym, other=0)
+        return super().apply_one(mod, rela, sym, location)
+
+
+class _Bias(V6_12):
+    def my_r2(self, mod: ModuleState) -> int:
+        return super().my_r2(mod) - 0x10
+
+
+class _NoRestore(V6_12):
+    def restore_r2(self, mod: ModuleState, name: str, insn: int) -> int:
+        return 0
+
+
+MUTANTS: list[tuple[str, Callable[[], V6_12], str]] = [
+    ("lost local entry offset", _LostLocalEntry, "R_PPC64_REL24"),
+    ("my_r2 bias", _Bias, "TOC16_LO_DS"),
+    ("restore_r2 keeps the nop", _NoRestore, "restore_r2 gives e8410018"),
+]
+
+
+@pytest.mark.parametrize("name,mutant,needle", MUTANTS, ids=[m[0] for m in MUTANTS])
+def test_mutants_are_caught(name: str, mutant: Callable[[], V6_12], needle: str) -> None:
+    verdict = _verdict(mutant())
+    res = verdict.invariants["abi_values"]
+    assert not res.holds, name
+    assert any(needle in v.message for v in res.violations), res.message
+    v = res.violations[0]
+    assert v.section is not None and v.type_name is not None  # names the relocation
+    # the consistency invariants cannot see it: wrong the same way every time
+    assert verdict.invariants["reapply_identical"].holds
+
+
+def test_a_corrupted_stub_is_caught() -> None:
+    """funcdata of the external call's stub overwritten after the fact."""
+    obj = _object()
+    engine = _Engine(V6_12())
+    verdict = check(obj, engine, SymbolWorld.synthetic(), cycles=0)
+    assert verdict.invariants["abi_values"].holds
+    run = verdict.run
+    assert run is not None
+    stubs = next(p for p in run.placements if p.name == ".stubs")
+    mem = bytearray(run.steps[0].memory[stubs.index])
+    mem[32:40] = bytes(8)
+    mem[32] = 1
+    run.steps[0].memory = {**run.steps[0].memory, stubs.index: bytes(mem)}
+    from ppcreloc.oracle import build_script, judge, target_objects
+
+    again = judge(obj, build_script(target_objects(obj), 0), run, world=SymbolWorld.synthetic())
+    res = again.invariants["abi_values"]
+    assert not res.holds and "funcdata" in str(res.message)
+
+
+def test_formulas_read_like_the_abi() -> None:
+    assert ha(0x7FFF) == 0 and ha(0x8000) == 1 and lo(0x12345) == 0x2345
+    assert [local_entry_offset(k << 5) for k in range(8)] == [0, 0, 4, 8, 16, 32, 64, 128]
+    assert FORMULAS[R["TOC16"]].check is not None and not FORMULAS[R["TOC16"]].check(0x8000)
+    assert FORMULAS[R["TOC16"]].check(-0x8000 & (2**64 - 1))
+
+
+@seed(20261203)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=livepatch_objects())
+def test_holds_for_v6_12_on_compiler_like_objects(case: Case) -> None:
+    from ppcreloc.engines import ModelEngine
+
+    res = run_check(case, ModelEngine("v6.12"), 2).invariants["abi_values"]
+    assert res.holds, res.message
