@@ -7,8 +7,6 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 
 from __future__ import annotations
 
-from mypy_extensions import trait
-
 from ppcreloc.arch.errno import ENOENT
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.engine import Primitive
@@ -48,7 +46,6 @@ class WorldError(PpcrelocError):
     """The symbol world lacks something the arch code needs (e.g. ftrace_caller)."""
 
 
-@trait
 class StubsMixin(ArchSeams):
     """Stub and GOT allocation for a profile."""
 
