@@ -1,5 +1,6 @@
-"""Engines by name: :class:`ModelEngine` runs a scenario through a Python profile; ``kernel:PATH``
-runs the kernel's own module_64.c (reference.kernel.engine, imported only when asked for).
+"""Engines by name: :class:`ModelEngine` runs a scenario through a Python profile (a shipped
+one, a package's, or a user's ``PATH.py:Class``); ``PREFIX:ARG`` is an engine plugin such as
+``kernel:PATH``, the kernel's own module_64.c (:mod:`ppcreloc.registry` finds them all).
 
 A run is: the "load" step (load_module: frob, placement, symbol resolution, load-time relocations,
 module_finalize_ftrace), then per "coming" step klp_module_coming for the target object at the
@@ -29,31 +30,24 @@ from ppcreloc.loader.livepatch import KlpPatch
 from ppcreloc.loader.loader import load_module, stubs_extent
 from ppcreloc.loader.memory import KernelFault
 from ppcreloc.loader.module import ArchBackend, ModuleState
-from ppcreloc.profiles import PROFILES, get_profile
+from ppcreloc.registry import engine_plugin, profile_class, profile_names
 
+#: the prefix of the kernel harness's engine (registered by reference/, see pyproject.toml)
 KERNEL_PREFIX = "kernel:"
 
 
 def engine_names() -> list[str]:
-    """Every model profile name, in the profiles' own order."""
-    return list(PROFILES)
-
-
-def _backend(name: str) -> ArchBackend:
-    return get_profile(name)
+    """The engines "all" runs: every shipped profile, then those installed packages add."""
+    return profile_names()
 
 
 def get_engine(name: str) -> Engine:
-    """The engine called ``name``: a profile name, or ``kernel:PATH`` (the kernel tree/library)."""
-    if name.startswith(KERNEL_PREFIX):
-        path = name[len(KERNEL_PREFIX) :]
-        if not path:
-            raise UsageError("kernel engine needs a path: kernel:PATH")
-        try:
-            from reference.kernel.engine import KernelEngine
-        except ImportError as e:
-            raise UsageError(f"kernel engine not available: {e}") from None
-        engine: Engine = KernelEngine(path)
+    """The engine called ``name``: a profile name, ``PATH.py:Class`` or ``PREFIX:ARG`` (an
+    engine plugin, e.g. ``kernel:PATH``); UsageError when there is none."""
+    plugin = engine_plugin(name)
+    if plugin is not None:
+        arg, factory = plugin
+        engine: Engine = factory(arg)
         return engine
     return ModelEngine(name)
 
@@ -114,19 +108,17 @@ class _Marks:
 
 
 class ModelEngine:
-    """A Python profile (ppcreloc.profiles) behind the Engine interface."""
+    """A Python profile behind the Engine interface: a profile name or ``PATH.py:Class``
+    (:func:`ppcreloc.registry.profile_class`; UsageError when unknown)."""
 
     def __init__(self, profile_name: str) -> None:
-        known = engine_names()
-        if profile_name not in known:
-            raise UsageError(
-                f"unknown engine {profile_name!r} (known: {', '.join(known + ['kernel:PATH'])})"
-            )
+        self.profile = profile_class(profile_name)
         self.name = profile_name
 
     def run(self, scenario: Scenario) -> RunResult:
-        """Load the module, then run every coming/going step on the livepatch driver."""
-        return run_scenario(scenario, _backend(self.name), self.name)
+        """Load the module, then run every coming/going step on the livepatch driver (with a
+        fresh instance of the profile)."""
+        return run_scenario(scenario, self.profile(), self.name)
 
 
 def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunResult:

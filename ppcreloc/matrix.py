@@ -356,15 +356,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
-    """Profiles by name, ``all``, or ``kernel:PATH`` (the kernel's own module_64.c)."""
-    from ppcreloc.engines import KERNEL_PREFIX, engine_names, get_engine
+    """Profiles by name, ``all``, ``PATH.py:Class`` or ``kernel:PATH`` (ppcreloc.registry)."""
+    from ppcreloc.engines import engine_names, get_engine
 
-    known = list(engine_names())
-    wanted = known if not names or list(names) == ["all"] else list(names)
-    bad = [n for n in wanted if n not in known and not n.startswith(KERNEL_PREFIX)]
-    if bad:
-        raise UsageError(f"unknown engine {bad[0]!r} (choose from: all, {', '.join(known)}, "
-                         f"{KERNEL_PREFIX}PATH)")
+    wanted = engine_names() if not names or list(names) == ["all"] else list(names)
     return [get_engine(n) for n in wanted]
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ppcreloc.arch.stubs import FUNCDATA_OFFSET, FuncdataTable
 from ppcreloc.arch.testbed import FTRACE_CALLER, KERNEL_TOC, TinyWorld, load
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL
@@ -224,42 +221,3 @@ def test_pcrel_ftrace_stub_words():
         0xE98D0018, NOP, 0x06000000 | ((d >> 16) & 0x3FFFF), 0x398C0000 | (d & 0xFFFF),
         0x7D8903A6, 0x4E800420]
 
-
-# -- FuncdataTable: the byte search gives the walk's answers ------------------------------------
-_FUNCDATA = st.sampled_from([0, 0x1234, 0xC000_0000_0000_1000, (1 << 64) - 1, 0x0100_0000_0000_0000])
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    size=st.sampled_from([40, 56]),
-    funcdata=st.lists(_FUNCDATA, max_size=12),
-    other=st.lists(st.sampled_from([0, 0x01, 0x10, 0x12, 0x34, 0xC0, 0xFF]), min_size=32,
-                   max_size=32),
-    slack=st.integers(0, 47),
-    target=_FUNCDATA,
-    start=st.integers(0, 13),
-    order=st.sampled_from(["little", "big"]),
-)
-def test_funcdata_table_agrees_with_an_entry_by_entry_walk(
-    size: int, funcdata: list[int], other: list[int], slack: int, target: int, start: int,
-    order: str,
-) -> None:
-    """Entries whose other bytes (jump words, magic) look like funcdata values must not match."""
-    buf = bytearray()
-    for fd in funcdata:
-        entry = bytearray(other[:FUNCDATA_OFFSET]) + fd.to_bytes(8, order)
-        entry += bytes(size - len(entry))
-        buf += entry
-    buf += bytes(other[:slack])
-    count = (len(buf) - FUNCDATA_OFFSET - 8) // size + 1 if len(buf) >= FUNCDATA_OFFSET + 8 else 0
-    table = FuncdataTable(buf, size, count, order)
-
-    def read(i: int) -> int:
-        at = i * size + FUNCDATA_OFFSET
-        return int.from_bytes(buf[at : at + 8], order)
-
-    zero = next((i for i in range(count) if not read(i)), count)
-    assert table.first_zero() == zero
-    limit = min(zero, count)
-    equal = next((i for i in range(start, limit) if read(i) == target), limit)
-    assert table.first_equal(target, limit, start) == equal

@@ -74,16 +74,16 @@ def test_an_edited_source_is_run_instead_of_its_stale_build(tmp_path: Path) -> N
     _need_build()
     shutil.copytree(ROOT / "ppcreloc", tmp_path / "ppcreloc",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    edited = tmp_path / "ppcreloc" / "arch" / "stubs.py"
+    edited = tmp_path / "ppcreloc" / "loader" / "memory.py"
     edited.write_text(edited.read_text() + "\n# edited after the build\n")
-    run = _python("import json, ppcreloc, ppcreloc.arch.stubs as s, ppcreloc.oracle as o; "
+    run = _python("import json, ppcreloc, ppcreloc.loader.memory as s, ppcreloc.oracle as o; "
                   "print(json.dumps([ppcreloc.BUILD, ppcreloc._native.REASON, s.__file__, "
                   "o.__file__]))",
                   {_native.PURE_ENV: "", "PYTHONPATH": str(tmp_path)}, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     build, reason, *paths = json.loads(run.stdout)
     assert build == "python"
-    assert reason == "sources changed since the build: ppcreloc.arch.stubs"
+    assert reason == "sources changed since the build: ppcreloc.loader.memory"
     # all of them, not only the edited one: compiled modules call each other directly
     assert paths == [str(edited), str(tmp_path / "ppcreloc" / "oracle.py")]
     assert run.stderr == ""  # not a terminal: piped output stays clean
@@ -120,13 +120,24 @@ def test_why_pure_names_each_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert why(pkg) == f"{_native.PURE_ENV} is set"
 
 
-def test_every_compiled_module_exists_and_nothing_else_imports_a_mix() -> None:
-    """The list names real modules; profiles/__init__ (the registry) is not compiled, every
-    profile class is (an interpreted class cannot subclass a compiled one)."""
+def test_every_compiled_module_exists_and_no_profile_is_compiled() -> None:
+    """The list names real modules; the arch code and the profiles are never compiled, so a
+    user's profile file subclasses them with no build and an edit of them always runs."""
     for m in _native.NATIVE_MODULES:
         assert _native.source_path(m).is_file(), m
-    profiles = {p.stem for p in (ROOT / "ppcreloc" / "profiles").glob("*.py")} - {"__init__"}
-    assert {f"ppcreloc.profiles.{p}" for p in profiles} <= set(_native.NATIVE_MODULES)
+    assert not [m for m in _native.NATIVE_MODULES
+                if m.startswith(("ppcreloc.arch", "ppcreloc.profiles", "ppcreloc.registry",
+                                 "ppcreloc.engines"))]
+
+
+def test_the_arch_code_runs_from_its_sources_beside_the_compiled_leaves() -> None:
+    _need_build()
+    run = _python("import ppcreloc, ppcreloc.arch.stubs as s, ppcreloc.profiles.v6_12 as p, "
+                  "ppcreloc.loader.memory as m; print(ppcreloc.BUILD, s.__file__, p.__file__, "
+                  "m.__file__)", {_native.PURE_ENV: ""})
+    build, stubs, profile, memory = run.stdout.split()
+    assert build == "mypyc" and stubs.endswith("stubs.py") and profile.endswith("v6_12.py")
+    assert memory.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def test_version_names_the_engine_build() -> None:

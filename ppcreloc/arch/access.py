@@ -61,11 +61,9 @@ def patch_instruction_bytes(word: int, suffix: int, byteorder: ByteOrder) -> byt
     return word.to_bytes(4, byteorder)
 
 
-def primitive_bytes(primitive: Primitive, word: int, byteorder: ByteOrder) -> bytes:
-    """The bytes ``primitive`` stores for the u32 ``word``: 8 for a prefixed patch_instruction."""
-    if primitive == "patch_instruction":
-        return patch_instruction_bytes(word, 0, byteorder)
-    return (word & 0xFFFF_FFFF).to_bytes(4, byteorder)
+def write_bytes(mod: ModuleState, addr: int, data: bytes, primitive: Primitive, what: str) -> None:
+    """``data`` stored at ``addr`` by ``primitive`` (a memcpy, or a struct assignment)."""
+    mod.memory.write(addr & M64, data, primitive, what)
 
 
 def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix: int = 0) -> int:
@@ -82,4 +80,13 @@ def patch_instruction(mod: ModuleState, addr: int, word: int, what: str, suffix:
 def patch_u32(mod: ModuleState, addr: int, word: int, what: str) -> int:
     """patch_u32 (6.12 patch_uint): always a 4-byte store; returns 0."""
     write_uint(mod, addr, word, 4, "patch_u32", what)
+    return 0
+
+
+def patch_word(mod: ModuleState, primitive: Primitive, addr: int, word: int, what: str) -> int:
+    """The u32 ``word`` written by ``primitive``: patch_instruction (6.1's stub data, 8 bytes
+    for a prefixed word) or patch_u32 (6.12); returns 0."""
+    if primitive == "patch_instruction":
+        return patch_instruction(mod, addr, word, what)
+    write_uint(mod, addr, word, 4, primitive, what)
     return 0

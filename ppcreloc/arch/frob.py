@@ -7,8 +7,6 @@ and relacmp, and writes the computed .stubs (and .mygot) size into the section h
 
 from __future__ import annotations
 
-from mypy_extensions import trait
-
 from ppcreloc.arch.errno import ENOEXEC
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_ABS, SHN_UNDEF, SHT_RELA, SHT_SYMTAB, ElfObject, Rela, Symbol
@@ -78,7 +76,6 @@ def find_dot_toc(symbols: list[Symbol]) -> Symbol | None:
     return None
 
 
-@trait
 class FrobMixin(ArchSeams):
     """module_frob_arch_sections, get_stubs_size, get_got_size for a profile."""
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy_extensions import trait
-
 from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Rela, Symbol
@@ -46,7 +44,6 @@ LD_R2_R12 = ld(2, 12, 0)
 ADD_R2_R2_R12 = add(2, 2, 12)
 
 
-@trait
 class RelocateMixin(ArchSeams):
     """apply_relocate_add and friends for a profile."""
 

@@ -1,6 +1,6 @@
 """The seams the arch mixins call on each other and on the profile.
 
-FrobMixin, StubsMixin and RelocateMixin are mypyc traits over :class:`ArchSeams`: each may call
+FrobMixin, StubsMixin and RelocateMixin are mixins over :class:`ArchSeams`: each may call
 any seam, and a profile class (ppcreloc.profiles.base.Base and its overrides) combines them. A
 seam a mixin implements (``my_r2`` in RelocateMixin, ``stub_for_addr`` in StubsMixin, ...)
 comes before ArchSeams in the profile's method order, so the bodies here only name the seam;
@@ -9,13 +9,10 @@ they run only on a class that misses one, and say so.
 
 from __future__ import annotations
 
-from mypy_extensions import trait
-
 from ppcreloc.elf.model import Rela
 from ppcreloc.loader.module import ModuleState
 
 
-@trait
 class ArchSeams:
     """The module_64.c functions and build options one part of the arch model asks another."""
 

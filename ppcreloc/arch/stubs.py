@@ -7,14 +7,8 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
-from mypy_extensions import trait
-
 from ppcreloc.arch.errno import ENOENT
 from ppcreloc.arch.seams import ArchSeams
-from ppcreloc.elf.model import ByteOrder
 from ppcreloc.engine import Primitive
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.module import ModuleState
@@ -33,11 +27,12 @@ from ppcreloc.ppc64.insn import (
 
 from .access import (
     endian,
-    patch_instruction_bytes,
-    primitive_bytes,
+    patch_instruction,
+    patch_word,
     read_u32,
     read_u64,
     store,
+    write_bytes,
 )
 
 MAGIC_OFFSET = 28
@@ -47,74 +42,10 @@ FUNCDATA_OFFSET = 32
 DEFAULT_KERNELBASE = 0xC000_0000_0000_0000
 
 
-_ZERO_FUNCDATA = bytes(8)
-
-
-class FuncdataTable:
-    """stubs[i].funcdata.addr for the ``count`` entries whose funcdata lies inside `.stubs`.
-
-    Searches the section's bytes for the walk's answers (C-speed ``bytearray.find``) instead of
-    reading entry by entry: the first zero funcdata, the first equal to a target. Every entry
-    counted here has ``i < num_stubs``, so the walk's WARN_ON cannot fire inside it.
-    """
-
-    def __init__(self, buf: bytearray, size: int, count: int, byteorder: ByteOrder) -> None:
-        self.buf, self.size, self.count, self.byteorder = buf, size, count, byteorder
-
-    def _first(self, pattern: bytes, start: int, limit: int) -> int:
-        """The first ``start <= i < limit`` whose funcdata bytes are ``pattern``, else ``limit``."""
-        if start >= limit:
-            return limit
-        buf, size = self.buf, self.size
-        end = FUNCDATA_OFFSET + (limit - 1) * size + 8
-        pos = buf.find(pattern, FUNCDATA_OFFSET + start * size, end)
-        while pos != -1:
-            i, rem = divmod(pos - FUNCDATA_OFFSET, size)
-            if not rem:
-                return i
-            pos = buf.find(pattern, FUNCDATA_OFFSET + (i + 1) * size, end)
-        return limit
-
-    def first_zero(self) -> int:
-        """The first entry whose funcdata is 0 (the end of the walk), else ``count``."""
-        return self._first(_ZERO_FUNCDATA, 0, self.count)
-
-    def first_equal(self, value: int, limit: int, start: int = 0) -> int:
-        """The first entry in [start, limit) whose funcdata is ``value``, else ``limit``."""
-        return self._first((value & M64).to_bytes(8, self.byteorder), start, limit)
-
-
-@cache
-def stub_template(
-    elfv1: bool, pcrel: bool, byteorder: ByteOrder
-) -> tuple[tuple[tuple[int, bytes, str], ...], int, int]:
-    """(offset, bytes, what) of each create_stub template patch_instruction in order, and words
-    0 and 1 of the entry once they are all stored (the words create_stub reads back to patch).
-
-    One write per word of ppc64_stub_insns, as patch_instruction(entry + 4*i, ppc_inst(word))
-    stores it: 8 bytes, suffix 0, for a prefixed word, whose suffix the next word overwrites.
-    Pure, so computed once per template.
-    """
-    writes = tuple(
-        (4 * i, patch_instruction_bytes(word, 0, byteorder), f"stub jump[{i}]")
-        for i, word in enumerate(ppc64_stub_insns(elfv1, pcrel))
-    )
-    image = bytearray(max(off + len(data) for off, data, _ in writes))
-    for off, data, _ in writes:
-        image[off : off + len(data)] = data
-    return (writes, int.from_bytes(image[0:4], byteorder), int.from_bytes(image[4:8], byteorder))
-
-
-#: one access of create_stub to its entry: a write (addr, data, primitive, what), or a read-back
-#: (addr, what) of a u32 just written (StubsMixin.write_entry)
-StubAccess = tuple[int, bytes, Primitive, str] | tuple[int, str]
-
-
 class WorldError(PpcrelocError):
     """The symbol world lacks something the arch code needs (e.g. ftrace_caller)."""
 
 
-@trait
 class StubsMixin(ArchSeams):
     """Stub and GOT allocation for a profile."""
 
@@ -153,46 +84,6 @@ class StubsMixin(ArchSeams):
             return True
         return cfg.dynamic_ftrace and cfg.dynamic_ftrace_with_regs and name == "ftrace_regs_caller"
 
-    def funcdata_reader(self, mod: ModuleState) -> Callable[[int, int], int]:
-        """A reader of stubs[i].funcdata.addr: inside `.stubs` straight from its bytes (in-module
-        reads are not events), anywhere else through mod.memory so OOB reads are logged."""
-        e = endian(mod)
-        try:
-            region = mod.memory.section(mod.arch.stubs_section)
-        except KeyError:
-            region = None
-
-        lo, hi = (region.addr, region.end) if region is not None else (0, -1)
-        buf = region.buf if region is not None else bytearray()
-
-        def read(addr: int, i: int) -> int:
-            if lo <= addr and addr + 8 <= hi:
-                off = addr - lo
-                return int.from_bytes(buf[off : off + 8], e)
-            return read_u64(mod, addr, f"stubs[{i}].funcdata")
-
-        return read
-
-    def funcdata_table(self, mod: ModuleState) -> FuncdataTable | None:
-        """The part of the sentinel walk that reads inside `.stubs` (reads there are not
-        events): a :class:`FuncdataTable` over its bytes, or None when `.stubs` is not placed.
-        Memoised once placed (the section's address, size and buffer never change after)."""
-        table = mod.memo.get("funcdata_table")
-        if isinstance(table, FuncdataTable):
-            return table
-        base, num_stubs = self.stubs_base(mod)
-        try:
-            region = mod.memory.section(mod.arch.stubs_section)
-        except KeyError:
-            return None
-        if region.addr != base:
-            return None
-        size = self.stub_entry_size(mod)
-        span = len(region.buf) - FUNCDATA_OFFSET - 8
-        count = min(num_stubs, span // size + 1) if span >= 0 else 0
-        table = mod.memo["funcdata_table"] = FuncdataTable(region.buf, size, count, endian(mod))
-        return table
-
     def stubs_base(self, mod: ModuleState) -> tuple[int, int]:
         """(address, number of entries) of `.stubs`: num_stubs = sh_size / sizeof(entry)."""
         sec = mod.obj.sections[mod.arch.stubs_section]
@@ -200,163 +91,104 @@ class StubsMixin(ArchSeams):
 
     # -- the kernel functions ----------------------------------------------------------------
     def stub_for_addr(self, mod: ModuleState, addr: int, name: str) -> int:
-        """stub_for_addr: reuse the stub whose funcdata equals func_addr(addr), else create one.
+        """stub_for_addr (6.12): reuse the stub whose funcdata is func_addr(addr), else create one.
 
-        The loop reads stubs[i].funcdata first (through memory, so reading past `.stubs` is an
-        OOB read), then WARN_ON(i >= num_stubs) returns 0; the first zero funcdata ends the walk
-        and create_stub fills that entry, in bounds or not. Returns the stub address or 0.
-        The entries inside `.stubs` are searched in their bytes (:class:`FuncdataTable`); the
-        walk goes on entry by entry past them.
+        The loop condition reads stubs[i].funcdata (through memory, so a read past `.stubs` is
+        an OOB read); WARN_ON(i >= num_stubs) comes after it; the first zero funcdata ends the
+        walk and create_stub fills that entry, in bounds or not. Returns the stub or 0.
         """
         size = self.stub_entry_size(mod)
-        base, num_stubs = self.stubs_base(mod)
-        target: int | None = None
-        i, walking = 0, True
-        table = self.funcdata_table(mod)
-        if table is not None and table.count:
-            zero = table.first_zero()
-            if zero:
-                target = self.func_addr(mod, addr)
-                hit = table.first_equal(target, zero)
-                if hit < zero:
-                    return base + hit * size
-            i, walking = zero, zero == table.count
-        read_funcdata = self.funcdata_reader(mod) if walking else None
-        while read_funcdata is not None:
-            entry = base + i * size
-            fd = read_funcdata(entry + FUNCDATA_OFFSET, i)
-            if not fd:
-                break
+        stubs, num_stubs = self.stubs_base(mod)
+        i = 0
+        while funcdata := read_u64(mod, stubs + i * size + FUNCDATA_OFFSET, f"stubs[{i}].funcdata"):
             if mod.warn_on(i >= num_stubs, "stub_for_addr: WARN_ON(i >= num_stubs)"):
                 return 0
-            if target is None:
-                target = self.func_addr(mod, addr)
-            if fd == target:
-                return entry
+            if funcdata == self.func_addr(mod, addr):
+                return stubs + i * size
             i += 1
-        entry = base + i * size
-        if not self.create_stub(mod, entry, addr, name):
+        if not self.create_stub(mod, stubs + i * size, addr, name):
             return 0
-        return entry
+        return stubs + i * size
 
     def create_stub(self, mod: ModuleState, entry: int, addr: int, name: str) -> int:
-        """create_stub: template words by patch_instruction, r2-relative HA/LO, funcdata, magic.
+        """create_stub (6.12): the template by patch_instruction, then its HA/LO (TOC) or pld
+        (PCREL) fields, then funcdata and magic by the profile's ``stub_word_primitive``.
 
-        The r2 range check comes after the template is written (funcdata stays 0); funcdata and
-        magic go through the profile's ``stub_word_primitive``. Returns 1/0. The words patched
-        after the template are read back first, as the kernel does (:meth:`write_entry`).
+        The r2 range check comes after the template is written (funcdata stays 0). Returns 1/0.
         """
         if self.is_mprofile_ftrace_call(mod, name):
             return self.create_ftrace_stub(mod, entry, addr)
         if not self.stub_entry_ok(mod, entry):
             return 0
         pcrel = self.pcrel(mod)
-        e = endian(mod)
-        template, w0, w1 = stub_template(mod.config.abi == "elfv1", pcrel, e)
-        ops: list[StubAccess] = [(entry + off, data, "patch_instruction", what)
-                                 for off, data, what in template]
-        if pcrel:
-            ops += [(entry, "stub jump[0]"), (entry + 4, "stub jump[1]"),
-                    (entry, patch_instruction_bytes(w0 | imm_h18(FUNCDATA_OFFSET),
-                                                    w1 | imm_l(FUNCDATA_OFFSET), e),
-                     "patch_instruction", "stub pld")]
-        else:
+        for i, insn in enumerate(ppc64_stub_insns(mod.config.abi == "elfv1", pcrel)):
+            if patch_instruction(mod, entry + 4 * i, insn, f"stub jump[{i}]"):
+                return 0
+        if pcrel:  # the stub addresses its funcdata relative to itself
+            reladdr = FUNCDATA_OFFSET
+            jump0 = read_u32(mod, entry, "stub jump[0]")
+            jump1 = read_u32(mod, entry + 4, "stub jump[1]")
+            if patch_instruction(mod, entry, jump0 | imm_h18(reladdr), "stub pld",
+                                 jump1 | imm_l(reladdr)):
+                return 0
+        else:  # relative to r2
             reladdr = signed(entry - self.my_r2(mod))
             if not fits_signed(reladdr, 32):
-                self.write_entry(mod, entry, ops)
                 mod.pr("err", "%s: Address %p of stub out of range of %p.\n", mod.name,
                        reladdr & M64, "my_r2")
                 return 0
-            ops += [(entry, "stub jump[0]"),
-                    (entry, patch_instruction_bytes(w0 | ppc_ha(reladdr), 0, e),
-                     "patch_instruction", "stub jump[0]"),
-                    (entry + 4, "stub jump[1]"),
-                    (entry + 4, patch_instruction_bytes(w1 | ppc_lo(reladdr), 0, e),
-                     "patch_instruction", "stub jump[1]")]
-        ops = self._before_func_desc(mod, entry, ops)
-        prim = self.stub_word_primitive
+            jump0 = read_u32(mod, entry, "stub jump[0]")
+            if patch_instruction(mod, entry, jump0 | ppc_ha(reladdr), "stub jump[0]"):
+                return 0
+            jump1 = read_u32(mod, entry + 4, "stub jump[1]")
+            if patch_instruction(mod, entry + 4, jump1 | ppc_lo(reladdr), "stub jump[1]"):
+                return 0
         desc = self.func_desc(mod, addr)
-        words = [(FUNCDATA_OFFSET + 4 * i, int.from_bytes(desc[4 * i : 4 * i + 4], e),
-                  "stub funcdata") for i in range(len(desc) // 4)]
-        words.append((MAGIC_OFFSET, STUB_MAGIC, "stub magic"))
-        ops += [(entry + off, primitive_bytes(prim, word, e), prim, what)
-                for off, word, what in words]
-        self.write_entry(mod, entry, ops)
+        e = endian(mod)
+        for i in range(len(desc) // 4):
+            word = int.from_bytes(desc[4 * i : 4 * i + 4], e)
+            if patch_word(mod, self.stub_word_primitive, entry + FUNCDATA_OFFSET + 4 * i, word,
+                          "stub funcdata"):
+                return 0
+        if patch_word(mod, self.stub_word_primitive, entry + MAGIC_OFFSET, STUB_MAGIC,
+                      "stub magic"):
+            return 0
         return 1
 
-    def _before_func_desc(self, mod: ModuleState, entry: int, ops: list[StubAccess]
-                          ) -> list[StubAccess]:
-        """The accesses still to do once func_desc has run: func_desc reads module memory for
-        an ELFv1 descriptor inside the module, so there the accesses so far are done first;
-        on ELFv2 it reads none, and they go with the rest in one :meth:`write_entry`."""
-        if mod.config.abi != "elfv1":
-            return ops
-        self.write_entry(mod, entry, ops)
-        return []
-
-    def write_entry(self, mod: ModuleState, entry: int, ops: list[StubAccess]) -> None:
-        """The accesses of create_stub / create_ftrace_stub (and full-undo's slot release) to
-        the stub entry at ``entry``, in order: writes ``(addr, data, primitive, what)`` and
-        read-backs ``(addr, what)`` of a u32 written just before.
-
-        A read-back returns the word as written wherever the entry lies (a region or unbacked
-        memory keeps what was stored), so the callers patch the template's own words; it is
-        performed only for its event. Inside the module the writes go by one
-        ModuleMemory.write_run (in-module reads are not events); elsewhere every access goes
-        through memory on its own, so each out-of-bounds one is logged in order.
-        """
-        memory = mod.memory
-        region = memory.in_module_region(entry, self.stub_entry_size(mod))
-        if region is not None:
-            memory.write_run(region, [op for op in ops if len(op) == 4])
-            return
-        for op in ops:
-            if len(op) == 2:
-                read_u32(mod, op[0], op[1])
-            else:
-                memory.write(op[0] & M64, op[1], op[2], op[3])
-
     def create_ftrace_stub(self, mod: ModuleState, entry: int, addr: int) -> int:
-        """create_ftrace_stub (mprofile): memcpy the template, patch HA/LO of addr - kernel TOC.
-
-        Plain stores throughout (no patch_instruction); no r2 save. Returns 1/0.
+        """create_ftrace_stub (6.12, mprofile): memcpy the template, ``|=`` the address fields
+        (relative to the paca's kernelbase under PCREL, else to the kernel TOC), then plain
+        stores of funcdata and magic; no patch_instruction, no r2 save. Returns 1/0.
         """
         if not mod.config.mprofile_kernel:
             return 0
         if not self.stub_entry_ok(mod, entry):
             return 0
-        pcrel = self.pcrel(mod)
-        words = ftrace_stub_insns(pcrel, mod.config.paca_kernel_toc_offset)
+        insns = ftrace_stub_insns(self.pcrel(mod), mod.config.paca_kernel_toc_offset)
         e = endian(mod)
-        ops: list[StubAccess] = [(entry, b"".join(w.to_bytes(4, e) for w in words), "memcpy",
-                                  "ftrace stub template")]
-        if pcrel:
+        write_bytes(mod, entry, b"".join(w.to_bytes(4, e) for w in insns), "memcpy",
+                    "ftrace stub template")
+        if self.pcrel(mod):
             kernelbase = getattr(mod.world, "kernelbase", None)
-            base = kernelbase() if callable(kernelbase) else DEFAULT_KERNELBASE
-            reladdr = signed(addr - base)
+            reladdr = signed(addr - (kernelbase() if callable(kernelbase) else DEFAULT_KERNELBASE))
+            if not fits_signed(reladdr, 34):
+                mod.pr("err", "%s: Address of %ps out of range of 34-bit relative address.\n",
+                       mod.name, addr & M64)
+                return 0
             fields = ((2, imm_h18(reladdr)), (3, imm_l(reladdr)))
-            error = ("%s: Address of %ps out of range of 34-bit relative address.\n"
-                     if not fits_signed(reladdr, 34) else None)
         else:
             reladdr = signed(addr - mod.world.kernel_toc_addr())
+            if not fits_signed(reladdr, 32):
+                mod.pr("err", "%s: Address of %ps out of range of kernel_toc.\n", mod.name,
+                       addr & M64)
+                return 0
             fields = ((1, ppc_ha(reladdr)), (2, ppc_lo(reladdr)))
-            error = ("%s: Address of %ps out of range of kernel_toc.\n"
-                     if not fits_signed(reladdr, 32) else None)
-        if error is not None:
-            self.write_entry(mod, entry, ops)
-            mod.pr("err", error, mod.name, addr & M64)
-            return 0
-        for idx, bits in fields:
-            what = f"ftrace stub jump[{idx}]"
-            ops += [(entry + 4 * idx, what),
-                    (entry + 4 * idx, ((words[idx] | bits) & 0xFFFF_FFFF).to_bytes(4, e), "store",
-                     what)]
-        ops = self._before_func_desc(mod, entry, ops)
-        ops += [
-            (entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store", "ftrace stub funcdata"),
-            (entry + MAGIC_OFFSET, STUB_MAGIC.to_bytes(4, e), "store", "ftrace stub magic"),
-        ]
-        self.write_entry(mod, entry, ops)
+        for i, bits in fields:  # entry->jump[i] |= bits
+            what = f"ftrace stub jump[{i}]"
+            store(mod, entry + 4 * i, read_u32(mod, entry + 4 * i, what) | bits, 4, what)
+        write_bytes(mod, entry + FUNCDATA_OFFSET, self.func_desc(mod, addr), "store",
+                    "ftrace stub funcdata")
+        store(mod, entry + MAGIC_OFFSET, STUB_MAGIC, 4, "ftrace stub magic")
         return 1
 
     def module_finalize_ftrace(self, mod: ModuleState) -> int:

@@ -12,7 +12,6 @@ or memcpy raises :class:`KernelFault` (the kernel would oops), which ends the st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mypy_extensions import mypyc_attr
@@ -193,7 +192,7 @@ class ModuleMemory:
                 where = r.name if r is not None else "module memory"
                 raise KernelFault("SIGSEGV", hit, f"plain {primitive} into read-only {where} "
                                   f"({what})", self.reloc)
-        # fast path: one lookup; in bounds exactly when in_module(addr, len(data)) holds
+        # one region lookup (the last one hit first); in bounds exactly when in_module holds
         r = self._hit
         if r is None or not r.addr <= addr < r.addr + len(r.buf):
             r = self._find(addr)
@@ -232,41 +231,6 @@ class ModuleMemory:
         if r is not None and r.in_module and addr + size <= r.addr + len(r.buf):
             return r
         return None
-
-    def write_run(self, region: Region, items: Iterable[tuple[int, bytes, Primitive, str]]) -> None:
-        """Several writes inside ``region`` (an in-module region that holds them all), in order.
-
-        Each is recorded exactly as :meth:`write` records it (``data`` must be ``bytes``: it
-        is kept as the record's ``new``); this only saves the per-write lookup. A plain store while read-only ranges exist goes through :meth:`write` (it may
-        fault), as does any item that does not fit ``region``.
-        """
-        append = self.writes.append
-        base, size = region.addr, len(region.buf)
-        step, reloc, guard = self.step, self.reloc, bool(self.read_only)
-        with memoryview(region.buf) as buf:  # slices of a view copy once, not twice
-            for addr, data, primitive, what in items:
-                lo = addr - base
-                hi = lo + len(data)
-                if lo < 0 or hi > size or (guard and primitive in PLAIN_PRIMITIVES):
-                    self.write(addr, data, primitive, what)
-                    continue
-                old_b = buf[lo:hi].tobytes()
-                buf[lo:hi] = data
-                append(_tuple_new(Write, (addr, old_b, data, primitive, step, reloc, True,
-                                          what)))
-
-    def write_all(self, items: list[tuple[int, bytes, Primitive, str]]) -> None:
-        """Several writes, in order, each recorded exactly as :meth:`write` records it: by
-        :meth:`write_run` in the in-module region holding the first (an item outside it goes
-        through :meth:`write`), else one by one."""
-        if not items:
-            return
-        region = self.in_module_region(items[0][0], len(items[0][1]))
-        if region is not None:
-            self.write_run(region, items)
-            return
-        for addr, data, primitive, what in items:
-            self.write(addr, data, primitive, what)
 
     def snapshot(self) -> dict[int, bytes]:
         """The bytes of every placed section, by section index."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ppcreloc.arch.access import patch_u32, read_u64, write_bytes
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
 from ppcreloc.engine import Write
 from ppcreloc.loader.module import ModuleState
@@ -79,56 +80,34 @@ class FullUndo(V6_12):
             st.refs[slot] = st.refs.get(slot, 0) + 1
 
     def stub_for_addr(self, mod: ModuleState, addr: int, name: str) -> int:
-        """stub_for_addr with released slots: skipped when matching, the first one reused."""
+        """stub_for_addr of v6.12 that skips released slots when matching and creates the new
+        stub in the first released slot before the terminator, if there is one."""
         st = self.state(mod)
         size = self.stub_entry_size(mod)
-        base, num_stubs = self.stubs_base(mod)
-        target: int | None = None
+        stubs, num_stubs = self.stubs_base(mod)
         reuse: int | None = None
-        i, walking = 0, True
-        table = self.funcdata_table(mod)
-        if table is not None and table.count:  # the entries inside .stubs, searched at once
-            zero = table.first_zero()
-            free = [f for f in st.free if f < zero] if st.free else []
-            reuse = min(free) if free else None
-            if zero > len(free):  # a live stub before the terminator: compare with it
-                target = self.func_addr(mod, addr)
-                hit = table.first_equal(target, zero)
-                while hit < zero and hit in st.free:
-                    hit = table.first_equal(target, zero, hit + 1)
-                if hit < zero:
-                    self._use(st, hit)
-                    return base + hit * size
-            i, walking = zero, zero == table.count
-        read_funcdata = self.funcdata_reader(mod) if walking else None
-        while read_funcdata is not None:
-            fd = read_funcdata(base + i * size + FUNCDATA_OFFSET, i)
-            if not fd:
-                break
+        i = 0
+        while funcdata := read_u64(mod, stubs + i * size + FUNCDATA_OFFSET, f"stubs[{i}].funcdata"):
             if mod.warn_on(i >= num_stubs, "stub_for_addr: WARN_ON(i >= num_stubs)"):
                 return 0
             if i in st.free:
                 reuse = i if reuse is None else reuse
-            else:
-                if target is None:
-                    target = self.func_addr(mod, addr)
-                if fd == target:
-                    self._use(st, i)
-                    return base + i * size
+            elif funcdata == self.func_addr(mod, addr):
+                self._use(st, i)
+                return stubs + i * size
             i += 1
         slot = reuse if reuse is not None else i
-        if not self.create_stub(mod, base + slot * size, addr, name):
+        if not self.create_stub(mod, stubs + slot * size, addr, name):
             return 0
         st.free.discard(slot)
         self._use(st, slot)
-        return base + slot * size
+        return stubs + slot * size
 
     def clear_relocate_add(self, mod: ModuleState, symindex: int, relsec: int) -> None:
         """Restore the section's journaled writes in reverse, then release its stub slots."""
         st = self.state(mod)
-        undo = [(w.addr, w.old, w.primitive, f"undo {w.what}")
-                for w in reversed(st.journal.pop(relsec, []))]
-        mod.memory.write_all(undo)
+        for w in reversed(st.journal.pop(relsec, [])):
+            write_bytes(mod, w.addr, w.old, w.primitive, f"undo {w.what}")
         for slot in sorted(st.slots.pop(relsec, set())):
             st.refs[slot] -= 1
             if not st.refs[slot]:
@@ -137,18 +116,16 @@ class FullUndo(V6_12):
         self._retruncate(mod, st)
 
     def _retruncate(self, mod: ModuleState, st: UndoState) -> None:
-        """Zero released slots at the end of the walk so it stops after the last live stub."""
+        """Zero released slots at the end of the walk (funcdata and magic, by patch_u32) so it
+        stops after the last live stub."""
         size = self.stub_entry_size(mod)
-        base, num_stubs = self.stubs_base(mod)
-        table = self.funcdata_table(mod)
-        end = table.first_zero() if table is not None else 0
-        if table is None or end == table.count:  # the walk goes on past .stubs
-            read_funcdata = self.funcdata_reader(mod)
-            while end < num_stubs and read_funcdata(base + end * size + FUNCDATA_OFFSET, end):
-                end += 1
+        stubs, num_stubs = self.stubs_base(mod)
+        end = 0
+        while end < num_stubs and read_u64(mod, stubs + end * size + FUNCDATA_OFFSET,
+                                           f"stubs[{end}].funcdata"):
+            end += 1
         while end and (end - 1) in st.free:
             end -= 1
-            entry = base + end * size
-            self.write_entry(mod, entry, [(entry + off, bytes(4), "patch_u32", "release stub")
-                                          for off in range(MAGIC_OFFSET, size, 4)])
+            for off in range(MAGIC_OFFSET, size, 4):
+                patch_u32(mod, stubs + end * size + off, 0, "release stub")
             st.free.discard(end)
