@@ -20,8 +20,9 @@ from elf_crosscheck import (
     pyelftools_view,
     readelf_complaints,
 )
+from realmods import module_bytes, module_files, module_stem
 
-from ppcreloc.elf.reader import read_elf, read_elf_file
+from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
 
 pytestmark = pytest.mark.realmodules
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.realmodules
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("PPCRELOC_PPC64EL_CACHE", ROOT / "cache" / "ppc64el"))
 MODDIRS = sorted((CACHE / "root" / "lib" / "modules").glob("*/"))
-MODULES = sorted(MODDIRS[0].rglob("*.ko")) if MODDIRS else []
-NFSD = next((m for m in MODULES if m.name == "nfsd.ko"), None)
+MODULES = module_files(MODDIRS[0]) if MODDIRS else []
+NFSD = next((m for m in MODULES if module_stem(m) == "nfsd"), None)
 SAMPLE = ([NFSD] if NFSD else []) + sorted(
     (m for m in MODULES if m != NFSD),
     key=lambda m: hashlib.sha256(str(m.relative_to(MODDIRS[0])).encode()).hexdigest(),
@@ -42,7 +43,7 @@ needs_modules = pytest.mark.skipif(not MODULES, reason=WHY)
 @needs_modules
 @pytest.mark.parametrize("path", SAMPLE, ids=lambda p: p.name)
 def test_real_module_reads_and_round_trips(path):
-    data = path.read_bytes()
+    data = module_bytes(path)
     obj = read_elf(data)
     assert obj.machine == 21 and obj.type == 1 and obj.relocs
     assert lief_disagreements(obj, data) == []
@@ -55,7 +56,7 @@ def test_real_module_reads_and_round_trips(path):
 @needs_modules
 def test_nfsd_every_field_matches_pyelftools_and_reads_fast():
     assert NFSD is not None, "nfsd.ko missing from the cached package"
-    data = NFSD.read_bytes()
+    data = module_bytes(NFSD)
     start = time.perf_counter()
     obj = read_elf(data)
     elapsed = time.perf_counter() - start
@@ -68,5 +69,5 @@ def test_nfsd_every_field_matches_pyelftools_and_reads_fast():
 @pytest.mark.slow
 def test_every_module_of_the_package_round_trips():
     for path in MODULES:
-        obj = read_elf_file(path)
+        obj = read_elf(module_bytes(path))
         assert read_elf(write_elf(obj)) == obj, path

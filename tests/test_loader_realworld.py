@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from realmods import module_bytes
 
 from ppcreloc.elf.model import SHN_UNDEF
-from ppcreloc.elf.reader import read_elf_file
+from ppcreloc.elf.reader import read_elf
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import get_engine
 from ppcreloc.loader.loader import load_module
@@ -48,10 +49,10 @@ def test_debian_system_map_placeholder_is_a_clear_error():
 
 
 def test_real_module_resolves_against_real_vmlinux(vmlinux_world):
-    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko"))
+    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko*"))
     if not kos:
         pytest.skip(f"no af_key.ko under {ROOT}")
-    obj = read_elf_file(kos[0])
+    obj = read_elf(module_bytes(kos[0]))
     res = load_module(get_profile("v6.1"), obj, vmlinux_world, Layout(), Config(), "af_key")
     assert res.rc == 0, [m.render() for m in res.mod.messages]
     resolved = {s.name: s.value for s in res.mod.obj.symbols}
@@ -70,10 +71,10 @@ def test_real_module_resolves_against_real_vmlinux(vmlinux_world):
 
 
 def test_real_module_load_under_every_profile_with_real_world(vmlinux_world):
-    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko"))
+    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko*"))
     if not kos:
         pytest.skip(f"no af_key.ko under {ROOT}")
-    obj = read_elf_file(kos[0])
+    obj = read_elf(module_bytes(kos[0]))
     for name in ("v6.1", "klp-clear-v7", "v6.12", "full-undo"):
         run = get_engine(name).run(Scenario(obj, vmlinux_world, [Step("load")], modname="af_key"))
         assert (run.steps[0].rc, run.steps[0].oob, run.steps[0].warns) == (0, [], 0)
