@@ -142,10 +142,11 @@ def test_fetch_script_cached_miss(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-#: what the fake apt-cache offers: old and new ABIs of two series, a -dbg and an unrelated name
-OFFERED = ["linux-image-6.1.0-9-powerpc64le", "linux-image-6.1.0-57-powerpc64le",
-           "linux-image-6.1.0-57-powerpc64le-dbg", "linux-image-6.12.9+deb12-powerpc64le",
-           "linux-image-6.12.118+deb12-powerpc64le", "linux-image-powerpc64le"]
+#: what the fake apt-cache offers: old and new ABIs of two series (made-up versions whose
+#: order needs sort -V: 57 > 9, 10 > 9), a -dbg package and the unversioned metapackage
+OFFERED = ["linux-image-6.1.1-9-powerpc64le", "linux-image-6.1.1-57-powerpc64le",
+           "linux-image-6.1.1-57-powerpc64le-dbg", "linux-image-6.12.2-10-powerpc64le",
+           "linux-image-6.12.2-9-powerpc64le", "linux-image-powerpc64le"]
 FAKE_APT = r"""#!/usr/bin/env bash
 # fake apt-get / apt-cache / dpkg-deb / nm for the fetch script's offline test
 log="$FAKE_DIR/calls"; echo "$(basename "$0") $*" >>"$log"
@@ -190,20 +191,20 @@ def calls(tmp_path: Path, tool: str) -> list[str]:
 
 
 def test_fetch_script_takes_newest_image_of_every_series(tmp_path):
-    """sort -V within each series (6.1.0-57 over 6.1.0-9, 6.12.118 over 6.12.9), one line per
+    """sort -V within each series (6.1.1-57 over 6.1.1-9, 6.12.2-10 over 6.12.2-9), one line per
     series with its module dir and System.map; a second run is offline."""
     proc = fetch(tmp_path)
     assert proc.returncode == 0, proc.stderr
     cache = tmp_path / "cache"
     rows = [line.split("\t") for line in proc.stdout.splitlines()]
     assert rows == [
-        ["6.1", f"{cache}/6.1/root/lib/modules/6.1.0-57-powerpc64le", f"{cache}/6.1/System.map"],
-        ["6.12", f"{cache}/6.12/root/lib/modules/6.12.118+deb12-powerpc64le",
+        ["6.1", f"{cache}/6.1/root/lib/modules/6.1.1-57-powerpc64le", f"{cache}/6.1/System.map"],
+        ["6.12", f"{cache}/6.12/root/lib/modules/6.12.2-10-powerpc64le",
          f"{cache}/6.12/System.map"],
     ]
     downloads = [c.split()[-1] for c in calls(tmp_path, "apt-get") if " download " in c]
-    assert downloads == ["linux-image-6.1.0-57-powerpc64le",
-                         "linux-image-6.12.118+deb12-powerpc64le"]
+    assert downloads == ["linux-image-6.1.1-57-powerpc64le",
+                         "linux-image-6.12.2-10-powerpc64le"]
     # the System.map drops absolute symbols, as scripts/mksysmap does
     assert (cache / "6.1" / "System.map").read_text() == "c000000000000000 T _stext\n"
     (tmp_path / "calls").unlink()
@@ -216,15 +217,15 @@ def test_fetch_script_takes_newest_image_of_every_series(tmp_path):
 
 def test_fetch_script_refresh_takes_a_newer_image(tmp_path):
     assert fetch(tmp_path).returncode == 0
-    newer = [*OFFERED, "linux-image-6.1.0-100-powerpc64le"]
+    newer = [*OFFERED, "linux-image-6.1.1-100-powerpc64le"]
     proc = fetch(tmp_path, "--refresh", FAKE_OFFERED=" ".join(newer))
     assert proc.returncode == 0, proc.stderr
-    assert "/6.1/root/lib/modules/6.1.0-100-powerpc64le\t" in proc.stdout
+    assert "/6.1/root/lib/modules/6.1.1-100-powerpc64le\t" in proc.stdout
     downloads = [c.split()[-1] for c in calls(tmp_path, "apt-get") if " download " in c]
-    assert downloads[-1] == "linux-image-6.1.0-100-powerpc64le"
+    assert downloads[-1] == "linux-image-6.1.1-100-powerpc64le"
     assert len(downloads) == 3, "the unchanged 6.12 image is not downloaded again"
     assert [p.name for p in (tmp_path / "cache" / "6.1" / "deb").iterdir()] == [
-        "linux-image-6.1.0-100-powerpc64le_1_ppc64el.deb"]
+        "linux-image-6.1.1-100-powerpc64le_1_ppc64el.deb"]
 
 
 def test_fetch_script_series_filter_and_failure(tmp_path):
@@ -233,10 +234,10 @@ def test_fetch_script_series_filter_and_failure(tmp_path):
     only = fetch(tmp_path, PPCRELOC_PPC64EL_SERIES="6.12")
     assert only.returncode == 0 and only.stdout.startswith("6.12\t")
     assert len(only.stdout.splitlines()) == 1
-    failed = fetch(tmp_path, FAKE_FAIL="6.1.0")
+    failed = fetch(tmp_path, FAKE_FAIL="6.1.1-")
     assert failed.returncode == 1
     assert failed.stdout.startswith("6.12\t") and len(failed.stdout.splitlines()) == 1
-    assert "series 6.1 (linux-image-6.1.0-57-powerpc64le) not fetched" in failed.stderr
+    assert "series 6.1 (linux-image-6.1.1-57-powerpc64le) not fetched" in failed.stderr
     (tmp_path / "empty").mkdir()
     none = fetch(tmp_path / "empty", FAKE_OFFERED="linux-image-powerpc64le")
     assert none.returncode == 1 and "no linux-image-*-powerpc64le package found" in none.stderr
