@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,18 +64,28 @@ def timing(repeat: int) -> dict[str, object]:
 
 
 def _nfsd() -> dict[str, object]:
-    """read_elf time of Debian's nfsd.ko when scripts/fetch-ppc64el-modules.sh has cached it."""
-    root = Path(__file__).resolve().parents[1] / "cache" / "ppc64el" / "root" / "lib" / "modules"
-    path = next(root.glob("*/kernel/fs/nfsd/nfsd.ko"), None)
-    if path is None:
+    """read_elf time of Debian's nfsd module (each cached series) when
+    scripts/fetch-ppc64el-modules.sh has cached the images; compressed files are unpacked first."""
+    import gzip
+    import lzma
+
+    cache = Path(__file__).resolve().parents[1] / "cache" / "ppc64el"
+    found = sorted(p for d in cache.glob("*/root/lib/modules/*/") for p in d.rglob("nfsd.ko*"))
+    if not found:
         return {"nfsd_ko": "not cached (scripts/fetch-ppc64el-modules.sh)"}
-    data = path.read_bytes()
-    obj = read_elf(data)
-    return {
-        "nfsd_ko": {"sections": len(obj.sections), "symbols": len(obj.symbols),
-                    "relocations": sum(len(v) for v in obj.relocs.values())},
-        "nfsd_read_median_ms": round(statistics.median(_times(lambda: read_elf(data), 7)) * 1e3, 1),
-    }  # fmt: skip
+    unpack = {".xz": lzma.decompress, ".gz": gzip.decompress}
+    out: dict[str, object] = {}
+    for path in found:
+        series = path.relative_to(cache).parts[0]
+        data = path.read_bytes()
+        data = unpack[path.suffix](data) if path.suffix in unpack else data
+        obj = read_elf(data)
+        out[f"nfsd_ko_{series}"] = {
+            "sections": len(obj.sections), "symbols": len(obj.symbols),
+            "relocations": sum(len(v) for v in obj.relocs.values()),
+            "read_median_ms": round(statistics.median(_times(partial(read_elf, data), 7)) * 1e3, 1),
+        }  # fmt: skip
+    return out
 
 
 # -- LIEF measurements ---------------------------------------------------------------------------

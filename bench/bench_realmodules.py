@@ -1,6 +1,7 @@
 """Load EVERY module of Debian's ppc64el kernel package through the model; print JSON.
 
-Usage: .venv/bin/python bench/bench_realmodules.py [--engine v6.12] [--jobs N] [--limit K]
+Usage: .venv/bin/python bench/bench_realmodules.py [--series 6.1] [--engine v6.1] [--jobs N]
+       [--limit K]
 
 Needs the cache from ``scripts/fetch-ppc64el-modules.sh``. A module is ``ok`` when ``apply`` and
 ``in_bounds`` hold (a real module has no klp targets, so the other invariants hold vacuously),
@@ -28,20 +29,36 @@ sys.path.insert(0, str(ROOT))
 from ppcreloc.cli import load_object, load_world, module_name, resolve_engines  # noqa: E402
 from ppcreloc.oracle import check  # noqa: E402
 
-NFSD = "kernel/fs/nfsd/nfsd.ko"
 _STATE: dict[str, Any] = {}
 
 
-def cached_package(cache: Path) -> tuple[Path, Path]:
-    """(module dir, System.map) from the fetch script's cache; exits 2 when not cached."""
+SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
+
+
+def cached_package(cache: Path, series: str | None) -> tuple[str, Path, Path]:
+    """(series, module dir, System.map) of ``series`` (default: the newest cached) from the
+    fetch script's cache; exits 2 when not cached."""
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "fetch-ppc64el-modules.sh"), "--cached", str(cache)],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
-        sys.exit(f"bench_realmodules: {proc.stderr.strip()}")
-    moddir, sysmap = proc.stdout.splitlines()[:2]
-    return Path(moddir), Path(sysmap)
+        print(f"bench_realmodules: {proc.stderr.strip()}", file=sys.stderr)
+        sys.exit(2)
+    rows = {s: (s, Path(m), Path(sm)) for s, m, sm in
+            (line.split("\t") for line in proc.stdout.splitlines())}
+    if series is None:
+        return rows[list(rows)[-1]]
+    if series not in rows:
+        print(f"bench_realmodules: series {series} not cached (have: {', '.join(rows)})",
+              file=sys.stderr)
+        sys.exit(2)
+    return rows[series]
+
+
+def find_module(modules: list[str], name: str) -> str:
+    """The module file called ``name`` with any suffix."""
+    return next(m for m in modules for s in SUFFIXES if Path(m).name == name + s)
 
 
 def _init(sysmap: str, engine: str) -> None:
@@ -68,19 +85,22 @@ def load_one(path: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", default="v6.12")
+    parser.add_argument("--series", default=None,
+                        help="the cached image's kernel series (default: the newest cached)")
+    parser.add_argument("--engine", default=None, help="default: v<series>, its own profile")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=0, help="only the first K modules (0: all)")
     parser.add_argument("--cache", default=str(ROOT / "cache" / "ppc64el"))
     args = parser.parse_args()
 
-    moddir, sysmap = cached_package(Path(args.cache))
-    modules = sorted(str(p) for pat in ("*.ko", "*.ko.xz") for p in moddir.rglob(pat))
+    series, moddir, sysmap = cached_package(Path(args.cache), args.series)
+    args.engine = args.engine or f"v{series}"
+    modules = sorted(str(p) for s in SUFFIXES for p in moddir.rglob(f"*{s}"))
+    nfsd_path = find_module(modules, "nfsd")
     if args.limit:
         modules = modules[: args.limit]
 
     _init(str(sysmap), args.engine)
-    nfsd_path = str(moddir / NFSD)
     t0 = time.perf_counter()
     obj = load_object(nfsd_path)
     t_read = time.perf_counter() - t0
@@ -98,6 +118,7 @@ def main() -> None:
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "failed", "error")}
     slowest = max(results, key=lambda r: r["seconds"]) if results else None
     print(json.dumps({
+        "series": series,
         "package": moddir.name,
         "engine": args.engine,
         "modules": len(results),

@@ -14,6 +14,7 @@ from elf_crosscheck import pyelftools_view
 from elf_objects import elf_objects, sweep_object
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from realmodules import module_bytes, package
 from test_cli import one_line_error, run
 from test_elf_badinput import (
     CASES,
@@ -25,7 +26,7 @@ from test_elf_badinput import (
     hostile_inputs,
     mutated,
 )
-from test_elf_realmodules import SAMPLE, needs_modules
+from test_elf_realmodules import SAMPLE
 from test_elf_tools import assemble
 
 from ppcreloc.cli import main
@@ -240,12 +241,12 @@ def test_cli_bogus_reader_is_a_usage_error(tmp_path):
 
 
 # -- real modules -----------------------------------------------------------------------------------
-@needs_modules
 @pytest.mark.slow
 @pytest.mark.realmodules
-@pytest.mark.parametrize("path", SAMPLE, ids=lambda p: p.name)
-def test_real_modules_read_identically(path):
-    data = path.read_bytes()
+@pytest.mark.parametrize(("series", "path"), SAMPLE)
+def test_real_modules_read_identically(series, path):
+    package(series)
+    data = module_bytes(path)
     obj = read_elf(data, reader="pyelftools")
     assert obj == read_elf(data)
     assert obj.machine == 21 and obj.relocs

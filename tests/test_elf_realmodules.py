@@ -1,14 +1,14 @@
-"""Real kernel modules (Debian's ppc64el package) through the ELF reader and writer.
+"""Real kernel modules (Debian's ppc64el images, one per series) through the ELF reader and writer.
 
-Needs the cache made by ``scripts/fetch-ppc64el-modules.sh``; skips, saying so, without it. The
-sample is nfsd.ko (about 19,000 relocations) plus 10 modules chosen by the SHA-256 of their path;
-the ``slow`` test reads every module of the package.
+Needs the cache made by ``scripts/fetch-ppc64el-modules.sh`` (tests/realmodules.py); skips, saying
+so, without it (fails under CI=true). The sample of each series is nfsd (about 19,000 relocations)
+plus 10 modules chosen by the SHA-256 of their path; the ``slow`` test reads every module.
+Compressed modules (6.12 ships ``.ko.xz``) are decompressed first (realmodules.module_bytes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -20,29 +20,34 @@ from elf_crosscheck import (
     pyelftools_view,
     readelf_complaints,
 )
-from realmods import module_bytes, module_files, module_stem
+from realmodules import PACKAGES, SERIES, module_bytes, module_stem, package
 
+from ppcreloc.cli import load_object
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
 
 pytestmark = pytest.mark.realmodules
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("PPCRELOC_PPC64EL_CACHE", ROOT / "cache" / "ppc64el"))
-MODDIRS = sorted((CACHE / "root" / "lib" / "modules").glob("*/"))
-MODULES = module_files(MODDIRS[0]) if MODDIRS else []
-NFSD = next((m for m in MODULES if module_stem(m) == "nfsd"), None)
-SAMPLE = ([NFSD] if NFSD else []) + sorted(
-    (m for m in MODULES if m != NFSD),
-    key=lambda m: hashlib.sha256(str(m.relative_to(MODDIRS[0])).encode()).hexdigest(),
-)[:10]
-WHY = f"no ppc64el modules cached in {CACHE}: run scripts/fetch-ppc64el-modules.sh"
-needs_modules = pytest.mark.skipif(not MODULES, reason=WHY)
+
+def _sample(series: str) -> list[Path]:
+    pkg = PACKAGES[series]
+    nfsd = pkg.find("nfsd")
+    rest = sorted((m for m in pkg.modules if m != nfsd),
+                  key=lambda m: hashlib.sha256(pkg.relative(m).encode()).hexdigest())
+    return [nfsd, *rest[:10]]
 
 
-@needs_modules
-@pytest.mark.parametrize("path", SAMPLE, ids=lambda p: p.name)
-def test_real_module_reads_and_round_trips(path):
+#: (series, module path) over every cached series; a series that is not cached is one
+#: (series, None) parameter that skips (fails under CI)
+SAMPLE = [
+    pytest.param(s, m, id=f"{s}-{module_stem(m)}") for s in SERIES if s in PACKAGES
+    for m in _sample(s)
+] + [pytest.param(s, None, id=f"{s}-not-cached") for s in SERIES if s not in PACKAGES]
+
+
+@pytest.mark.parametrize(("series", "path"), SAMPLE)
+def test_real_module_reads_and_round_trips(series, path):
+    package(series)
     data = module_bytes(path)
     obj = read_elf(data)
     assert obj.machine == 21 and obj.type == 1 and obj.relocs
@@ -53,10 +58,9 @@ def test_real_module_reads_and_round_trips(path):
         assert readelf_complaints(again) == ""
 
 
-@needs_modules
-def test_nfsd_every_field_matches_pyelftools_and_reads_fast():
-    assert NFSD is not None, "nfsd.ko missing from the cached package"
-    data = module_bytes(NFSD)
+@pytest.mark.parametrize("series", SERIES)
+def test_nfsd_every_field_matches_pyelftools_and_reads_fast(series):
+    data = module_bytes(package(series).find("nfsd"))
     start = time.perf_counter()
     obj = read_elf(data)
     elapsed = time.perf_counter() - start
@@ -65,9 +69,9 @@ def test_nfsd_every_field_matches_pyelftools_and_reads_fast():
     assert elapsed < 5  # hang guard only; bench/bench_elf.py measures speed
 
 
-@needs_modules
 @pytest.mark.slow
-def test_every_module_of_the_package_round_trips():
-    for path in MODULES:
-        obj = read_elf(module_bytes(path))
+@pytest.mark.parametrize("series", SERIES)
+def test_every_module_of_the_package_round_trips(series):
+    for path in package(series).modules:
+        obj = load_object(str(path))
         assert read_elf(write_elf(obj)) == obj, path

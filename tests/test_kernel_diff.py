@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from test_realmodules import NFSD, PACKAGE, SAMPLE, WHY
+from realmodules import SERIES_PARAMS, package
+from test_realmodules import SAMPLES, world_of
 
-from ppcreloc.cli import load_object, load_world, module_name
+from ppcreloc.cli import load_object, module_name
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import (
     SHF_ALLOC,
@@ -357,46 +358,29 @@ def test_adversarial_objects_agree(profile: str, case: Case) -> None:
     assert not diffs, "\n".join(str(d) for d in diffs)
 
 
-# -- real modules: Debian's ppc64el package against the kernel tree of its own series -----------
+# -- real modules: each Debian ppc64el image against its own kernel tree ----------------------
 REAL_SAMPLE = 3  # besides nfsd
-
-
-def package_profile(moddir: Path) -> str:
-    """The profile (and so the tree) of the cached package's series, derived from its module
-    directory's name (lib/modules/6.12.118+deb12-powerpc64le -> v6.12, 6.1.0-57-... -> v6.1)."""
-    major, minor = moddir.name.split(".")[:2]
-    series = f"v{major}.{minor.split('-')[0].split('+')[0]}"
-    if series not in TREES:
-        pytest.skip(f"no kernel tree for the cached package's series {series} ({moddir.name})")
-    return series
 
 
 @pytest.mark.reference
 @pytest.mark.realmodules
-def test_real_modules_agree_with_their_kernel() -> None:
-    """nfsd (about 19,000 relocations) and a few sampled modules: the kernel engine of the
-    package's own series against its profile, on every compared field of the load."""
-    if PACKAGE is None:
-        pytest.skip(WHY)
-    moddir, system_map = PACKAGE
-    profile = package_profile(moddir)
-    world = load_world(str(system_map))
+@pytest.mark.parametrize("series", SERIES_PARAMS)
+def test_real_modules_agree_with_their_kernel(series: str) -> None:
+    """nfsd (about 19,000 relocations) and a few sampled modules: kernel:<series> vs v<series>
+    on every compared field of the load (the image's own kernel version)."""
+    pkg = package(series)
+    world = world_of(pkg)
     layout = user_layout(Layout())
-    modules = [NFSD, *SAMPLE[1 : 1 + REAL_SAMPLE]]
-    scenarios = [Scenario(load_object(str(moddir / m)), world, [Step("load")], layout,
-                          modname=module_name(m)) for m in modules]
-    kernel_runs = _engine(profile).run_many(scenarios)
+    modules = SAMPLES[series][: 1 + REAL_SAMPLE]
+    scenarios = [Scenario(load_object(str(m)), world, [Step("load")], layout,
+                          modname=module_name(str(m))) for m in modules]
+    kernel_runs = _engine(pkg.profile).run_many(scenarios)
     for module, sc, kernel in zip(modules, scenarios, kernel_runs, strict=True):
-        model = ModelEngine(profile).run(sc)
+        model = ModelEngine(pkg.profile).run(sc)
         assert kernel.steps[0].rc == 0, module
         assert kernel.steps[0].writes, module
         diffs = disagreements(kernel, model)
-        assert not diffs, module + ":\n" + "\n".join(str(d) for d in diffs[:10])
-
-
-def test_package_profile_follows_the_series() -> None:
-    assert package_profile(Path("lib/modules/6.12.118+deb12-powerpc64le")) == "v6.12"
-    assert package_profile(Path("lib/modules/6.1.0-57-powerpc64le")) == "v6.1"
+        assert not diffs, f"{module}:\n" + "\n".join(str(d) for d in diffs[:10])
 
 
 # -- model gaps found by the kernel engine, now modelled (regression tests) -------------------

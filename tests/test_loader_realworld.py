@@ -1,59 +1,60 @@
-"""Real Debian ppc64el modules against the symbol world of the real Debian vmlinux.
+"""Real Debian ppc64el modules against the symbol world of the real Debian vmlinux, per series.
 
-The world comes from ``powerpc64le-linux-gnu-nm`` over the vmlinux in the cache that
-scripts/fetch-ppc64el-modules.sh fills (Debian's own System.map is a placeholder line).
+The world comes from ``powerpc64le-linux-gnu-nm`` over each image's vmlinux in the cache that
+scripts/fetch-ppc64el-modules.sh fills (Debian's own System.map is a placeholder line); see
+tests/realmodules.py.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from realmods import module_bytes
+from realmodules import SERIES_PARAMS, missing, package
 
+from ppcreloc.cli import load_object
 from ppcreloc.elf.model import SHN_UNDEF
-from ppcreloc.elf.reader import read_elf
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import get_engine
 from ppcreloc.loader.loader import load_module
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.profiles import get_profile
 
-ROOT = Path(__file__).resolve().parent.parent / "cache" / "ppc64el" / "root"
 NM = "powerpc64le-linux-gnu-nm"
 
 pytestmark = pytest.mark.realmodules
 
 
+@pytest.fixture(scope="module", params=SERIES_PARAMS)
+def series(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def vmlinux_world(tmp_path_factory) -> SymbolWorld:
-    images = sorted(ROOT.glob("boot/vmlinux-*"))
-    if not images:
-        pytest.skip(f"no Debian ppc64el vmlinux under {ROOT} (run scripts/fetch-ppc64el-modules.sh)")
+def vmlinux_world(series, tmp_path_factory) -> SymbolWorld:
+    image = package(series).vmlinux
+    if image is None:
+        missing(f"no boot/vmlinux-* in the cached {series} image")
     if shutil.which(NM) is None:
-        pytest.skip(f"{NM} not installed (apt-get install binutils-powerpc64le-linux-gnu)")
+        missing(f"{NM} not installed (apt-get install binutils-powerpc64le-linux-gnu)")
     out = tmp_path_factory.mktemp("world") / "System.map"
     with out.open("w") as f:
-        subprocess.run([NM, "-n", "--defined-only", str(images[0])], stdout=f, check=True)
+        subprocess.run([NM, "-n", "--defined-only", str(image)], stdout=f, check=True)
     return SymbolWorld.from_kallsyms(out)
 
 
-def test_debian_system_map_placeholder_is_a_clear_error():
-    maps = sorted(ROOT.glob("boot/System.map-*"))
+def test_debian_system_map_placeholder_is_a_clear_error(series):
+    maps = sorted(package(series).root.glob("boot/System.map-*"))
     if not maps:
-        pytest.skip(f"no Debian ppc64el System.map under {ROOT}")
+        missing(f"no boot/System.map-* in the cached {series} image")
     with pytest.raises(Exception, match=r"System\.map-[^:]+:1: expected 'address type name"):
         SymbolWorld.from_kallsyms(maps[0])
 
 
-def test_real_module_resolves_against_real_vmlinux(vmlinux_world):
-    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko*"))
-    if not kos:
-        pytest.skip(f"no af_key.ko under {ROOT}")
-    obj = read_elf(module_bytes(kos[0]))
-    res = load_module(get_profile("v6.1"), obj, vmlinux_world, Layout(), Config(), "af_key")
+def test_real_module_resolves_against_real_vmlinux(series, vmlinux_world):
+    obj = load_object(str(package(series).find("af_key")))
+    res = load_module(get_profile(package(series).profile), obj, vmlinux_world, Layout(), Config(), "af_key")
     assert res.rc == 0, [m.render() for m in res.mod.messages]
     resolved = {s.name: s.value for s in res.mod.obj.symbols}
     listed = {e.name: e.addr for e in reversed(vmlinux_world.entries)}
@@ -70,11 +71,8 @@ def test_real_module_resolves_against_real_vmlinux(vmlinux_world):
         assert abs(vmlinux_world.vmlinux_symbol(name) - toc) < 2**31  # ftrace stubs in range
 
 
-def test_real_module_load_under_every_profile_with_real_world(vmlinux_world):
-    kos = sorted(ROOT.glob("lib/modules/*/kernel/net/key/af_key.ko*"))
-    if not kos:
-        pytest.skip(f"no af_key.ko under {ROOT}")
-    obj = read_elf(module_bytes(kos[0]))
+def test_real_module_load_under_every_profile_with_real_world(series, vmlinux_world):
+    obj = load_object(str(package(series).find("af_key")))
     for name in ("v6.1", "klp-clear-v7", "v6.12", "full-undo"):
         run = get_engine(name).run(Scenario(obj, vmlinux_world, [Step("load")], modname="af_key"))
         assert (run.steps[0].rc, run.steps[0].oob, run.steps[0].warns) == (0, [], 0)
