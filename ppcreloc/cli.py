@@ -101,15 +101,25 @@ def load_world(kallsyms: str | None) -> SymbolWorld:
 
 
 def resolve_engines(spec: str) -> list[Engine]:
-    """``NAME``, ``kernel:PATH`` or ``all`` (every engine :func:`ppcreloc.engines.engine_names`
-    lists)."""
-    from ppcreloc.engines import KERNEL_PREFIX, engine_names, get_engine
+    """``all`` (every engine :func:`ppcreloc.engines.engine_names` lists), or one engine the
+    registry knows: a profile, ``PATH.py:Class`` or ``kernel:PATH``."""
+    from ppcreloc.engines import engine_names
 
     names = list(engine_names()) if spec == "all" else [spec]
-    if spec != "all" and spec not in engine_names() and not spec.startswith(KERNEL_PREFIX):
-        raise UsageError(f"unknown engine {spec!r} (choose from: all, "
-                         f"{', '.join(engine_names())}, {KERNEL_PREFIX}PATH)")
-    return [get_engine(n) for n in names]
+    return [engine_or_usage(n) for n in names]
+
+
+def engine_or_usage(name: str) -> Engine:
+    """The engine ``name`` names; an unknown name is a UsageError that also offers ``all``."""
+    from ppcreloc.engines import get_engine
+
+    try:
+        return get_engine(name)
+    except UsageError as exc:
+        text = str(exc)
+        if text.startswith("unknown engine") and "(known: " in text:
+            raise UsageError(text.replace("(known: ", "(choose from: all, ", 1)) from None
+        raise
 
 
 def module_name(path: str) -> str:

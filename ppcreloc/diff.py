@@ -24,14 +24,14 @@ import random
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ppcreloc.compare import PATCH_PRIMITIVES, Disagreement, disagreements
-from ppcreloc.engine import Engine, RelocRef, RunResult, Scenario, StepResult
+from ppcreloc.engine import Engine, Layout, RelocRef, RunResult, Scenario, StepResult
 from ppcreloc.engines import KERNEL_PREFIX
 from ppcreloc.errors import UsageError
 
@@ -113,14 +113,23 @@ def _is_kernel(name: str) -> bool:
     return name.startswith(KERNEL_PREFIX)
 
 
-def scenario_for(case: Case, cycles: int, kernel: bool) -> Scenario:
-    """The scenario both engines run: load, then ``cycles`` coming/going rounds per target;
-    moved to user addresses (same distances) when a kernel engine takes part."""
-    sc = case.scenario(case.steps(cycles=cycles))
-    if kernel:
-        from reference.kernel.engine import user_layout  # only with a kernel engine
+def layout_adapter(*engines: Engine) -> Callable[[Layout], Layout] | None:
+    """The layout move an engine needs, if any: the kernel engine runs module memory at user
+    addresses and exposes its ``user_layout`` (same distances); the registry keeps the product
+    free of imports from reference/."""
+    for engine in engines:
+        adapt = getattr(engine, "user_layout", None)
+        if adapt is not None:
+            return cast("Callable[[Layout], Layout]", adapt)
+    return None
 
-        sc = replace(sc, layout=user_layout(sc.layout))
+
+def scenario_for(case: Case, cycles: int, adapt: Callable[[Layout], Layout] | None) -> Scenario:
+    """The scenario both engines run: load, then ``cycles`` coming/going rounds per target;
+    moved by ``adapt`` (to user addresses) when a kernel engine takes part."""
+    sc = case.scenario(case.steps(cycles=cycles))
+    if adapt is not None:
+        sc = replace(sc, layout=adapt(sc.layout))
     return sc
 
 
@@ -250,7 +259,7 @@ class DiffCampaign:
         self.opts, self.worker = opts, worker
         self.a = resolve_engine(opts.engine)
         self.b = resolve_engine(opts.against or default_against(self.a))
-        self.kernel = _is_kernel(self.a.name) or _is_kernel(self.b.name)
+        self.adapt = layout_adapter(self.a, self.b)
         self.strategy = livepatch_objects(placeholders=opts.placeholders,  # type: ignore[arg-type]
                                           require_targets=True)
         self.seed = opts.seed if opts.seed is not None else random.SystemRandom().getrandbits(63)
@@ -280,7 +289,7 @@ class DiffCampaign:
 
     def compare(self, case: Case) -> tuple[Scenario, RunResult, RunResult, list[Disagreement]]:
         """Run ``case`` through both engines and compare."""
-        sc = scenario_for(case, self.opts.cycles, self.kernel)
+        sc = scenario_for(case, self.opts.cycles, self.adapt)
         ra = self.a.run(replace(sc, obj=sc.obj.clone()))
         rb = self.b.run(replace(sc, obj=sc.obj.clone()))
         return sc, ra, rb, disagreements(ra, rb)
@@ -416,10 +425,9 @@ def replay_diff(path: Path, engine: str | None = None, against: str | None = Non
     b = resolve_engine(against or str(record.violation.get("against", "")))
     steps = _steps(inputs.obj, record.cycles)
     sc = Scenario(inputs.obj, inputs.world, steps, inputs.layout, inputs.config)
-    if _is_kernel(a.name) or _is_kernel(b.name):
-        from reference.kernel.engine import user_layout
-
-        sc = replace(sc, layout=user_layout(sc.layout))
+    adapt = layout_adapter(a, b)
+    if adapt is not None:
+        sc = replace(sc, layout=adapt(sc.layout))
     ra = a.run(replace(sc, obj=sc.obj.clone()))
     rb = b.run(replace(sc, obj=sc.obj.clone()))
     return DiffReplay(path, a.name, b.name, sc, ra, rb, disagreements(ra, rb), record)

@@ -357,10 +357,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
     """Profiles by name, ``all``, ``PATH.py:Class`` or ``kernel:PATH`` (ppcreloc.registry)."""
-    from ppcreloc.engines import engine_names, get_engine
+    from ppcreloc.cli import engine_or_usage
+    from ppcreloc.engines import engine_names
 
     wanted = engine_names() if not names or list(names) == ["all"] else list(names)
-    return [get_engine(n) for n in wanted]
+    return [engine_or_usage(n) for n in wanted]
 
 
 def _positive(text: str) -> int:

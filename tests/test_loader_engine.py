@@ -165,7 +165,8 @@ def test_factory():
     with pytest.raises(UsageError) as e:
         get_engine("v5.4")
     assert str(e.value) == (
-        "unknown engine 'v5.4' (known: v6.1, klp-clear-v7, v6.12, full-undo, kernel:PATH)"
+        "unknown engine 'v5.4' (known: v6.1, klp-clear-v7, v6.12, full-undo, kernel:PATH, "
+        "PATH.py:Class)"
     )
     with pytest.raises(UsageError, match="kernel engine needs a path"):
         get_engine("kernel:")

@@ -295,6 +295,9 @@ class KernelEngine:
     when set, else scaled with the scenario's work, :class:`TimeLimit`).
     """
 
+    #: the layout move a scenario needs before it runs here (module memory at user addresses)
+    user_layout = staticmethod(user_layout)
+
     def __init__(self, path: str | os.PathLike[str], config: Config | None = None,
                  read_only: bool | None = None, *, timeout: float | None = None) -> None:
         self.path = str(path)
