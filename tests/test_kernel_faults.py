@@ -149,7 +149,7 @@ def test_hostile_makefile_version(tmp_path, capsys, value):
     one-line error naming the field, and nothing it says is run."""
     marker = tmp_path / "pwned"
     field = value.replace(b"{marker}", str(marker).encode())
-    makefile = b"# SPDX\nVERSION = 6\nPATCHLEVEL = " + field + b"\nSUBLEVEL = 0\nEXTRAVERSION =\n"
+    makefile = b"# top Makefile of a test tree\nVERSION = 6\nPATCHLEVEL = " + field + b"\nSUBLEVEL = 0\nEXTRAVERSION =\n"
     tree = hostile_tree(tmp_path / "tree", makefile=makefile)
     with pytest.raises(KernelHarnessError, match="PATCHLEVEL = .* is not a version number"):
         tree_version(tree)
