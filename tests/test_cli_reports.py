@@ -194,18 +194,13 @@ class _Tty:
 
 @pytest.mark.parametrize("tty", [True, False])
 def test_first_kernel_build_says_so_on_a_terminal(tmp_path, monkeypatch, tty):
+    from test_kernel_harness import uncompilable_tree
+
     from reference.kernel.build import KernelHarnessError, build
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
-    tree = tmp_path / "tree"
-    for rel in ("arch/powerpc/kernel", "arch/powerpc/lib", "lib"):
-        (tree / rel).mkdir(parents=True)
-    (tree / "arch/powerpc/kernel/module_64.c").write_text("int broken( {\n")
-    (tree / "lib/sort.c").write_text("\n")
-    (tree / "arch/powerpc/lib/code-patching.c").write_text(
-        "int instr_is_relative_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
-        "int instr_is_relative_link_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n")
+    tree = uncompilable_tree(tmp_path)
     monkeypatch.setenv("PPCRELOC_CACHE", str(tmp_path / "cache"))
     err = _Tty(tty)
     monkeypatch.setattr(sys, "stderr", err)

@@ -229,7 +229,9 @@ def test_bad_paths(tmp_path):
         resolve_tree(bogus)
 
 
-def test_build_failure_names_first_error(tmp_path):
+def uncompilable_tree(tmp_path: Path) -> Path:
+    """A minimal tree under ``tmp_path`` whose module_64.c does not compile (the harness reads
+    module_64.c, code-patching.c's two branch tests and lib/sort.c)."""
     tree = tmp_path / "tree"
     for rel in ("arch/powerpc/kernel", "arch/powerpc/lib", "lib"):
         (tree / rel).mkdir(parents=True)
@@ -239,6 +241,11 @@ def test_build_failure_names_first_error(tmp_path):
         "int instr_is_relative_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
         "int instr_is_relative_link_branch(ppc_inst_t instr)\n{\n\treturn 0;\n}\n"
     )
+    return tree
+
+
+def test_build_failure_names_first_error(tmp_path):
+    tree = uncompilable_tree(tmp_path)
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     with pytest.raises(KernelHarnessError, match=r"failed: .*error"):
