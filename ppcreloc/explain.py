@@ -234,9 +234,13 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
 def explain(path: Path, engine: str | None = None, kallsyms: str | None = None,
             cycles: int | None = None) -> Explanation:
     """Run the object (:func:`subject`) and collect the per-relocation, stub and message views."""
+    return explain_subject(subject(path, engine, kallsyms, cycles))
+
+
+def explain_subject(rp: Subject) -> Explanation:
+    """The per-relocation, stub and message views of a run (``ppcreloc report`` reuses them)."""
     from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
 
-    rp = subject(path, engine, kallsyms, cycles)
     run = rp.verdict.run
     obj = rp.ran
     dis = Disassembler(obj.big_endian)
