@@ -38,7 +38,7 @@ from ppcreloc.engine import Config, Engine
 from ppcreloc.errors import UsageError
 from ppcreloc.explain import Disassembler, Explanation, Subject, explain_subject
 from ppcreloc.fixtures import FixtureError, load_fixture
-from ppcreloc.oracle import Verdict, check, describe_step, show_bytes
+from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, type_name
 from ppcreloc.replay import MODNAME, Replay, fixture_paths, replay_inputs, resolve_engine
 

@@ -146,3 +146,32 @@ def test_holds_for_v6_12_on_compiler_like_objects(case: Case) -> None:
 
     res = run_check(case, ModelEngine("v6.12"), 2).invariants["abi_values"]
     assert res.holds, res.message
+
+
+# -- DS relocations on DQ-form words ------------------------------------------------------------
+def _ds_word(word: int, value: int) -> ElfObject:
+    """``addis r9,r2,x@toc@ha`` then ``word`` with ``x@toc@l`` (TOC16_HA, TOC16_LO_DS), where x
+    is at TOC offset ``value`` (my_r2 = .toc + 0x8000)."""
+    ob = ObjectBuilder()
+    t = ob.add_section(".text", struct.pack("<III", 0x3D220000, word, 0x4E800020))
+    toc = ob.add_section(".toc", bytes(0x80), flags=SHF_ALLOC | SHF_WRITE, addralign=256)
+    ob.add_stubs()
+    ob.add_rela(t, 0, ob.section_symbol(toc), R["TOC16_HA"], value - 0x8000)
+    ob.add_rela(t, 4, ob.section_symbol(toc), R["TOC16_LO_DS"], value - 0x8000)
+    return ob.build()
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_ds_mask_on_lxv_is_a_violation(profile):
+    """lxv vs34 (DQ-form): a linker keeps the low 4 bits (TX set), module_64.c's 0xfffc clears
+    TX; abi_values reports that, and a 4 mod 16 value as unaligned. ``ld`` (DS-form) holds."""
+    from ppcreloc.engines import get_engine
+
+    lxv, ld = 0xF4490009, 0xE9290000
+    world = SymbolWorld.synthetic()
+    v = check(_ds_word(lxv, 0x40), get_engine(profile), world).invariants["abi_values"]
+    assert not v.holds
+    assert (v.violations[0].expected, v.violations[0].actual) == (b"\x49\x00", b"\x41\x00")
+    v = check(_ds_word(lxv, 0x44), get_engine(profile), world).invariants["abi_values"]
+    assert not v.holds and "not 16-aligned" in v.message
+    assert check(_ds_word(ld, 0x48), get_engine(profile), world).invariants["abi_values"].holds
