@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import Config, Engine
+from ppcreloc.engine import Config, Engine, Step
 from ppcreloc.errors import UsageError
 from ppcreloc.explain import Disassembler, Explanation, Subject, explain_subject
 from ppcreloc.fixtures import FixtureError, load_fixture
@@ -283,13 +283,14 @@ def sequence(rp: Subject) -> list[str]:
     return lines
 
 
-def _module_bases(rp: Subject, world: object) -> list[str]:
-    out = []
+def _module_bases(script: Sequence[Step], world: object) -> list[str]:
+    """Where each target object is loaded, per generation the script uses."""
+    out: list[str] = []
     base = getattr(world, "module_base", None)
     if base is None:
         return out
     seen: set[tuple[str, int]] = set()
-    for step in rp.verdict.script:
+    for step in script:
         if step.kind == "coming" and step.objname and (step.objname, step.generation) not in seen:
             seen.add((step.objname, step.generation))
             out.append(f"{step.objname} gen {step.generation} at "
@@ -449,7 +450,7 @@ def report_lines(path: Path, engine: str | None = None) -> tuple[list[str], bool
     lines += _section("Loads and unloads", [
         f"module sections: {'; '.join(placed)}" if placed else "module not placed",
         *["target module bases: " + "; ".join(bases) for bases in
-          [_module_bases(rp, rp.inputs.world)] if bases],
+          [_module_bases(verdict.script, rp.inputs.world)] if bases],
         "", *sequence(Subject.from_replay(rp))])
     lines += _section("What the kernel does", kernel_does(ex, rec.invariant) or ["nothing"])
     lines += _section("What it should do", _para(should))
