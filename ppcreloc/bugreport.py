@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -112,19 +113,21 @@ def config_lines(config: Config) -> list[str]:
     return out
 
 
-def profile_release(name: str) -> str | None:
-    """The kernel release (``6.12``) whose tree the profile ``name`` models or builds on: its
-    own or an ancestor's entry in :data:`ppcreloc.diff.VERSION_PROFILES`."""
-    from ppcreloc.diff import VERSION_PROFILES
+def profile_release(name: str) -> tuple[str, bool] | None:
+    """The kernel release (``6.12``) whose tree the profile ``name`` models, and whether it is
+    that release's own model (a ``vX.Y`` profile) rather than a change on top of an ancestor
+    profile's release (``klp-clear-v7`` on ``v6.1``); None when neither names a release."""
     from ppcreloc.profiles import EXTRA_PROFILES, PROFILES
 
-    releases = {profile: f"{last[0]}.{last[1]}" for _, last, profile in VERSION_PROFILES}
     cls = PROFILES.get(name) or EXTRA_PROFILES.get(name)
-    for klass in cls.__mro__ if cls is not None else ():
-        release = releases.get(str(getattr(klass, "name", "")))
-        if release is not None:
-            return release
+    for n, klass in enumerate(cls.__mro__ if cls is not None else ()):
+        m = _RELEASE.match(str(getattr(klass, "name", "")))
+        if m is not None:
+            return m.group(1), n == 0
     return None
+
+
+_RELEASE = re.compile(r"^v(\d+\.\d+)$")
 
 
 def kernel_lines(engine_name: str, engine: Engine) -> list[str]:
@@ -365,12 +368,13 @@ def reproduce(path: Path, engine_name: str, cycles: int) -> list[str]:
         tree = engine_name[len(KERNEL_PREFIX):]
         note = []
     else:
-        release = profile_release(engine_name)
+        found = profile_release(engine_name)
+        release = found[0] if found else None
         tree = DEBIAN_TREE.format(release=release) if release else "TREE"
-        note = [f"(any {release} source tree or tarball works; Debian's "
-                f"linux-source-{release} installs {tree})" if release else
+        note = [f"(any {release} source tree or tarball; Debian's linux-source-{release}, "
+                f"where there is one, installs {tree})" if release else
                 "(TREE: a source tree or tarball of the kernel this profile models)"]
-        if release is not None and engine_name != profile_for(release):
+        if found is not None and not found[1]:
             note.append(f"({engine_name} models a change on top of {release}: on the unpatched "
                         "tree these commands show what the released kernel does)")
     return [
@@ -383,14 +387,6 @@ def reproduce(path: Path, engine_name: str, cycles: int) -> list[str]:
         "The kernel engine compiles the tree's arch/powerpc/kernel/module_64.c for the host",
         "and runs it on the same object (see ppcreloc's README, \"The kernel's own code\").",
     ]
-
-
-def profile_for(release: str) -> str | None:
-    """The profile :data:`ppcreloc.diff.VERSION_PROFILES` names for a release."""
-    from ppcreloc.diff import VERSION_PROFILES
-
-    return next((p for _, last, p in VERSION_PROFILES if f"{last[0]}.{last[1]}" == release),
-                None)
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -426,7 +422,9 @@ def report_lines(path: Path, engine: str | None = None) -> tuple[list[str], bool
     run = verdict.run
     stubs_size = run.stubs[1] if run is not None else 0
     version = getattr(eng, "version", None)  # a kernel tree's VERSION.PATCHLEVEL.SUBLEVEL
-    where = profile_release(rp.engine) or (version if isinstance(version, str) else rp.engine)
+    found = profile_release(rp.engine)
+    where = (found[0] if found[1] else f"{found[0]} + {rp.engine}") if found else \
+        (version if isinstance(version, str) else rp.engine)
     lines = [f"Subject: [BUG] powerpc/module_64 ({where}): {title}", ""]
     origin = (f"found this in a campaign (seed {rec.seed}); the case below is the minimal "
               "object Hypothesis shrank it to" if rec.seed is not None else
@@ -443,7 +441,9 @@ def report_lines(path: Path, engine: str | None = None) -> tuple[list[str], bool
     lines += _section("The module (the fixture, as assembly)", [
         f"file: {rp.path} ({len(elf)} bytes, sha256 {hashlib.sha256(elf).hexdigest()[:16]}), "
         f"sidecar {rp.path.with_suffix('.json').name}",
-        f"recorded on {rec.engine}, seed {rec.seed}, hypothesis {rec.hypothesis_version}, "
+        f"recorded on {rec.engine}, "
+        + (f"campaign seed {rec.seed}" if rec.seed is not None else "no campaign seed")
+        + f", hypothesis {rec.hypothesis_version}, "
         f"{'minimal' if rec.minimal else 'not shrunk'}",
         "", *assembly(rp.inputs.obj, stubs_size, STUB_BYTES[rp.inputs.config.abi])])
     placed = [f"{p.name} at {p.addr:#x} ({p.size} bytes)" for p in (run.placements if run else [])]

@@ -79,6 +79,7 @@ def test_report_names_the_kernel_and_the_tree() -> None:
         in text
     text, _ = render(ROOT / "tests/fixtures/klp-clear-v7/reload_cycles-0241ddc4c20f5dab.o")
     assert "--engine kernel:/usr/src/linux-source-6.1.tar.xz" in text  # v7 builds on 6.1
+    assert text.startswith("Subject: [BUG] powerpc/module_64 (6.1 + klp-clear-v7): ")
     assert "klp-clear-v7 models a change on top of 6.1" in text
 
 
@@ -143,3 +144,25 @@ def test_sidecar_engine_is_the_default(tmp_path) -> None:
     for path in CORPUS:
         rp, _ = rerun(path)
         assert rp.engine == load_fixture(path)[1].engine
+
+
+def test_release_and_config_come_from_the_profile_and_the_sidecar() -> None:
+    """A vX.Y profile is its release's model; a proposal names the release it builds on; a
+    configuration knob without a CONFIG_ name here (a later profile's) is still printed."""
+    from dataclasses import dataclass
+
+    from ppcreloc.bugreport import config_lines, profile_release
+    from ppcreloc.engine import Config
+
+    assert profile_release("v6.12") == ("6.12", True)
+    assert profile_release("v6.18") == ("6.18", True)
+    assert profile_release("klp-clear-v7") == ("6.1", False)
+    assert profile_release("full-undo") == ("6.12", False)
+    assert profile_release("kernel:/x") is None
+    assert "CONFIG_PPC_KERNEL_PCREL=y" in config_lines(Config(pcrel=True))
+
+    @dataclass(frozen=True)
+    class Later(Config):
+        ftrace_ool_stubs: int = 3
+
+    assert config_lines(Later())[-1] == "ftrace_ool_stubs=3"
