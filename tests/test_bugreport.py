@@ -166,3 +166,23 @@ def test_release_and_config_come_from_the_profile_and_the_sidecar() -> None:
         ftrace_ool_stubs: int = 3
 
     assert config_lines(Later())[-1] == "ftrace_ool_stubs=3"
+
+
+@pytest.mark.parametrize("name", ["count-relocs-32-bit-addend.txt", "toc16-lo-ds-dq-form-tx-bit.txt",
+                                  "stubs-exhausted-on-reload.txt"])
+def test_report_on_the_kernel_tree_reproduces(name: str, monkeypatch) -> None:
+    """The report's own reproduction command: the same fixture on Debian's 6.12 tree (the
+    kernel's module_64.c compiled for the host) violates the same invariant."""
+    tarball = Path("/usr/src/linux-source-6.12.tar.xz")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} missing (apt-get install linux-source-6.12)")
+    monkeypatch.chdir(ROOT)
+    fixture = re.search(r"^file: (\S+) \(", (ROOT / "docs/reports" / name).read_text(), re.M)
+    assert fixture is not None
+    text, violated = render(Path(fixture.group(1)), f"kernel:{tarball}")
+    invariant = load_fixture(Path(fixture.group(1)))[1].invariant
+    assert violated and f"\n{invariant} is violated " in text
+    assert re.search(r"^kernel:  6\.12\.\d+ \(the tree's own module_64\.c", text, re.M)
+    assert text.startswith("Subject: [BUG] powerpc/module_64 (6.12.")
