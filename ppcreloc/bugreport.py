@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from ppcreloc.abi import local_entry_offset
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHF_EXECINSTR,
@@ -31,9 +32,14 @@ from ppcreloc.elf.model import (
     SHN_UNDEF,
     SHT_NOBITS,
     SHT_RELA,
+    STB_GLOBAL,
+    STB_WEAK,
+    STT_FUNC,
+    STT_OBJECT,
     STT_SECTION,
     ElfObject,
     Rela,
+    Symbol,
 )
 from ppcreloc.engine import Config, Engine, Step
 from ppcreloc.errors import UsageError
@@ -217,13 +223,13 @@ def _section_words(obj: ElfObject, idx: int, dis: Disassembler) -> list[str]:
     labels: dict[int, list[str]] = {}
     for sym in obj.symbols[1:]:
         if sym.shndx == idx and sym.type != STT_SECTION and sym.name:
-            labels.setdefault(sym.value, []).append(sym.name)
+            labels.setdefault(sym.value, []).extend(_label(sym))
     relocs = _relocs_of(obj, idx)
     code = bool(sec.flags & SHF_EXECINSTR)
     out: list[str] = []
     off = 0
     while off < len(sec.data):
-        out += [f"{name}:" for name in labels.get(off, [])]
+        out += labels.get(off, [])
         zeros = _zero_run(sec.data, off, relocs, labels)
         if zeros:
             out.append(f"\t{'.zero ' + str(zeros):<40}# {off:#06x}")
@@ -248,6 +254,18 @@ def _section_words(obj: ElfObject, idx: int, dis: Disassembler) -> list[str]:
                        f"  (offset {r.offset:#x}, {relname})")
         off += width
     return out
+
+
+def _label(sym: Symbol) -> list[str]:
+    """A defined symbol as gas writes it: binding, type, size and ELFv2 local entry, label."""
+    bind = {STB_GLOBAL: ".globl", STB_WEAK: ".weak"}.get(sym.bind)
+    kind = {STT_FUNC: "@function", STT_OBJECT: "@object"}.get(sym.type)
+    local_entry = local_entry_offset(sym.other)
+    return [*([f"\t{bind} {sym.name}"] if bind else []),
+            *([f"\t.type {sym.name}, {kind}"] if kind else []),
+            *([f"\t.size {sym.name}, {sym.size}"] if sym.size else []),
+            *([f"\t.localentry {sym.name}, {local_entry}"] if local_entry else []),
+            f"{sym.name}:"]
 
 
 def _zero_run(data: bytes, off: int, relocs: dict[int, list[tuple[str, Rela]]],
