@@ -409,7 +409,8 @@ def reproduce(path: Path, engine_name: str, cycles: int) -> list[str]:
 
 # -- the report ----------------------------------------------------------------------------------
 def rerun(path: Path, engine: str | None = None) -> tuple[Replay, Engine]:
-    """Rerun the fixture's case on its recorded engine or ``engine`` (FixtureError if bad)."""
+    """Rerun the fixture's case on its recorded engine or ``engine`` (FixtureError if bad), as
+    :func:`ppcreloc.replay.replay` does, keeping the engine (a kernel tree reports its version)."""
     path = fixture_paths(path)
     if path.suffix != ".o":
         raise FixtureError(f"{path}: not a fixture (expected FIXTURE.o with its .json sidecar)")
