@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ppcreloc.abi import local_entry_offset
 from ppcreloc.elf.model import (
@@ -48,6 +49,9 @@ from ppcreloc.fixtures import FixtureError, load_fixture
 from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, type_name
 from ppcreloc.replay import MODNAME, Replay, fixture_paths, replay_inputs, resolve_engine
+
+if TYPE_CHECKING:
+    from ppcreloc.loader.world import SymbolWorld
 
 #: the kernel configuration symbol for each Config field (value -> text); fields not listed here
 #: (a later profile's knob) are printed as ``field=value``
@@ -319,7 +323,8 @@ def _module_bases(script: Sequence[Step], world: object) -> list[str]:
     return out
 
 
-def kernel_does(ex: Explanation, invariant: str) -> list[str]:
+def kernel_does(ex: Explanation, invariant: str, stub_bytes: int = 40,
+                names: dict[int, str] | None = None) -> list[str]:
     """Messages and WARNs per step, the recorded invariant's violations, stubs past the end."""
     rp = ex.replay
     verdict: Verdict = rp.verdict
@@ -344,6 +349,7 @@ def kernel_does(ex: Explanation, invariant: str) -> list[str]:
         if len(result.violations) > MAX_VIOLATIONS:
             lines.append(f"  ... and {len(result.violations) - MAX_VIOLATIONS} more")
     lines += _reloc_words(ex, invariant)
+    lines += stub_slots(rp, stub_bytes, names)
     past = [s for s in ex.stubs if s.past_end]
     run = verdict.run
     if past and run is not None:
@@ -359,6 +365,77 @@ def kernel_does(ex: Explanation, invariant: str) -> list[str]:
     if others:
         lines.append("")
         lines.append(f"Also violated in this run: {', '.join(others)}.")
+    return lines
+
+
+_KLP_SYM = re.compile(r"^\.klp\.sym\.([^.]+)\.(.+),\d+$")
+M64 = (1 << 64) - 1
+
+
+def target_names(obj: ElfObject, world: SymbolWorld, script: Sequence[Step]) -> dict[int, str]:
+    """Addresses a stub may lead to, named: the ftrace entry points, and S+A of every REL24 to
+    an undefined or livepatch symbol (a module symbol at each generation the script loads)."""
+    from ppcreloc.loader.world import FTRACE_NAMES, VMLINUX, WorldError
+
+    out: dict[int, str] = {}
+    for name in FTRACE_NAMES:
+        addr = world.vmlinux_symbol(name)
+        if addr is not None:
+            out.setdefault(addr, name)
+    gens = sorted({s.generation for s in script if s.kind == "coming"}) or [0]
+    for relsec in obj.rela_sections():
+        for r in obj.relocs.get(relsec, []):
+            sym = obj.symbols[r.sym] if r.sym < len(obj.symbols) else None
+            if r.type != 10 or sym is None or sym.shndx not in (SHN_UNDEF, SHN_LIVEPATCH):
+                continue
+            plus = f"{r.addend:+#x}" if r.addend else ""
+            m = _KLP_SYM.match(sym.name)
+            if m is None:
+                addr = world.resolve_export(sym.name.lstrip("."))
+                if addr is not None:
+                    out.setdefault((addr + r.addend) & M64, sym.name.lstrip(".") + plus)
+                continue
+            objname, name = m.groups()
+            for g in gens if objname != VMLINUX else [0]:
+                try:
+                    hits = world.lookup(objname, name, g)
+                except WorldError:
+                    continue
+                label = f"{objname}:{name}{plus}" + (f" (gen {g})" if objname != VMLINUX else "")
+                for addr in hits:
+                    out.setdefault((addr + r.addend) & M64, label)
+    return out
+
+
+def stub_slots(rp: Subject, stub_bytes: int, names: dict[int, str] | None = None) -> list[str]:
+    """Each `.stubs` entry the run filled (its funcdata written: create_stub and
+    create_ftrace_stub), in order, with its slot, target and whether it lies past the end
+    module_frob_arch_sections computed. Empty when the engine does not label its writes."""
+    run = rp.verdict.run
+    if run is None or not run.stubs[1]:
+        return []
+    lo, size = run.stubs
+    filled: dict[int, tuple[int, str, dict[int, int]]] = {}  # slot -> step, what, bytes
+    for i, sr in enumerate(run.steps):
+        for w in sr.writes:
+            if w.what.endswith("funcdata") and w.addr >= lo:
+                slot = (w.addr - lo) // stub_bytes
+                entry = filled.setdefault(slot, (i, w.what, {}))
+                entry[2].update({w.addr + k: b for k, b in enumerate(w.new)})
+    if not filled:
+        return []
+    order = rp.verdict.byteorder
+    lines = ["", f".stubs: {size} bytes at {lo:#x}, room for {size // stub_bytes} entries of "
+             f"{stub_bytes} bytes; the run filled {len(filled)}:"]
+    for slot, (i, what, data) in sorted(filled.items(), key=lambda kv: (kv[1][0], kv[0])):
+        start = min(data)
+        target = int.from_bytes(bytes(data.get(start + k, 0) for k in range(8)), order)
+        past = "  past the end of .stubs" if lo + (slot + 1) * stub_bytes > lo + size else ""
+        kind = "ftrace stub" if what.startswith("ftrace") else "stub"
+        name = (names or {}).get(target)
+        lines.append(f"  {describe_step(rp.verdict.script[i])}: slot {slot} at "
+                     f"{lo + slot * stub_bytes:#x}, {kind} to {target:#x}"
+                     + (f" ({name})" if name else "") + past)
     return lines
 
 
@@ -471,7 +548,9 @@ def report_lines(path: Path, engine: str | None = None) -> tuple[list[str], bool
         *["target module bases: " + "; ".join(bases) for bases in
           [_module_bases(verdict.script, rp.inputs.world)] if bases],
         "", *sequence(Subject.from_replay(rp))])
-    lines += _section("What the kernel does", kernel_does(ex, rec.invariant) or ["nothing"])
+    names = target_names(rp.inputs.obj, rp.inputs.world, verdict.script)
+    lines += _section("What the kernel does", kernel_does(
+        ex, rec.invariant, STUB_BYTES[rp.inputs.config.abi], names))
     lines += _section("What it should do", _para(should))
     lines += _section("How to reproduce", reproduce(rp.path, rp.engine, rec.cycles))
     lines.append("-- ")

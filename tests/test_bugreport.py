@@ -186,3 +186,17 @@ def test_report_on_the_kernel_tree_reproduces(name: str, monkeypatch) -> None:
     assert violated and f"\n{invariant} is violated " in text
     assert re.search(r"^kernel:  6\.12\.\d+ \(the tree's own module_64\.c", text, re.M)
     assert text.startswith("Subject: [BUG] powerpc/module_64 (6.12.")
+
+
+def test_report_lists_the_stub_slots_with_their_targets() -> None:
+    """The count_relocs finding at a glance: room for 5 entries, 6 filled, each target named
+    (S+A with the addend above bit 31), the last one past the end."""
+    text, _ = render(ROOT / "tests/fixtures/v6.12/in_bounds-4d5682babe2231aa.o")
+    assert ".stubs: 200 bytes at 0xc008000000100028, room for 5 entries of 40 bytes; " \
+        "the run filled 6:" in text
+    assert "stub to 0xc000000100200000 (printk+0x100000000)" in text
+    assert "stub to 0xc000000000200000 (printk)\n" in text
+    assert "(ftrace_regs_caller)  past the end of .stubs" in text
+    text, _ = render(ROOT / "tests/fixtures/v6.12/reload_cycles-0241ddc4c20f5dab.o")
+    assert "coming(ext4, gen 2): slot 4 at 0xc0080000001000b0, stub to 0xc008000009200100 " \
+        "(ext4:do_work (gen 2))  past the end of .stubs" in text
