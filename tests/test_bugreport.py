@@ -128,6 +128,11 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path) -> None:
     shutil.copy(V61, notjson)
     notjson.with_suffix(".json").write_text("{\"engine\": 1}")
     cases.append(notjson)
+    diff = tmp_path / "diff.o"  # a two-engine diff fixture: explain shows those
+    shutil.copy(V61, diff)
+    diff.with_suffix(".json").write_text(
+        V61.with_suffix(".json").read_text().replace('"apply_clear_apply"', '"diff"'))
+    cases.append(diff)
     for path in cases:
         rc, out, err = _run(capsys, "report", str(path))
         assert rc == 2 and out == "", path
