@@ -231,11 +231,14 @@ def run_matrix(
     **knobs: Any,
 ) -> list[Cell]:
     """Every (engine, invariant) cell, in engine then invariant order."""
+    from strategies.ftrace_entries import compiler_knobs
+
     cells: list[Cell] = []
     for engine in engines:
         start = time.perf_counter()
+        engine_knobs = {**compiler_knobs(engine), **knobs}  # the objects its kernel builds
         count, failed, judged = survey(engine, examples, seed_value, placeholders, cycles,
-                                       **knobs)
+                                       **engine_knobs)
         survey_time = time.perf_counter() - start
         for inv in invariants:
             if inv not in failed:
@@ -244,7 +247,7 @@ def run_matrix(
                 continue
             t0 = time.perf_counter()
             minimal = minimal_counterexample(engine, inv, examples, seed_value, placeholders,
-                                             cycles, **knobs)
+                                             cycles, **engine_knobs)
             cell = Cell(engine.name, inv, False, minimal.examples if minimal else count,
                         seconds=time.perf_counter() - t0, placeholders=placeholders)
             if minimal is not None and minimal.verdict is not None:

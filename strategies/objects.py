@@ -40,6 +40,7 @@ from ppcreloc.elf.model import (
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from strategies import _ppc as P
 from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
+from strategies.ftrace_entries import PatchableEntries
 from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
 
 Placeholders = Literal["compiler", "adversarial"]
@@ -351,9 +352,11 @@ def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
 class _Assembler:
     """Lays out functions, .toc, .data and __ex_table and emits their relocations."""
 
-    def __init__(self, ctx: _Ctx) -> None:
+    def __init__(self, ctx: _Ctx, patchable: PatchableEntries | None = None) -> None:
         self.ctx = ctx
         self.e = _Emitter(ctx.world)
+        #: traced functions get a patchable-entry nop instead of mflr/bl _mcount (OOL ftrace)
+        self.patchable = patchable
         self.toc_entries: list[_Ref | None] = []
         self.toc_entry_types: list[int] = []
         self.fn_sections: list[int] = []
@@ -392,6 +395,8 @@ class _Assembler:
             self.ex_table(ex_table)
         if self.toc_entries or toc_type or self.uses_toc:
             self.toc(data_sec, toc_type)
+        if self.patchable is not None:
+            self.patchable.emit(b, self.e.rela)
         b.add_stubs()
         return b.build()
 
@@ -413,7 +418,9 @@ class _Assembler:
             e.rela(sec, 0, e.toc_symbol(), P.R_PPC64_REL16_HA, 0, "ABS .TOC.")
             e.rela(sec, 4, e.toc_symbol(), P.R_PPC64_REL16_LO, 4, "ABS .TOC.")
             words += [P.ADDIS_R2_R12, P.ADDI_R2_R2]
-        if fn.mcount:
+        if fn.mcount and self.patchable is not None:
+            words += self.patchable.entry(sec, 4 * len(words))
+        elif fn.mcount:
             words.append(P.MFLR_R0)
             e.rela(sec, 4 * len(words), e.undef("_mcount"), P.R_PPC_REL24, 0, "SHN_UNDEF")
             words.append(P.BL)
@@ -536,6 +543,7 @@ def livepatch_objects(
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None = None,
     klp_vmlinux: bool = True,
     require_targets: bool = False,
+    patchable_entries: bool = False,
 ) -> st.SearchStrategy[Case]:
     """A livepatch module with compiler-like content, as a :class:`Case`.
 
@@ -545,6 +553,8 @@ def livepatch_objects(
     ``klp_vmlinux``: also reference vmlinux through ``.klp.rela.vmlinux.*``;
     ``require_targets``: the first function always calls a target module's function through a
     klp symbol (so the case has a target object to bring up and down; needs REL24 in ``types``);
+    ``patchable_entries``: traced functions are built with -fpatchable-function-entry=1, as an
+    out-of-line-ftrace kernel builds modules (:mod:`strategies.ftrace_entries`; needs ADDR64);
     ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
     """
     if placeholders not in ("compiler", "adversarial"):
@@ -557,7 +567,7 @@ def livepatch_objects(
             raise ValueError(f"targets not in the symbol world: {missing}")
     return _livepatch_objects(placeholders, max_functions, max_snippets, max_data, targets,
                               frozenset(types) if types is not None else HANDLED_TYPES,
-                              world, klp_vmlinux, require_targets)
+                              world, klp_vmlinux, require_targets, patchable_entries)
 
 
 @st.composite
@@ -572,6 +582,7 @@ def _livepatch_objects(
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None,
     klp_vmlinux: bool,
     require_targets: bool,
+    patchable_entries: bool = False,
 ) -> Case:
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
@@ -602,7 +613,8 @@ def _livepatch_objects(
         functions[0] = dataclasses.replace(first, body=(call, *first.body))
     data = [_data_item(draw, ctx) for _ in range(n_data)]
     ex_table = (fn0, fn1)[:pairs] if ex else ()
-    asm = _Assembler(ctx)
+    patchable = PatchableEntries() if patchable_entries and P.R_PPC64_ADDR64 in allowed else None
+    asm = _Assembler(ctx, patchable)
     obj = asm.build(functions, data, ex_table, toc_type)
     used = tuple(t for t in chosen if t in asm.e.klp_objects)
     case = Case(obj, spec, Layout(), "compiler", used)
