@@ -38,6 +38,7 @@ class V6_13(V6_12):
     """
 
     name = "v6.13"
+    patch_text_only = True
     summary = "6.13-6.17: OOL ftrace stubs in .stubs, reservation loop as merged (patch text)"
 
     @staticmethod

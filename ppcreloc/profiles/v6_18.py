@@ -30,6 +30,7 @@ class V6_18(V6_13):
     """
 
     name = "v6.18"
+    patch_text_only = True
     summary = "6.18: OOL fixes, explicit stub counter, no terminator slot (patch text)"
     stubs_initial_count = 0
 
