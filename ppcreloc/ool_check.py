@@ -28,6 +28,21 @@ class OolOverlap:
     what: str
     #: which ftrace_ool_stub entries the writes hit (first, last)
     entries: tuple[int, int]
+    #: the span's bytes before the first of the writes (ftrace's) and after the last
+    old: bytes = b""
+    new: bytes = b""
+
+
+def _span(writes: Sequence[Write], lo: int, hi: int) -> tuple[bytes, bytes]:
+    """The bytes of [lo, hi) before ``writes`` (the first write to a byte tells) and after."""
+    old, new = bytearray(hi - lo), bytearray(hi - lo)
+    for w in reversed(writes):
+        for a in range(max(lo, w.addr), min(hi, w.addr + len(w.old))):
+            old[a - lo] = w.old[a - w.addr]
+    for w in writes:
+        for a in range(max(lo, w.addr), min(hi, w.addr + len(w.new))):
+            new[a - lo] = w.new[a - w.addr]
+    return bytes(old), bytes(new)
 
 
 def ool_overlaps(run: RunResult, steps: Sequence[int], entry_size: int) -> list[OolOverlap]:
@@ -53,5 +68,5 @@ def ool_overlaps(run: RunResult, steps: Sequence[int], entry_size: int) -> list[
             hi = min(end, max(w.addr + len(w.new) for w in writes))
             first = (lo - base) // entry_size
             out.append(OolOverlap(i, lo, hi - lo, reloc, writes[0].what,
-                                  (first, (hi - 1 - base) // entry_size)))
+                                  (first, (hi - 1 - base) // entry_size), *_span(writes, lo, hi)))
     return out

@@ -748,7 +748,8 @@ def _ool_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[
         invariant, f"{describe_step(ctx.script.steps[o.step])}: write of "
         f"{plural(o.size, 'byte')} at {o.addr:#x} ({o.what}) overlaps the reserved "
         f"ftrace_ool_stub[{o.entries[0]}..{o.entries[1]}]", o.step, reloc=o.reloc, addr=o.addr,
-        kernel=_kernel_text(ctx.run.steps[o.step])) for o in ool_overlaps(ctx.run, steps, size)]
+        expected=o.old, actual=o.new, kernel=_kernel_text(ctx.run.steps[o.step]))
+        for o in ool_overlaps(ctx.run, steps, size)]
 
 
 def _judge_in_bounds(ctx: _Ctx) -> InvariantResult:
