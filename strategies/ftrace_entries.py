@@ -46,7 +46,7 @@ class PatchableEntries:
             rela(idx, 8 * k, sym, P.R_PPC64_ADDR64, at, "section")
 
 
-def compiler_knobs(engine: Any, config: Config | None = None) -> dict[str, bool]:
+def compiler_knobs(engine: Any, config: Config | None = None) -> dict[str, Any]:
     """``livepatch_objects`` knobs for the modules ``engine``'s kernel builds: patchable entries
     when its profile models CONFIG_PPC_FTRACE_OUT_OF_LINE and ``config`` turns it on."""
     profile = getattr(engine, "profile", None)
