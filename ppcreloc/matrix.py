@@ -133,10 +133,13 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _cases(placeholders: str, **knobs: Any) -> Any:
+def _cases(placeholders: str, engine: Engine | None = None, **knobs: Any) -> Any:
+    """The generated cases; with ``engine``, the objects its kernel builds
+    (strategies.ftrace_entries.compiler_knobs) unless ``knobs`` say otherwise."""
     from strategies import livepatch_objects
+    from strategies.ftrace_entries import compiler_knobs
 
-    knobs.setdefault("require_targets", True)
+    knobs = {"require_targets": True, **(compiler_knobs(engine) if engine else {}), **knobs}
     return livepatch_objects(placeholders=placeholders, **knobs)  # type: ignore[arg-type]
 
 
@@ -158,7 +161,7 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
 
     @seed(seed_value)
     @_settings(examples)
-    @given(_cases(placeholders, **knobs))
+    @given(_cases(placeholders, engine, **knobs))
     def one(case: Any) -> None:
         nonlocal count
         count += 1
@@ -186,7 +189,7 @@ def minimal_counterexample(
 
     @seed(seed_value)
     @_settings(examples)
-    @given(_cases(placeholders, **knobs))
+    @given(_cases(placeholders, engine, **knobs))
     def search(case: Any) -> None:
         nonlocal count
         count += 1
@@ -236,14 +239,11 @@ def run_matrix(
     **knobs: Any,
 ) -> list[Cell]:
     """Every (engine, invariant) cell, in engine then invariant order."""
-    from strategies.ftrace_entries import compiler_knobs
-
     cells: list[Cell] = []
     for engine in engines:
         start = time.perf_counter()
-        engine_knobs = {**compiler_knobs(engine), **knobs}  # the objects its kernel builds
         count, failed, judged = survey(engine, examples, seed_value, placeholders, cycles,
-                                       **engine_knobs)
+                                       **knobs)
         survey_time = time.perf_counter() - start
         for inv in invariants:
             if inv not in failed:
@@ -252,7 +252,7 @@ def run_matrix(
                 continue
             t0 = time.perf_counter()
             minimal = minimal_counterexample(engine, inv, examples, seed_value, placeholders,
-                                             cycles, **engine_knobs)
+                                             cycles, **knobs)
             cell = Cell(engine.name, inv, False, minimal.examples if minimal else count,
                         seconds=time.perf_counter() - t0, placeholders=placeholders)
             if minimal is not None and minimal.verdict is not None:

@@ -321,8 +321,10 @@ def _function_space(ctx: _Ctx) -> Prod:
                 Pick((0, 1 << 5)), Pick((STB_LOCAL, STB_GLOBAL)))
 
 
-def _function(draw: st.DrawFn, ctx: _Ctx) -> _Function:
-    n, prologue, mcount, plain_other, bind = draw_space(draw, ctx.function_space)
+def _function(draw: st.DrawFn, ctx: _Ctx, head: tuple[Any, ...] | None = None) -> _Function:
+    """One function: its head (snippet count, prologue, mcount, st_other, binding; drawn here
+    unless given) and its body."""
+    n, prologue, mcount, plain_other, bind = head or draw_space(draw, ctx.function_space)
     other = (3 << 5) if prologue != "none" else plain_other
     space = ctx.snippet_space
     body = [_snippet(draw_space(draw, space) if space is not None else None) for _ in range(n)]
@@ -602,7 +604,14 @@ def _livepatch_objects(
         raise ValueError(f"targets not in the symbol world: {missing}")
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
     ctx = _Ctx(spec, n_functions, klp_targets, allowed, max(1, max_data), max_snippets)
-    functions = [_function(draw, ctx) for _ in range(ctx.n_functions)]
+    if patchable_entries:  # heads first, traced flag leading: it survives the bodies' shrinking
+        traced = Prod(ctx.function_space.parts[2], *ctx.function_space.parts[:2],
+                      *ctx.function_space.parts[3:])
+        heads = [draw_space(draw, traced) for _ in range(ctx.n_functions)]
+        functions = [_function(draw, ctx, (n, prologue, mcount, other, bind))
+                     for mcount, n, prologue, other, bind in heads]
+    else:
+        functions = [_function(draw, ctx) for _ in range(ctx.n_functions)]
     require = require_targets and chosen and P.R_PPC_REL24 in allowed
     n_data, ex, pairs, fn0, fn1, toc_type, callee = draw_space(draw, _tail_space(
         max_data, P.R_PPC64_REL32 in allowed, ctx.n_functions, P.R_PPC64_TOC in allowed,
