@@ -605,8 +605,8 @@ def _livepatch_objects(
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
     ctx = _Ctx(spec, n_functions, klp_targets, allowed, max(1, max_data), max_snippets)
     if patchable_entries:  # heads first, traced flag leading: it survives the bodies' shrinking
-        traced = Prod(ctx.function_space.parts[2], *ctx.function_space.parts[:2],
-                      *ctx.function_space.parts[3:])
+        parts = _function_space(ctx).parts
+        traced = Prod(parts[2], *parts[:2], *parts[3:])
         heads = [draw_space(draw, traced) for _ in range(ctx.n_functions)]
         functions = [_function(draw, ctx, (n, prologue, mcount, other, bind))
                      for mcount, n, prologue, other, bind in heads]
