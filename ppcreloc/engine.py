@@ -81,8 +81,9 @@ class Config(_PickledByFields):
     #: read only by the profiles of kernels that have it (v6.13, v6.18); the OOL stub count is
     #: derived from the module's ``__patchable_function_entries`` as get_stubs_size derives it
     ftrace_out_of_line: bool = True
-    #: CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS (with OOL): struct ftrace_ool_stub starts with an
-    #: ftrace_ops pointer, 24 bytes instead of 16
+    #: CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS (arch/powerpc/Kconfig selects its HAVE_ with
+    #: PPC_FTRACE_OUT_OF_LINE, 6.13): struct ftrace_ool_stub starts with an ftrace_ops pointer,
+    #: 24 bytes instead of 16
     ftrace_call_ops: bool = True
 
     @property
