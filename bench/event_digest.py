@@ -1,7 +1,7 @@
 """Digest of every event and verdict for seeded runs: prove a refactor changed no behaviour.
 
-For ``--examples`` seeded cases per mode (compiler-like and adversarial), every profile (the
-extra v6.18 included) and each configuration (default, PCREL, ELFv1), it runs the oracle's default check and
+For ``--examples`` seeded cases per mode (compiler-like and adversarial), every profile (those
+of ``EXTRA_PROFILES`` included) and each configuration (default, PCREL, ELFv1), it runs the oracle's default check and
 hashes, per step, the rc, the messages, the WARN count, every write, every out-of-bounds access,
 the memory afterwards, the bytes after `.stubs`, the fault and the failing relocation, plus the
 whole verdict with its violations and the final `.stubs` extent. It prints JSON: one SHA-256 per

@@ -77,6 +77,14 @@ class Config(_PickledByFields):
     paca_kernel_toc_offset: int = 16
     #: CONFIG_STRICT_MODULE_RWX (on in Debian ppc64el): module_enforce_rwx_sections refuses W+X
     strict_module_rwx: bool = True
+    #: CONFIG_PPC_FTRACE_OUT_OF_LINE (6.13+, def_bool on ppc64 with patchable function entries):
+    #: read only by the profiles of kernels that have it (v6.13, v6.18); the OOL stub count is
+    #: derived from the module's ``__patchable_function_entries`` as get_stubs_size derives it
+    ftrace_out_of_line: bool = True
+    #: CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS (arch/powerpc/Kconfig selects its HAVE_ with
+    #: PPC_FTRACE_OUT_OF_LINE, 6.13): struct ftrace_ool_stub starts with an ftrace_ops pointer,
+    #: 24 bytes instead of 16
+    ftrace_call_ops: bool = True
 
     @property
     def big_endian(self) -> bool:
@@ -241,6 +249,9 @@ class RunResult:
     steps: list[StepResult]
     placements: list[Placement] = field(default_factory=list)
     stubs: tuple[int, int] = (0, 0)  # (address, size) of .stubs after sizing
+    #: (address, size) of the ftrace_ool_stub[] block setup_ftrace_ool_stubs reserved inside
+    #: `.stubs` (CONFIG_PPC_FTRACE_OUT_OF_LINE, 6.13+); (0, 0) when none was reserved
+    ool_stubs: tuple[int, int] = (0, 0)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ppcreloc.arch.ftrace_ool import ool_extent
 from ppcreloc.engine import Engine, RelocRef, RunResult, Scenario, Step, StepResult
 from ppcreloc.errors import UsageError
 from ppcreloc.loader.layout import AFTER_STUBS
@@ -133,7 +134,7 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
     mod = load.mod
     results = [_Marks().result(scenario.steps[0], load.rc, mod, load.failed_reloc, load.fault)]
     run = RunResult(engine, results, load.placements,
-                    stubs_extent(mod) if load.placements else (0, 0))
+                    stubs_extent(mod) if load.placements else (0, 0), ool_extent(mod))
     if load.rc or load.fault is not None:
         return run
     patch = KlpPatch.for_module(backend, mod)

@@ -258,11 +258,12 @@ class Campaign:
                  on_found: Callable[[Found], None] | None = None) -> None:
         from ppcreloc.replay import resolve_engine
         from strategies import livepatch_objects
+        from strategies.ftrace_entries import compiler_knobs
 
         self.opts, self.worker = opts, worker
         self.engine = resolve_engine(opts.engine)
         self.strategy = livepatch_objects(placeholders=opts.placeholders,  # type: ignore[arg-type]
-                                          require_targets=True)
+                                          require_targets=True, **compiler_knobs(self.engine))
         db = open_database(opts.database)
         if db is None and opts.jobs > 1:
             db = open_database(str(DEFAULT_DATABASE))

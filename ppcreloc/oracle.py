@@ -737,9 +737,27 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
     return InvariantResult(True)
 
 
+def _ool_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
+    """Relocation writes into the reserved ftrace_ool_stub[] (:mod:`ppcreloc.ool_check`)."""
+    from ppcreloc.arch.ftrace_ool import ftrace_ool_stub_size
+    from ppcreloc.ool_check import ool_overlaps
+
+    size = ftrace_ool_stub_size(ctx.config)
+    steps = [i for phase in phases for i, _ in ctx.results(phase)]
+    return [ctx.violation(
+        invariant, f"{describe_step(ctx.script.steps[o.step])}: write of "
+        f"{plural(o.size, 'byte')} at {o.addr:#x} ({o.what}) overlaps the reserved "
+        f"ftrace_ool_stub[{o.entries[0]}..{o.entries[1]}]", o.step, reloc=o.reloc, addr=o.addr,
+        expected=o.old, actual=o.new, kernel=_kernel_text(ctx.run.steps[o.step]))
+        for o in ool_overlaps(ctx.run, steps, size)]
+
+
 def _judge_in_bounds(ctx: _Ctx) -> InvariantResult:
-    """No out-of-bounds access during load, the first apply, going and the second apply."""
+    """No out-of-bounds access during load, the first apply, going and the second apply, and
+    no relocation write into the reserved out-of-line ftrace stubs."""
     out = _oob_violations(ctx, "in_bounds", ("apply", "reapply"))
+    out += _ool_violations(ctx, "in_bounds", ("apply", "reapply"))
+    out.sort(key=lambda v: v.step if v.step is not None else -1)
     if out:
         return InvariantResult(False, out[0].message, out)
     return InvariantResult(True)
@@ -757,6 +775,7 @@ def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
     out = [_step_failure(ctx, "reload_cycles", i, sr) for i, sr in cycles
            if _failed(sr) and not (sr is None and _faulted_before(ctx, i))]
     out += _oob_violations(ctx, "reload_cycles", ("cycles",))
+    out += _ool_violations(ctx, "reload_cycles", ("cycles",))
     out.sort(key=lambda v: v.step if v.step is not None else -1)
     if out:
         return InvariantResult(False, out[0].message, out)

@@ -5,7 +5,9 @@
 # its violated invariants are compared with what the kernel's code predicts
 # (ppcreloc.matrix.PREDICTED): a profile expected to hold everything (full-undo) must find nothing,
 # and every profile expected to fail must find exactly its predicted defects (v6.1 cannot re-apply;
-# v6.12 and the v7 clear leave bytes applied and exhaust .stubs). Deterministic: same seed, same
+# v6.12, v6.18 and the v7 clear leave bytes applied and exhaust .stubs; v6.13 also writes a klp
+# stub over its out-of-line ftrace stubs, in_bounds). v6.13 and v6.18 fuzz the objects their
+# kernels build (-fpatchable-function-entry, strategies.ftrace_entries). Deterministic: same seed, same
 # examples, same result. Fixtures go to a scratch directory, not to tests/fixtures.
 #
 # Environment: CAMPAIGN_EXAMPLES (default 300), CAMPAIGN_SEED (default 0), CAMPAIGN_FIXTURES

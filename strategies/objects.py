@@ -40,6 +40,7 @@ from ppcreloc.elf.model import (
 from ppcreloc.engine import Config, Layout, Scenario, Step
 from strategies import _ppc as P
 from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
+from strategies.ftrace_entries import PatchableEntries
 from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
 
 Placeholders = Literal["compiler", "adversarial"]
@@ -320,8 +321,10 @@ def _function_space(ctx: _Ctx) -> Prod:
                 Pick((0, 1 << 5)), Pick((STB_LOCAL, STB_GLOBAL)))
 
 
-def _function(draw: st.DrawFn, ctx: _Ctx) -> _Function:
-    n, prologue, mcount, plain_other, bind = draw_space(draw, ctx.function_space)
+def _function(draw: st.DrawFn, ctx: _Ctx, head: tuple[Any, ...] | None = None) -> _Function:
+    """One function: its head (snippet count, prologue, mcount, st_other, binding; drawn here
+    unless given) and its body."""
+    n, prologue, mcount, plain_other, bind = head or draw_space(draw, ctx.function_space)
     other = (3 << 5) if prologue != "none" else plain_other
     space = ctx.snippet_space
     body = [_snippet(draw_space(draw, space) if space is not None else None) for _ in range(n)]
@@ -351,9 +354,11 @@ def _data_item(draw: st.DrawFn, ctx: _Ctx) -> _DataItem:
 class _Assembler:
     """Lays out functions, .toc, .data and __ex_table and emits their relocations."""
 
-    def __init__(self, ctx: _Ctx) -> None:
+    def __init__(self, ctx: _Ctx, patchable: PatchableEntries | None = None) -> None:
         self.ctx = ctx
         self.e = _Emitter(ctx.world)
+        #: traced functions get a patchable-entry nop instead of mflr/bl _mcount (OOL ftrace)
+        self.patchable = patchable
         self.toc_entries: list[_Ref | None] = []
         self.toc_entry_types: list[int] = []
         self.fn_sections: list[int] = []
@@ -392,6 +397,8 @@ class _Assembler:
             self.ex_table(ex_table)
         if self.toc_entries or toc_type or self.uses_toc:
             self.toc(data_sec, toc_type)
+        if self.patchable is not None:
+            self.patchable.emit(b, self.e.rela)
         b.add_stubs()
         return b.build()
 
@@ -413,7 +420,9 @@ class _Assembler:
             e.rela(sec, 0, e.toc_symbol(), P.R_PPC64_REL16_HA, 0, "ABS .TOC.")
             e.rela(sec, 4, e.toc_symbol(), P.R_PPC64_REL16_LO, 4, "ABS .TOC.")
             words += [P.ADDIS_R2_R12, P.ADDI_R2_R2]
-        if fn.mcount:
+        if fn.mcount and self.patchable is not None:
+            words += self.patchable.entry(sec, 4 * len(words))
+        elif fn.mcount:
             words.append(P.MFLR_R0)
             e.rela(sec, 4 * len(words), e.undef("_mcount"), P.R_PPC_REL24, 0, "SHN_UNDEF")
             words.append(P.BL)
@@ -536,6 +545,7 @@ def livepatch_objects(
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None = None,
     klp_vmlinux: bool = True,
     require_targets: bool = False,
+    patchable_entries: bool = False,
 ) -> st.SearchStrategy[Case]:
     """A livepatch module with compiler-like content, as a :class:`Case`.
 
@@ -545,6 +555,8 @@ def livepatch_objects(
     ``klp_vmlinux``: also reference vmlinux through ``.klp.rela.vmlinux.*``;
     ``require_targets``: the first function always calls a target module's function through a
     klp symbol (so the case has a target object to bring up and down; needs REL24 in ``types``);
+    ``patchable_entries``: traced functions are built with -fpatchable-function-entry=1, as an
+    out-of-line-ftrace kernel builds modules (:mod:`strategies.ftrace_entries`; needs ADDR64);
     ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
     """
     if placeholders not in ("compiler", "adversarial"):
@@ -557,7 +569,7 @@ def livepatch_objects(
             raise ValueError(f"targets not in the symbol world: {missing}")
     return _livepatch_objects(placeholders, max_functions, max_snippets, max_data, targets,
                               frozenset(types) if types is not None else HANDLED_TYPES,
-                              world, klp_vmlinux, require_targets)
+                              world, klp_vmlinux, require_targets, patchable_entries)
 
 
 @st.composite
@@ -572,6 +584,7 @@ def _livepatch_objects(
     world: WorldSpec | st.SearchStrategy[WorldSpec] | None,
     klp_vmlinux: bool,
     require_targets: bool,
+    patchable_entries: bool = False,
 ) -> Case:
     spec: WorldSpec = draw(_as_strategy(world, symbol_worlds()))
     names = spec.module_names
@@ -591,7 +604,14 @@ def _livepatch_objects(
         raise ValueError(f"targets not in the symbol world: {missing}")
     klp_targets = chosen + ((VMLINUX,) if klp_vmlinux else ())
     ctx = _Ctx(spec, n_functions, klp_targets, allowed, max(1, max_data), max_snippets)
-    functions = [_function(draw, ctx) for _ in range(ctx.n_functions)]
+    if patchable_entries:  # heads first, traced flag leading: it survives the bodies' shrinking
+        parts = _function_space(ctx).parts
+        traced = Prod(parts[2], *parts[:2], *parts[3:])
+        heads = [draw_space(draw, traced) for _ in range(ctx.n_functions)]
+        functions = [_function(draw, ctx, (n, prologue, mcount, other, bind))
+                     for mcount, n, prologue, other, bind in heads]
+    else:
+        functions = [_function(draw, ctx) for _ in range(ctx.n_functions)]
     require = require_targets and chosen and P.R_PPC_REL24 in allowed
     n_data, ex, pairs, fn0, fn1, toc_type, callee = draw_space(draw, _tail_space(
         max_data, P.R_PPC64_REL32 in allowed, ctx.n_functions, P.R_PPC64_TOC in allowed,
@@ -602,7 +622,8 @@ def _livepatch_objects(
         functions[0] = dataclasses.replace(first, body=(call, *first.body))
     data = [_data_item(draw, ctx) for _ in range(n_data)]
     ex_table = (fn0, fn1)[:pairs] if ex else ()
-    asm = _Assembler(ctx)
+    patchable = PatchableEntries() if patchable_entries and P.R_PPC64_ADDR64 in allowed else None
+    asm = _Assembler(ctx, patchable)
     obj = asm.build(functions, data, ex_table, toc_type)
     used = tuple(t for t in chosen if t in asm.e.klp_objects)
     case = Case(obj, spec, Layout(), "compiler", used)

@@ -29,8 +29,10 @@ FETCH = ROOT / "scripts" / "fetch-ppc64el-modules.sh"
 CACHE = Path(os.environ.get("PPCRELOC_PPC64EL_CACHE", ROOT / "cache" / "ppc64el"))
 #: every compression Debian and kbuild use for modules (cli.load_object decompresses them)
 SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
-#: the kernel series the project models: one per ``v<major>.<minor>`` profile that "all" runs
-SERIES = sorted((n[1:] for n in PROFILES if re.fullmatch(r"v\d+\.\d+", n)),
+#: the kernel series the project models from a Debian package: one per ``v<major>.<minor>``
+#: profile that "all" runs, except those modelled from patch text only (v6.13, v6.18)
+SERIES = sorted((n[1:] for n, cls in PROFILES.items() if re.fullmatch(r"v\d+\.\d+", n)
+                 and not cls.patch_text_only),
                 key=lambda s: tuple(int(x) for x in s.split(".")))
 WHY = (
     f"Debian ppc64el kernel packages not cached in {CACHE}: run "

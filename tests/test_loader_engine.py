@@ -158,15 +158,15 @@ def test_generation_beyond_the_world_is_a_user_error():
 
 
 def test_factory():
-    assert engine_names() == PROFILES
+    assert engine_names() == [*PROFILES, "v6.13", "v6.18"]
     for name in PROFILES:
         engine = get_engine(name)
         assert isinstance(engine, ModelEngine) and engine.name == name
     with pytest.raises(UsageError) as e:
         get_engine("v5.4")
     assert str(e.value) == (
-        "unknown engine 'v5.4' (known: v6.1, klp-clear-v7, v6.12, full-undo, kernel:PATH, "
-        "PATH.py:Class)"
+        "unknown engine 'v5.4' (known: v6.1, klp-clear-v7, v6.12, full-undo, v6.13, v6.18, "
+        "kernel:PATH, PATH.py:Class)"
     )
     with pytest.raises(UsageError, match="kernel engine needs a path"):
         get_engine("kernel:")

@@ -31,15 +31,15 @@ STRIDE = 0x10_0000  # each reload puts the target module 1 MiB further
 
 
 def test_registry():
-    assert list(PROFILES) == ["v6.1", "klp-clear-v7", "v6.12", "full-undo"]
+    assert list(PROFILES) == ["v6.1", "klp-clear-v7", "v6.12", "full-undo", "v6.13", "v6.18"]
     for key, cls in PROFILES.items():
         assert cls.name == key and cls.summary and "\n" not in cls.summary
         assert get_profile(key).name == key
     assert [k for k, c in PROFILES.items() if c.resolve_before_clear] == ["klp-clear-v7"]
+    assert [k for k, c in PROFILES.items() if c.patch_text_only] == ["v6.13", "v6.18"]
     with pytest.raises(UsageError, match=r"unknown engine 'x' \(known: v6.1, klp-clear-v7, "
-                                         r"v6.12, full-undo, v6.18\)"):
+                                         r"v6.12, full-undo, v6.13, v6.18\)"):
         get_profile("x")
-    assert get_profile("v6.18").name == "v6.18" and "v6.18" not in PROFILES
 
 
 def klp_object(extra_types: bool = False, big_text: bool = False):

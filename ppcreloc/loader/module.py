@@ -19,7 +19,7 @@ from ppcreloc.loader.memory import ModuleMemory
 
 @dataclass
 class ModArch:
-    """struct mod_arch_specific, ppc64 (asm/module.h, 6.1 to 6.12)."""
+    """struct mod_arch_specific, ppc64 (asm/module.h, 6.1 to 6.18)."""
 
     stubs_section: int = 0
     toc_section: int = 0
@@ -28,6 +28,12 @@ class ModArch:
     tramp_regs: int = 0
     #: 6.18's explicit stub counter (b137312fbf2d); unused by the sentinel-scheme profiles
     stub_count: int = 0
+    #: CONFIG_PPC_FTRACE_OUT_OF_LINE (6.13+, eec37961a56a): the address of the reserved
+    #: ftrace_ool_stub[] block, how many entries get_stubs_size counted and how many
+    #: ftrace_init_ool_stub has handed out
+    ool_stubs: int = 0
+    ool_stub_count: int = 0
+    ool_stub_index: int = 0
 
 
 @dataclass

@@ -58,8 +58,9 @@ MODULE_SYNTH_SPAN = SUBSLOT - MODULE_SYNTH_START
 SYNTH_GRANULE = 16
 #: ELFv1 synthetic function descriptors: the entry point lies this far after the descriptor
 FUNC_DESC_ENTRY_DELTA = 0x100
-#: names module_64.c must always be able to resolve (module_finalize_ftrace, restore_r2)
-FTRACE_NAMES = ("_mcount", "ftrace_caller", "ftrace_regs_caller")
+#: names the arch code must always be able to resolve (module_finalize_ftrace, restore_r2;
+#: ftrace_nop_ops: 6.18's ftrace_rec_set_nop_ops)
+FTRACE_NAMES = ("_mcount", "ftrace_caller", "ftrace_regs_caller", "ftrace_nop_ops")
 
 
 class WorldError(PpcrelocError):

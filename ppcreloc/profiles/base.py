@@ -35,6 +35,9 @@ class Base(FrobMixin, StubsMixin, RelocateMixin):
     resolve_before_clear: ClassVar[bool] = False
     #: which lib/sort.c (see ppcreloc.arch.sort.SORTS)
     sort_version: ClassVar[str] = "6.12"
+    #: modelled from patch and mail text only, not from a kernel tree Debian packages (v6.13,
+    #: v6.18): no real-module or kernel-engine comparison exists for it
+    patch_text_only: ClassVar[bool] = False
 
     def sort_relocs(self, rela: list[Rela]) -> None:
         """lib/sort.c sort(rela, n, sizeof(Elf64_Rela), relacmp, NULL), in place."""
