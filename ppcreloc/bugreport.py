@@ -62,6 +62,8 @@ CONFIG_SYMBOLS: dict[str, tuple[str, dict[object, str]]] = {
     "dynamic_ftrace": ("CONFIG_DYNAMIC_FTRACE", {True: "y", False: "n"}),
     "dynamic_ftrace_with_regs": ("CONFIG_DYNAMIC_FTRACE_WITH_REGS", {True: "y", False: "n"}),
     "strict_module_rwx": ("CONFIG_STRICT_MODULE_RWX", {True: "y", False: "n"}),
+    "ftrace_out_of_line": ("CONFIG_PPC_FTRACE_OUT_OF_LINE", {True: "y", False: "n"}),
+    "ftrace_call_ops": ("CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS", {True: "y", False: "n"}),
     "paca_kernel_toc_offset": ("paca->kernel_toc at offset", {}),
 }
 
@@ -112,10 +114,30 @@ MAX_VIOLATIONS = 8
 DEBIAN_TREE = "/usr/src/linux-source-{release}.tar.xz"
 
 
-def config_lines(config: Config) -> list[str]:
-    """``CONFIG_X=y`` per knob of ``config`` (names from :data:`CONFIG_SYMBOLS`)."""
+#: knobs of kernels from 6.13 on (CONFIG_PPC_FTRACE_OUT_OF_LINE and what it selects)
+OOL_KNOBS = frozenset({"ftrace_out_of_line", "ftrace_call_ops"})
+
+
+def has_ool_ftrace(eng: object) -> bool:
+    """Whether ``eng``'s kernel has CONFIG_PPC_FTRACE_OUT_OF_LINE at all (6.13+): a profile that
+    models it (``builds_patchable_entries``), or a kernel tree of version 6.13 or later."""
+    if callable(getattr(getattr(eng, "profile", None), "builds_patchable_entries", None)):
+        return True
+    version = getattr(eng, "version", None)
+    if isinstance(version, str):
+        major, _, rest = version.partition(".")
+        minor = rest.partition(".")[0]
+        return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (6, 13)
+    return False
+
+
+def config_lines(config: Config, ool: bool = True) -> list[str]:
+    """``CONFIG_X=y`` per knob of ``config`` (names from :data:`CONFIG_SYMBOLS`); the 6.13+
+    out-of-line ftrace knobs only when ``ool`` (the kernel has the option)."""
     out = []
     for f in fields(config):
+        if not ool and f.name in OOL_KNOBS:
+            continue
         value = getattr(config, f.name)
         symbol, values = CONFIG_SYMBOLS.get(f.name, (f.name, {}))
         text = values.get(value, str(value))
@@ -146,10 +168,14 @@ def kernel_lines(engine_name: str, engine: Engine) -> list[str]:
 
     cls = PROFILES.get(engine_name) or EXTRA_PROFILES.get(engine_name)
     if cls is not None:
-        doc = (cls.__doc__ or "").strip().splitlines()
+        head = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
         lines = [f"engine:  {engine_name} (ppcreloc's model of module_64.c: {cls.summary})"]
-        if doc:
-            lines.append(f"kernel:  {doc[0].strip()}")
+        if head:
+            lines += _para(f"kernel:  {head}", indent="         ")
+        if getattr(cls, "patch_text_only", False):
+            lines += _para("note:    this profile is modelled from the patch and mail text only; "
+                           "confirm on a compiled tree (--engine kernel:TREE) before sending",
+                           indent="         ")
         return lines
     version = getattr(engine, "version", None)
     lines = [f"engine:  {engine_name}"]
@@ -533,7 +559,7 @@ def report_lines(path: Path, engine: str | None = None) -> tuple[list[str], bool
            f"On {rp.engine} the invariant holds: the case no longer reproduces (recorded on "
            f"{rec.engine} as {'holding' if rec.holds else 'violated'})."))
     lines += _section("Kernel", [*kernel_lines(rp.engine, eng), *_para(
-        "config:  " + ", ".join(config_lines(rp.inputs.config)), indent="         ")])
+        "config:  " + ", ".join(config_lines(rp.inputs.config, has_ool_ftrace(eng))), indent="         ")])
     lines += _section("The module (the fixture, as assembly)", [
         f"file: {rp.path} ({len(elf)} bytes, sha256 {hashlib.sha256(elf).hexdigest()[:16]}), "
         f"sidecar {rp.path.with_suffix('.json').name}",
