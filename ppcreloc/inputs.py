@@ -98,35 +98,39 @@ def read_object_bytes(path: str | os.PathLike[str], limit: int = MAX_OBJECT_SIZE
     decompressed bytes, before the rest is decompressed).
     """
     name = os.fspath(path)
-    flag = " (--max-object-size raises the limit)"
     try:
         with open(name, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(0)
-            kind, opener = next(((k, o) for m, (k, o) in COMPRESSED.items()
-                                 if head.startswith(m)), ("", None))
-            wanted = SUFFIXES.get(Path(name).suffix)
-            if wanted and wanted != kind:
-                raise InputError(f"{name}: cannot decompress: not {wanted} data")
-            if opener is None:
-                if os.fstat(fh.fileno()).st_size > limit:
-                    raise InputError(f"{name}: object larger than {_limit_text(limit)}{flag}")
-                return _read_bounded(fh, limit, name, "object", flag)  # read_elf judges it
-            try:
-                stream = opener(fh)
-                header = stream.read(ELF_HEADER_SIZE)
-                _check_elf_header(name, header)
-                return _read_bounded(stream, limit, name, "decompressed object", flag, header)
-            except (lzma.LZMAError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
-                raise _decompress_error(name, kind, exc) from None
-            except InputError:
-                raise
-            except Exception as exc:  # zstandard.ZstdError and friends
-                if type(exc).__module__.startswith("zstandard"):
-                    raise _decompress_error(name, kind, exc) from None
-                raise
+            return read_object_from(fh, name, limit)
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def read_object_from(fh: BinaryIO, name: str, limit: int = MAX_OBJECT_SIZE) -> bytes:
+    """:func:`read_object_bytes` on an open seekable binary file ``fh`` called ``name``."""
+    flag = " (--max-object-size raises the limit)"
+    head = fh.read(8)
+    fh.seek(0)
+    kind, opener = next(((k, o) for m, (k, o) in COMPRESSED.items() if head.startswith(m)),
+                        ("", None))
+    wanted = SUFFIXES.get(Path(name).suffix)
+    if wanted and wanted != kind:
+        raise InputError(f"{name}: cannot decompress: not {wanted} data")
+    if opener is None:
+        if fh.seek(0, os.SEEK_END) > limit:
+            raise InputError(f"{name}: object larger than {_limit_text(limit)}{flag}")
+        fh.seek(0)
+        return _read_bounded(fh, limit, name, "object", flag)  # read_elf judges it
+    try:
+        stream = opener(fh)
+        header = stream.read(ELF_HEADER_SIZE)
+        _check_elf_header(name, header)
+        return _read_bounded(stream, limit, name, "decompressed object", flag, header)
+    except (lzma.LZMAError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
+        raise _decompress_error(name, kind, exc) from None
+    except Exception as exc:  # zstandard.ZstdError (its type lives in a backend module)
+        if type(exc).__module__.startswith("zstandard"):
+            raise _decompress_error(name, kind, exc) from None
+        raise
 
 
 def _check_elf_header(path: str, header: bytes) -> None:
