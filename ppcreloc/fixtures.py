@@ -120,14 +120,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_fixture(directory: Path, elf: bytes, record: FixtureRecord) -> Path:
-    """Store ``elf`` and its sidecar; returns the `.o` path (existing identical files are kept)."""
+    """Store ``elf`` and its sidecar; returns the `.o` path (existing identical files are kept).
+
+    Each file is written atomically; when the sidecar cannot be written (a full disk) a `.o`
+    this call created is removed again, so no fixture is left without its sidecar."""
     path = fixture_path(directory, record.engine, record.invariant, elf)
     sidecar = path.with_suffix(".json")
+    created = not path.exists()
     if not _same_file(path, elf):
         _atomic_write(path, elf)
     text = record.to_json().encode()
-    if not _same_file(sidecar, text):
-        _atomic_write(sidecar, text)
+    try:
+        if not _same_file(sidecar, text):
+            _atomic_write(sidecar, text)
+    except OSError:  # e.g. a full disk: leave no `.o` without its sidecar
+        if created and not sidecar.exists():
+            path.unlink(missing_ok=True)
+        raise
     return path
 
 
