@@ -45,6 +45,13 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str
             proc.wait()
 
 
+def _reap(pids: list[int]) -> None:
+    """Kill worker processes a failed test left behind (an orphan would fuzz on for minutes)."""
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _wait_for(predicate: object, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
@@ -97,31 +104,35 @@ def test_signal_with_jobs_stops_every_worker_and_keeps_every_finding(tmp_path: P
                                                                      sig: int) -> None:
     proc = _start(tmp_path, "--engine", "v6.12", "--budget", "300", "--jobs", "2", "--database",
                   "db", "--fixtures", "fx", "--json")
+    workers: list[int] = []
     try:
         _wait_for(lambda: list((tmp_path / "fx").rglob("*.json")))
         workers = _workers(proc.pid)
         proc.send_signal(sig)
         out, err = _finish(proc, 60)
+        assert len(workers) == 2
+        _wait_for(lambda: not [w for w in workers if _alive(w)], 10)
     finally:
         if proc.poll() is None:
             proc.kill()
+        _reap(workers)
     assert proc.returncode in (1, 130), err
     assert "Traceback" not in err and "interrupted after" in err
     doc = json.loads(out)
     assert doc["interrupted"] is True
     objs = assert_fixture_dir_whole(tmp_path / "fx")
     assert {tmp_path / v["fixture"] for v in doc["violations"]} <= set(objs)
-    assert len(workers) == 2
-    _wait_for(lambda: not [w for w in workers if _alive(w)], 10)
 
 
 # -- a worker killed ------------------------------------------------------------------------------
 def test_kill_9_of_a_worker_is_reported_and_the_campaign_goes_on(tmp_path: Path) -> None:
     proc = _start(tmp_path, "--engine", "v6.12", "--budget", "300", "--jobs", "2", "--database",
                   "db", "--fixtures", "fx", "--json")
+    workers: list[int] = []
     try:
         _wait_for(lambda: len(_workers(proc.pid)) == 2)
-        victim, survivor = _workers(proc.pid)
+        workers = _workers(proc.pid)
+        victim, survivor = workers
         _wait_for(lambda: list((tmp_path / "fx").rglob("*.json")))
         os.kill(victim, signal.SIGKILL)
         time.sleep(3)
@@ -131,6 +142,7 @@ def test_kill_9_of_a_worker_is_reported_and_the_campaign_goes_on(tmp_path: Path)
     finally:
         if proc.poll() is None:
             proc.kill()
+        _reap(workers)
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if "died" in line]
