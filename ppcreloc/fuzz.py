@@ -71,6 +71,8 @@ DEFAULT_ENGINE = "v6.12"
 DEFAULT_DATABASE = Path(".hypothesis/ppcreloc-fuzz")
 EXIT_OK, EXIT_VIOLATED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_JOBS = 64
+#: seconds the workers get to finish their example and report after a stop; then terminated
+STOP_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -627,15 +629,19 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         total.interrupted = True
+        stopped_at.append(time.monotonic())
         for i, p in enumerate(procs):
             if i not in done and p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
 
+    stopped_at: list[float] = []
     try:
         while len(done) < len(procs):
             drain(0.2)
             if STOP.is_set() and not total.interrupted:
                 forward_stop()
+            if stopped_at and time.monotonic() - stopped_at[0] > STOP_GRACE:
+                break  # a worker that cannot finish (its queue lock died with a killed peer)
             if any(not p.is_alive() for i, p in enumerate(procs) if i not in done):
                 drain(1.0)  # a worker that exited has flushed its queue; give it a moment
                 for i, p in enumerate(procs):

@@ -56,7 +56,7 @@ def _open_zstd(fh: BinaryIO) -> Readable:
     return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
 
 
-#: decompressor by leading magic bytes (the kernel's module loader and kmod recognise the same)
+#: decompressor by leading magic bytes (as kmod tells compressed modules apart)
 COMPRESSED: dict[bytes, tuple[str, Callable[[BinaryIO], Readable]]] = {
     b"\xfd7zXZ\x00": ("xz", lambda fh: lzma.LZMAFile(fh)),
     b"\x1f\x8b": ("gzip", lambda fh: gzip.GzipFile(fileobj=fh)),
