@@ -147,12 +147,11 @@ def _cycles(text: str) -> int:
 # -- check -----------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     """Load OBJ as a livepatch module on each engine and judge the six invariants."""
-    obj = load_object(args.object, args.reader, args.max_object_size)  # bad input fails first
-
     from ppcreloc.oracle import check
     from ppcreloc.report import emit_json, print_verdict
 
     engines = resolve_engines(args.engine)
+    obj = load_object(args.object, args.reader, args.max_object_size)
     world = load_world(args.kallsyms)
     verdicts = [
         check(obj.clone(), e, world, cycles=args.cycles, modname=module_name(args.object))
