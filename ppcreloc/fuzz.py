@@ -256,8 +256,8 @@ def _warn(message: str) -> None:
 
 def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
     """``db`` with every key prefixed (so engines and settings do not share failures), entries
-    bounded (a Redis entry larger than :data:`MAX_DB_ENTRY` is skipped before it is read, any
-    other after), and failures survived: the first error (Redis gone, a disk error) prints one
+    bounded (a key with an entry larger than :data:`MAX_DB_ENTRY` is skipped before it is read
+    from a directory or Redis database, any other entry after), and failures survived: the first error (Redis gone, a disk error) prints one
     warning and the campaign goes on without the database; findings are in the fixture
     directory regardless."""
     from hypothesis.database import ExampleDatabase
@@ -283,7 +283,13 @@ def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
                 return default
 
         def _too_big(self, key: bytes) -> bool:
-            """A Redis key holding more than :data:`MAX_DB_KEY` (asked before reading it)."""
+            """A Redis key holding more than :data:`MAX_DB_KEY`, or a directory database file
+            larger than :data:`MAX_DB_ENTRY` (both asked before anything is read)."""
+            key_path = getattr(self.inner, "_key_path", None)
+            if key_path is not None:
+                where = Path(key_path(key))
+                return where.is_dir() and any(f.stat().st_size > MAX_DB_ENTRY
+                                              for f in where.iterdir() if f.is_file())
             client = getattr(self.inner, "redis", None)
             if client is None:
                 return False

@@ -316,7 +316,7 @@ def test_redis_going_away_mid_campaign_keeps_findings_with_one_warning(
 
 
 def test_huge_database_entries_are_skipped_before_reading(
-        redis_server: tuple[subprocess.Popen[bytes], str], capsys) -> None:
+        redis_server: tuple[subprocess.Popen[bytes], str], capsys, tmp_path: Path) -> None:
     import redis
     from hypothesis.database import InMemoryExampleDatabase
     from hypothesis.extra.redis import RedisExampleDatabase
@@ -328,6 +328,13 @@ def test_huge_database_entries_are_skipped_before_reading(
     db.save(b"k", b"small")
     db.save(b"k", b"x" * (MAX_DB_ENTRY + 1))
     assert list(db.fetch(b"k")) == [b"small"]
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    ddb = DirectoryBasedExampleDatabase(tmp_path / "db")
+    on_disk = namespaced(ddb, "p:")
+    on_disk.save(b"k", b"z" * (MAX_DB_ENTRY + 1))
+    ddb.fetch = lambda key: pytest.fail("read a huge entry")  # type: ignore[method-assign]
+    assert list(on_disk.fetch(b"k")) == []
     _server, url = redis_server
     client = redis.Redis.from_url(url)
     rdb = RedisExampleDatabase(client)
@@ -338,4 +345,4 @@ def test_huge_database_entries_are_skipped_before_reading(
     rdb.fetch = lambda key: fetched.append(key) or real_fetch(key)  # type: ignore[method-assign]
     assert list(huge.fetch(b"k")) == [] and fetched == []  # never read
     err = capsys.readouterr().err
-    assert err.count("skipped example database entries larger than") == 2  # once per database
+    assert err.count("skipped example database entries larger than") == 3  # once per database
