@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -152,6 +153,29 @@ def test_kill_9_of_a_worker_is_reported_and_the_campaign_goes_on(tmp_path: Path)
     assert doc["violations"] and doc["examples"] > 0
     for v in doc["violations"]:
         assert (tmp_path / v["fixture"]).is_file()
+
+
+def test_kill_9_of_a_worker_with_nothing_found_is_a_tool_error(tmp_path: Path) -> None:
+    """Without a finding the lost worker's share has no verdict: exit 3, not a clean 0."""
+    proc = _start(tmp_path, "--engine", "full-undo", "--examples", "300", "--jobs", "2",
+                  "--database", "db", "--fixtures", "fx", "--json")
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: len(_workers(proc.pid)) == 2)
+        workers = _workers(proc.pid)
+        time.sleep(1)
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = _finish(proc, 300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _reap(workers)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert re.fullmatch(r"ppcreloc: tool error \(fault\): worker [01]: killed by signal 9; "
+                        r"no violation found by the others", err.splitlines()[-1]), err
+    doc = json.loads(out)
+    assert doc["violations"] == [] and len(doc["lost_workers"]) == 1
 
 
 # -- two campaigns, one directory -----------------------------------------------------------------
