@@ -11,12 +11,9 @@ arguments, returning the exit code) via ``set_defaults``; wiring it in is one li
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib
-import lzma
 import re
 import sys
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -58,35 +55,40 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- helpers shared by commands --------------------------------------------------------------------
-def load_object(path: str, reader: Reader = "struct") -> ElfObject:
-    """Read an ELF relocatable object, ``.xz``/``.gz`` compressed or not (as Debian ships .ko),
-    with ``reader`` ("struct" or "pyelftools": the same object, see :func:`read_elf`).
+def load_object(path: str, reader: Reader = "struct", max_size: int | None = None) -> ElfObject:
+    """Read an ELF relocatable object, ``.xz``/``.gz``/``.zst`` compressed or not (as
+    distributions ship .ko), with ``reader`` ("struct" or "pyelftools": the same object, see
+    :func:`read_elf`), streaming at most ``max_size`` bytes (default
+    :data:`ppcreloc.inputs.MAX_OBJECT_SIZE`; see :func:`ppcreloc.inputs.read_object_bytes`).
 
-    Unreadable, badly compressed or malformed files raise PpcrelocError.
+    Unreadable, too large, badly compressed or malformed files raise PpcrelocError.
     """
     from ppcreloc.elf.errors import ElfFormatError
     from ppcreloc.elf.reader import read_elf
+    from ppcreloc.inputs import MAX_OBJECT_SIZE, read_object_bytes
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    unpack = _DECOMPRESS.get(Path(path).suffix)
-    if unpack is not None:
-        try:
-            data = unpack(data)
-        except (lzma.LZMAError, zlib.error, OSError, EOFError) as exc:
-            raise UsageError(f"{path}: cannot decompress ({exc})") from None
+    data = read_object_bytes(path, MAX_OBJECT_SIZE if max_size is None else max_size)
     try:
         return read_elf(data, reader)
     except ElfFormatError as exc:
         raise ElfFormatError(f"{path}: {exc}") from None
 
 
-_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    ".xz": lzma.decompress,
-    ".gz": gzip.decompress,
-}
+def size_arg(text: str) -> int:
+    """--max-object-size: bytes, or with a K/M/G suffix (powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", text, re.IGNORECASE)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"not a positive size: {text!r} (e.g. 512M)")
+    return int(match[1]) << {"": 0, "K": 10, "M": 20, "G": 30}[match[2].upper()]
+
+
+def add_max_object_size(p: argparse.ArgumentParser) -> None:
+    """The shared ``--max-object-size`` option (see :data:`ppcreloc.inputs.MAX_OBJECT_SIZE`)."""
+    from ppcreloc.inputs import MAX_OBJECT_SIZE
+
+    p.add_argument("--max-object-size", type=size_arg, default=MAX_OBJECT_SIZE, metavar="SIZE",
+                   help="refuse objects larger than SIZE once decompressed (bytes or K/M/G; "
+                   f"default: {MAX_OBJECT_SIZE >> 20}M, 12 times the largest real module)")
 
 
 def load_world(kallsyms: str | None) -> SymbolWorld:
@@ -125,9 +127,9 @@ def engine_or_usage(name: str) -> Engine:
 
 def module_name(path: str) -> str:
     """The kernel's name for a module file: the stem, '-' as '_' (kernel/module: KBUILD_MODNAME)."""
-    stem = Path(path).name
-    stem = re.sub(r"\.(ko|o)(\.xz|\.gz)?$", "", stem)
-    return stem.replace("-", "_")[:55] or "livepatch_test"
+    from ppcreloc.inputs import object_stem
+
+    return object_stem(Path(path).name).replace("-", "_")[:55] or "livepatch_test"
 
 
 def _cycles(text: str) -> int:
@@ -150,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ppcreloc.report import emit_json, print_verdict
 
     engines = resolve_engines(args.engine)
-    obj = load_object(args.object, args.reader)
+    obj = load_object(args.object, args.reader, args.max_object_size)
     world = load_world(args.kallsyms)
     verdicts = [
         check(obj.clone(), e, world, cycles=args.cycles, modname=module_name(args.object))
@@ -194,6 +196,7 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reader", choices=READERS, default="struct",
                    help="ELF parser: the built-in struct reader or pyelftools (slower); both give "
                    "the same object (default: struct)")
+    add_max_object_size(p)
     p.set_defaults(func=cmd_check)
 
 

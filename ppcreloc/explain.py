@@ -212,7 +212,7 @@ def _bytes_at(obj: ElfObject, run: RunResult, step: int, secidx: int, off: int,
 
 
 def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
-            cycles: int | None = None) -> Subject:
+            cycles: int | None = None, max_size: int | None = None) -> Subject:
     """The fixture at ``path`` replayed when it has a sidecar, else the object checked afresh
     (as ``ppcreloc check``: ``engine`` or the default, ``kallsyms`` or the synthetic world)."""
     from ppcreloc.cli import DEFAULT_ENGINE, load_object, load_world, module_name
@@ -222,7 +222,7 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
     fixture = fixture_paths(Path(path))
     if fixture.with_suffix(".json").exists() and kallsyms is None and cycles is None:
         return Subject.from_replay(replay(fixture, engine))
-    obj = load_object(str(path))
+    obj = load_object(str(path), max_size=max_size)
     ran = obj.clone()
     name = engine or DEFAULT_ENGINE
     verdict = check(ran, resolve_engine(name), load_world(kallsyms),
@@ -232,9 +232,9 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
 
 
 def explain(path: Path, engine: str | None = None, kallsyms: str | None = None,
-            cycles: int | None = None) -> Explanation:
+            cycles: int | None = None, max_size: int | None = None) -> Explanation:
     """Run the object (:func:`subject`) and collect the per-relocation, stub and message views."""
-    return explain_subject(subject(path, engine, kallsyms, cycles))
+    return explain_subject(subject(path, engine, kallsyms, cycles, max_size))
 
 
 def explain_subject(rp: Subject) -> Explanation:
@@ -471,14 +471,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from ppcreloc.diff import cmd_explain_diff  # two engines side by side
 
         return cmd_explain_diff(path, args.engine)
-    ex = explain(Path(args.object), args.engine, args.kallsyms, args.cycles)
+    ex = explain(Path(args.object), args.engine, args.kallsyms, args.cycles,
+                 args.max_object_size)
     render(ex)
     return 0 if ex.replay.holds else 1
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc explain OBJ.o [--engine NAME] [--kallsyms FILE] [--cycles N]``."""
-    from ppcreloc.cli import _cycles
+    from ppcreloc.cli import _cycles, add_max_object_size
 
     p = subparsers.add_parser(
         "explain",
@@ -502,4 +503,5 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cycles", type=_cycles, metavar="N",
                    help="reload cycles (checks the object afresh; default: as recorded, or "
                    "the check default)")
+    add_max_object_size(p)
     p.set_defaults(func=cmd_explain)

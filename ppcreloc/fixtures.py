@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.inputs import MAX_SIDECAR_SIZE, InputError, read_object_bytes, read_text_bounded
 
 if TYPE_CHECKING:
     from ppcreloc.oracle import Verdict
@@ -119,29 +120,44 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_fixture(directory: Path, elf: bytes, record: FixtureRecord) -> Path:
-    """Store ``elf`` and its sidecar; returns the `.o` path (existing identical files are kept)."""
+    """Store ``elf`` and its sidecar; returns the `.o` path (existing identical files are kept).
+
+    Each file is written atomically; when the sidecar cannot be written (a full disk) a `.o`
+    this call created is removed again, so no fixture is left without its sidecar."""
     path = fixture_path(directory, record.engine, record.invariant, elf)
     sidecar = path.with_suffix(".json")
-    if not (path.exists() and path.read_bytes() == elf):
+    created = not path.exists()
+    if not _same_file(path, elf):
         _atomic_write(path, elf)
     text = record.to_json().encode()
-    if not (sidecar.exists() and sidecar.read_bytes() == text):
-        _atomic_write(sidecar, text)
+    try:
+        if not _same_file(sidecar, text):
+            _atomic_write(sidecar, text)
+    except OSError:  # e.g. a full disk: leave no `.o` without its sidecar
+        if created and not sidecar.exists():
+            path.unlink(missing_ok=True)
+        raise
     return path
 
 
+def _same_file(path: Path, data: bytes) -> bool:
+    """Whether ``path`` holds exactly ``data`` (its size is compared before its bytes are read)."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def load_fixture(path: Path) -> tuple[bytes, FixtureRecord]:
-    """Read a fixture `.o` and its sidecar; FixtureError with one line on any problem."""
+    """Read a fixture `.o` and its sidecar (each bounded: :mod:`ppcreloc.inputs`); FixtureError
+    with one line on any problem."""
     path = Path(path)
     sidecar = path.with_suffix(".json")
     try:
-        elf = path.read_bytes()
-    except OSError as exc:
-        raise FixtureError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(sidecar.read_text())
-    except OSError as exc:
-        raise FixtureError(f"cannot read sidecar {sidecar}: {exc.strerror or exc}") from None
+        elf = read_object_bytes(path)
+        data = json.loads(read_text_bounded(sidecar, MAX_SIDECAR_SIZE, "sidecar"))
+    except InputError as exc:
+        raise FixtureError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise FixtureError(f"{sidecar}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):

@@ -24,9 +24,15 @@ An engine that is a context manager (``kernel:PATH``: KernelEngine's session mod
 for the whole campaign, so each worker process keeps one kernel child for all its examples
 instead of starting one per example.
 
-Exit codes: 0 no violation found, 1 violations found (fixtures written), 2 bad input, 3 the
-tool failed on a case (ToolError: a kernel engine child hung or died; the campaign stops),
-130 interrupted with nothing found.
+Exit codes: 0 no violation found, 1 violations found (fixtures written), 2 bad input or an
+unwritable fixture directory (a full disk: one error, the campaign stops, fixtures written
+before are kept), 3 the tool failed on a case (ToolError: a kernel engine child hung or died;
+the campaign stops) or a worker died and nothing was found, 130 interrupted with nothing found.
+
+Faults: SIGINT and SIGTERM stop every worker at its next example (findings are on disk, writes
+are atomic); a worker that dies (``kill -9``) is reported with one warning while the others go
+on (the report lists it under ``lost_workers``); an example database that goes away (Redis
+stopped) prints one warning and the campaign goes on without it.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from ppcreloc.errors import ToolError, UsageError
+from ppcreloc.errors import PpcrelocError, ToolError, UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS
 
@@ -65,6 +71,8 @@ DEFAULT_ENGINE = "v6.12"
 DEFAULT_DATABASE = Path(".hypothesis/ppcreloc-fuzz")
 EXIT_OK, EXIT_VIOLATED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_JOBS = 64
+#: seconds the workers get to finish their example and report after a stop; then terminated
+STOP_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,8 @@ class Outcome:
     replayed: int = 0
     found: list[Found] = field(default_factory=list)
     interrupted: bool = False
+    #: workers that died mid-campaign (``worker 1: killed by signal 9``); the others went on
+    lost_workers: list[str] = field(default_factory=list)
 
     def merge(self, other: Outcome) -> None:
         """Add another worker's outcome."""
@@ -109,6 +119,7 @@ class Outcome:
         self.replayed += other.replayed
         self.found += other.found
         self.interrupted |= other.interrupted
+        self.lost_workers += other.lost_workers
 
     def violations(self) -> list[dict[str, Any]]:
         """``[{"invariant", "fixture", "from_database", "minimal"}]``, deduplicated, in
@@ -123,13 +134,17 @@ class Outcome:
         return [asdict(f) for f in rows]
 
 
-#: set by the first SIGINT: the campaign stops at the next example (see :func:`stop_on_sigint`)
+#: set by the first SIGINT or SIGTERM: the campaign stops at the next example (see
+#: :func:`stop_on_sigint`)
 STOP = threading.Event()
+#: the signals that stop a campaign cleanly (Ctrl-C, and what kill, systemd and CI runners send)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
 def stop_on_sigint() -> Iterator[None]:
-    """Turn the first SIGINT into :data:`STOP` (a second one raises KeyboardInterrupt at once).
+    """Turn the first SIGINT or SIGTERM into :data:`STOP` (a second one raises
+    KeyboardInterrupt at once).
 
     A KeyboardInterrupt raised by Python's default handler can land inside a gc callback, where
     it is printed and ignored; checking a flag between examples always stops the campaign.
@@ -143,11 +158,12 @@ def stop_on_sigint() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Found(Exception):
@@ -169,10 +185,11 @@ def _bug_class(invariants: tuple[str, ...]) -> type[_Found]:
 
 
 class _ToolStop(BaseException):
-    """Carries a ToolError out of a batch: not an Exception, so Hypothesis neither shrinks nor
-    replays it (a hung kernel child would cost its time limit on every shrink step)."""
+    """Carries a ToolError (or a FixtureError: the fixture directory is full or unwritable) out
+    of a batch: not an Exception, so Hypothesis neither shrinks nor replays it (a hung kernel
+    child would cost its time limit on every shrink step, a full disk a failed write)."""
 
-    def __init__(self, error: ToolError) -> None:
+    def __init__(self, error: PpcrelocError) -> None:
         super().__init__(str(error))
         self.error = error
 
@@ -217,26 +234,97 @@ def _redis_database(host: str, port: int, db: str, spec: str) -> ExampleDatabase
     return RedisExampleDatabase(client)
 
 
+#: the largest example-database entry a campaign reads (Hypothesis stores a choice sequence of a
+#: few KB; anything far larger is not ours): larger entries are skipped
+MAX_DB_ENTRY = 1 << 20
+#: the most a Redis key (one Hypothesis key's set of entries) may hold before it is read
+MAX_DB_KEY = 4 << 20
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What a database that went away raises: OSError, and redis-py's errors when installed."""
+    try:
+        import redis
+    except ImportError:
+        return (OSError,)
+    return (OSError, redis.RedisError)
+
+
+def _warn(message: str) -> None:
+    print(f"ppcreloc fuzz: warning: {message}", file=sys.stderr, flush=True)
+
+
 def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
-    """``db`` with every key prefixed (so engines and settings do not share failures)."""
+    """``db`` with every key prefixed (so engines and settings do not share failures), entries
+    bounded (a key with an entry larger than :data:`MAX_DB_ENTRY` is skipped before it is read
+    from a directory or Redis database, any other entry after), and failures survived: the first error (Redis gone, a disk error) prints one
+    warning and the campaign goes on without the database; findings are in the fixture
+    directory regardless."""
     from hypothesis.database import ExampleDatabase
+
+    errors = _database_errors()
 
     class Namespaced(ExampleDatabase):
         def __init__(self) -> None:
             super().__init__()
             self.inner, self.prefix = db, prefix.encode()
+            self.lost = self.warned = False
+
+        def _guard(self, op: Callable[[], Any], default: Any = None) -> Any:
+            if self.lost:
+                return default
+            try:
+                return op()
+            except errors as exc:
+                self.lost = True
+                text = " ".join(str(exc).split()) or type(exc).__name__
+                _warn(f"example database unavailable ({text}); continuing without it, "
+                      "findings are kept in the fixture directory")
+                return default
+
+        def _too_big(self, key: bytes) -> bool:
+            """A Redis key holding more than :data:`MAX_DB_KEY`, or a directory database file
+            larger than :data:`MAX_DB_ENTRY` (both asked before anything is read)."""
+            key_path = getattr(self.inner, "_key_path", None)
+            if key_path is not None:
+                where = Path(key_path(key))
+                return where.is_dir() and any(f.stat().st_size > MAX_DB_ENTRY
+                                              for f in where.iterdir() if f.is_file())
+            client = getattr(self.inner, "redis", None)
+            if client is None:
+                return False
+            import redis
+
+            try:
+                used = client.memory_usage(getattr(self.inner, "_prefix", b"") + key)
+            except redis.ResponseError:  # a server without MEMORY USAGE: read it
+                return False
+            return used is not None and int(used) > MAX_DB_KEY
+
+        def _skip(self) -> None:
+            if not self.warned:
+                self.warned = True
+                _warn(f"skipped example database entries larger than {MAX_DB_ENTRY} bytes")
 
         def fetch(self, key: bytes) -> Iterable[bytes]:
-            return self.inner.fetch(self.prefix + key)
+            full = self.prefix + key
+            if self._guard(lambda: self._too_big(full), False):
+                self._skip()
+                return []
+            values: list[bytes] = self._guard(lambda: list(self.inner.fetch(full)), [])
+            kept = [v for v in values if len(v) <= MAX_DB_ENTRY]
+            if len(kept) < len(values):
+                self._skip()
+            return kept
 
         def save(self, key: bytes, value: bytes) -> None:
-            self.inner.save(self.prefix + key, value)
+            self._guard(lambda: self.inner.save(self.prefix + key, value))
 
         def delete(self, key: bytes, value: bytes) -> None:
-            self.inner.delete(self.prefix + key, value)
+            self._guard(lambda: self.inner.delete(self.prefix + key, value))
 
         def move(self, src: bytes, dest: bytes, value: bytes) -> None:
-            self.inner.move(self.prefix + src, self.prefix + dest, value)
+            self._guard(lambda: self.inner.move(self.prefix + src, self.prefix + dest, value))
 
     return Namespaced()
 
@@ -370,7 +458,7 @@ class Campaign:
                 test()
         except _Found:
             pass
-        except _ToolStop as stop:  # the tool failed on a case: stop the campaign, exit 3
+        except _ToolStop as stop:  # the tool failed on a case (exit 3) or the disk (exit 2)
             raise stop.error from None
         except unittest.SkipTest:  # nothing ran: an empty database
             pass
@@ -413,7 +501,7 @@ class Campaign:
         An unshrunk case never overwrites an existing file (it may be an earlier minimal one).
         """
         from ppcreloc.elf.writer import write_elf
-        from ppcreloc.fixtures import case_record, fixture_path, write_fixture
+        from ppcreloc.fixtures import FixtureError, case_record, fixture_path, write_fixture
 
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
@@ -424,7 +512,12 @@ class Campaign:
             if minimal or not existed:
                 record = case_record(case, self.engine.name, inv, verdict, self.seed,
                                      self.opts.cycles, minimal=minimal)
-                write_fixture(directory, elf, record)
+                try:
+                    write_fixture(directory, elf, record)
+                except OSError as exc:  # a full or read-only disk: one error, earlier files kept
+                    raise _ToolStop(FixtureError(
+                        f"cannot write fixture {path}: {exc.strerror or exc} (the campaign "
+                        f"stopped; fixtures written before are kept)")) from None
             out[inv] = (path, not existed)
         return out
 
@@ -466,11 +559,13 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
             q.put(("examples", index, pending))
             pending, last = 0, time.monotonic()
 
-    signal.signal(signal.SIGINT, lambda _s, _f: STOP.set())
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda _s, _f: STOP.set())
     try:
         campaign = Campaign(opts, index, on_examples, lambda f: q.put(("found", index, asdict(f))))
         outcome = campaign.run(_split(opts.examples, opts.jobs, index), _deadline(wall_deadline))
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # over: finish reporting in peace
+        for sig in STOP_SIGNALS:  # over: finish reporting in peace
+            signal.signal(sig, signal.SIG_IGN)
     except KeyboardInterrupt:
         outcome = Outcome(interrupted=True)
     except ToolError as exc:
@@ -498,11 +593,29 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
     errors: list[str] = []
     tool_errors: list[ToolError] = []
 
+    def lost(index: int, code: int | None) -> None:
+        """A worker died without reporting its end: say so once; the others go on."""
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        total.lost_workers.append(f"worker {index}: {how}")
+        _warn(f"worker {index} died ({how}); its findings so far are on disk, the other "
+              "workers go on")
+
+    def drain_now() -> bool:
+        try:
+            message = q.get_nowait()
+        except (queue_mod.Empty, OSError, EOFError):
+            return False
+        handle(*message)
+        return True
+
     def drain(timeout: float) -> None:
         try:
             kind, index, data = q.get(timeout=timeout)
         except queue_mod.Empty:
             return
+        handle(kind, index, data)
+
+    def handle(kind: str, index: int, data: Any) -> None:
         if kind == "examples":
             progress.examples(data)
         elif kind == "found":
@@ -520,23 +633,28 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
             done.add(index)
 
     def forward_stop() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         total.interrupted = True
+        stopped_at.append(time.monotonic())
         for i, p in enumerate(procs):
             if i not in done and p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
 
+    stopped_at: list[float] = []
     try:
         while len(done) < len(procs):
             drain(0.2)
             if STOP.is_set() and not total.interrupted:
                 forward_stop()
+            if stopped_at and time.monotonic() - stopped_at[0] > STOP_GRACE:
+                break  # a worker that cannot finish (its queue lock died with a killed peer)
             if any(not p.is_alive() for i, p in enumerate(procs) if i not in done):
                 drain(1.0)  # a worker that exited has flushed its queue; give it a moment
                 for i, p in enumerate(procs):
                     if i not in done and not p.is_alive():
                         if not total.interrupted:
-                            errors.append(f"worker {i} exited with code {p.exitcode}")
+                            lost(i, p.exitcode)
                         done.add(i)
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
         if not total.interrupted:
@@ -547,6 +665,8 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: _Progres
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
+    while drain_now():  # findings a worker queued before its end (or its death)
+        pass
     if tool_errors and not total.interrupted:
         raise tool_errors[0]
     if errors and not total.interrupted:
@@ -631,6 +751,8 @@ def report(opts: FuzzOptions, outcome: Outcome, seed_value: int, elapsed: float)
     }
     if outcome.interrupted:
         doc["interrupted"] = True
+    if outcome.lost_workers:
+        doc["lost_workers"] = outcome.lost_workers
     return doc
 
 
@@ -683,6 +805,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
               f"{len(doc['violations'])} fixture(s) on disk", file=sys.stderr)
         if not doc["violations"]:
             return EXIT_INTERRUPTED
+    if outcome.lost_workers and not doc["violations"]:  # no verdict for the lost share
+        raise ToolError("fault", f"{', '.join(outcome.lost_workers)}; no violation found by "
+                        "the others")
     return EXIT_VIOLATED if doc["violations"] else EXIT_OK
 
 

@@ -9,11 +9,8 @@ why, except under ``CI=true``, where CI has run the fetch script and a missing s
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,17 +47,10 @@ def module_stem(path: Path | str) -> str:
 
 
 def module_bytes(path: Path) -> bytes:
-    """The ELF image of a module file, decompressed by its suffix (``.zst`` needs ``zstd``)."""
-    data = path.read_bytes()
-    if path.suffix == ".xz":
-        return lzma.decompress(data)
-    if path.suffix == ".gz":
-        return gzip.decompress(data)
-    if path.suffix == ".zst":
-        if shutil.which("zstd") is None:
-            missing(f"{path}: the zstd tool is not installed")
-        return subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
-    return data
+    """The ELF image of a module file, decompressed by its magic (ppcreloc.inputs, bounded)."""
+    from ppcreloc.inputs import read_object_bytes
+
+    return read_object_bytes(path)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import struct
-from pathlib import Path
 from typing import Literal
 
 from ppcreloc.elf.errors import ElfFormatError
@@ -258,11 +257,14 @@ def _read_struct(data: bytes) -> ElfObject:
 
 
 def read_elf_file(path: str | os.PathLike[str], reader: Reader = "struct") -> ElfObject:
-    """Read the ELF file at ``path`` with ``reader``; an unreadable path raises ElfFormatError too."""
+    """Read the ELF file at ``path`` (plain or compressed, bounded: :mod:`ppcreloc.inputs`) with
+    ``reader``; an unreadable or oversized path raises ElfFormatError too."""
     if reader not in READERS:
         raise ValueError(f"unknown ELF reader {reader!r} (choose from: {', '.join(READERS)})")
+    from ppcreloc.inputs import InputError, read_object_bytes
+
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ElfFormatError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+        data = read_object_bytes(path)
+    except InputError as exc:
+        raise ElfFormatError(str(exc)) from None
     return read_elf(data, reader)

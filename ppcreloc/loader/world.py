@@ -28,7 +28,6 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from ppcreloc.errors import PpcrelocError
@@ -151,10 +150,12 @@ class SymbolWorld:
             text, where = source, "<kallsyms text>"
         else:
             where = os.fspath(source)
+            from ppcreloc.inputs import MAX_MAP_SIZE, InputError, read_text_bounded
+
             try:
-                text = Path(where).read_text(encoding="utf-8", errors="surrogateescape")
-            except OSError as e:
-                raise WorldError(f"cannot read symbol map {where}: {e.strerror or e}") from None
+                text = read_text_bounded(where, MAX_MAP_SIZE, "symbol map")
+            except InputError as e:
+                raise WorldError(str(e)) from None
         world = cls(seed=seed, fallback=fallback)
         world._parse(text, where)
         return world
