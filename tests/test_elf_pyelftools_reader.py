@@ -162,8 +162,10 @@ def test_hostile_1mb_inputs_finish_with_the_same_outcome(name):
     start = time.perf_counter()
     got = outcome(data, "pyelftools")
     elapsed = time.perf_counter() - start
-    # A hang guard, not a speed target: pyelftools parses about 50,000 Elf64_Sym a second.
-    assert elapsed < 5, f"{name}: {elapsed:.2f} s"
+    # A hang guard, not a speed target (bench/bench_elf.py measures speed): pyelftools parses
+    # about 50,000 Elf64_Sym a second, so a 1 MB table takes under a second alone; the bound
+    # leaves room for a loaded 2-core CI machine and still catches a reader that loops.
+    assert elapsed < 30, f"{name}: {elapsed:.2f} s"
     assert got == outcome(data, "struct")
     if isinstance(got, str):
         assert re.search(EXPECTED.get(name, "^$"), got), got
