@@ -219,3 +219,53 @@ def test_edited_tree_is_caught_and_named(edited_tree, tmp_path, capsys):
     assert code == 1 and f"A = kernel:{edited_tree}" in out and "R_PPC64_TOC16_HA" in out
     code, out, _ = run(capsys, "explain", found["fixture"])
     assert code == 1 and "TOC16_HA" in out and "!!" in out
+
+
+# -- CI: scripts/ci-campaign.sh's diff of each Debian tree ------------------------------------
+FAKE_PPCRELOC = """#!/bin/sh
+# fuzz: nothing found; diff: a disagreement for a tree named bad*, none otherwise
+if [ "$1" = fuzz ]; then
+    echo '{"engine": "'"$3"'", "examples": 1, "violations": [], "elapsed_s": 0.1}'; exit 0
+fi
+case "$3" in
+kernel:*bad*) found='[{"fixture": "f.o", "step": 1, "step_desc": "coming(t, gen 0)",
+  "field": "patch writes", "a": "1", "b": "2", "relocs": 1, "relocation": {"section": ".klp",
+  "index": 0, "type_name": "R_PPC64_REL24"}}]'; rc=1;;
+*) found='[]'; rc=0;;
+esac
+echo '{"engine": "'"$3"'", "against": "v6.12", "placeholders": "compiler", "examples": 7,
+  "disagreements": '"$found"', "elapsed_s": 0.1}'
+exit $rc
+"""
+
+
+def test_ci_campaign_diff_fails_on_a_disagreement_or_a_missing_tree(tmp_path):
+    """The script runs ``diff`` per tree and mode, fails (exit 1) naming the relocation of a
+    disagreement, a missing tree, or a short run; a tree agreeing over every example is ok."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    fake = tmp_path / "ppcreloc"
+    fake.write_text(FAKE_PPCRELOC)
+    fake.chmod(0o755)
+    good, bad = tmp_path / "good.tar.xz", tmp_path / "bad.tar.xz"
+    good.write_bytes(b"")
+    bad.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": str(root), "PPCRELOC": str(fake),
+           "PYTHON": sys.executable, "CAMPAIGN_FIXTURES": str(tmp_path / "fx"),
+           "CAMPAIGN_DIFF_EXAMPLES": "7",
+           "CAMPAIGN_DIFF_TREES": f"{good} {bad} {tmp_path / 'missing.tar.xz'}"}
+    proc = subprocess.run(["bash", str(root / "scripts/ci-campaign.sh")], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert f"ok   diff kernel:{good} vs v6.12 (compiler): 7 examples" in proc.stdout
+    assert f"FAIL diff kernel:{bad} vs v6.12" in proc.stderr
+    assert "at .klp[0] R_PPC64_REL24: A 1 B 2: f.o" in proc.stderr
+    assert f"FAIL diff kernel:{tmp_path / 'missing.tar.xz'}: no such tree" in proc.stderr
+    env["CAMPAIGN_DIFF_EXAMPLES"] = "8"  # the fake ran 7: a short run is not a pass
+    env["CAMPAIGN_DIFF_TREES"] = str(good)
+    proc = subprocess.run(["bash", str(root / "scripts/ci-campaign.sh")], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert f"FAIL diff kernel:{good} vs v6.12 (compiler): 7 examples" in proc.stderr
