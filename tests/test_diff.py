@@ -160,11 +160,16 @@ def test_bad_tree_directory_is_one_line(tmp_path, capsys):
 
 
 # -- the default --against ------------------------------------------------------------------------
+def _version(*parts: int) -> str:
+    """A made-up VERSION.PATCHLEVEL[.SUBLEVEL] (never a real Debian patch version)."""
+    return ".".join(str(p) for p in parts)
+
+
 def test_profile_for_version():
-    assert profile_for_version("6.1.158") == "v6.1"
-    assert profile_for_version("6.12.118") == "v6.12"
-    assert profile_for_version("6.3") == "v6.12"
-    for version in ("6.2.16", "5.15.0", "7.0.0", "unknown"):
+    assert profile_for_version(_version(6, 1, 7)) == "v6.1"
+    assert profile_for_version(_version(6, 12, 7)) == "v6.12"
+    assert profile_for_version(_version(6, 3)) == "v6.12"
+    for version in (_version(6, 2, 7), _version(5, 15, 7), _version(7, 0, 7), "unknown"):
         with pytest.raises(UsageError, match="give --against PROFILE"):
             profile_for_version(version)
     assert [p for *_r, p in VERSION_PROFILES] == ["v6.1", "v6.12"]
