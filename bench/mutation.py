@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 if not __package__:  # run as a script (python bench/mutation.py): the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -247,8 +247,16 @@ def score(rows: list[dict[str, Any]], campaigns: tuple[str, ...], modes: tuple[s
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mutation: error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """Run the benchmark and print its JSON report; 2 on bad input."""
+    p = _Parser(description="Mutation score of ppcreloc on a kernel tree's module_64.c (JSON).")
     p.add_argument("tree", nargs="?", default=str(DEFAULT_TREE),
                    help=f"kernel tree directory or source tarball (default {DEFAULT_TREE})")
     p.add_argument("--examples", type=int, default=150, help="per campaign and mode (150)")

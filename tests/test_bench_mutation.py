@@ -102,3 +102,8 @@ def test_bad_input_is_one_line(capsys):
     assert len(err) == 1 and "no such mutant: no-such-mutant" in err[0]
     assert mutation.main(["/no/such/tree"]) == 2
     assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        mutation.main(["--examples", "many"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid int value" in err[0]
