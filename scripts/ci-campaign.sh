@@ -10,10 +10,16 @@
 # kernels build (-fpatchable-function-entry, strategies.ftrace_entries). Deterministic: same seed, same
 # examples, same result. Fixtures go to a scratch directory, not to tests/fixtures.
 #
+# Then, per Debian kernel tree and placeholder mode, a seeded `ppcreloc diff --engine kernel:TREE`
+# against the profile of the tree's version (diff's default --against) must find 0
+# disagreements: the kernel's own module_64.c and its model agree step for step.
+#
 # Environment: CAMPAIGN_EXAMPLES (default 300), CAMPAIGN_SEED (default 0), CAMPAIGN_FIXTURES
 # (default: a new temporary directory, removed when every profile is as predicted), PPCRELOC
-# (default: .venv/bin/ppcreloc), PYTHON (default: .venv/bin/python). Exit 0 when every profile
-# behaves as predicted, 1 otherwise.
+# (default: .venv/bin/ppcreloc), PYTHON (default: .venv/bin/python), CAMPAIGN_DIFF_EXAMPLES
+# (default 500 per tree and mode), CAMPAIGN_DIFF_TREES (default Debian's 6.1 and 6.12 tarballs in
+# /usr/src; empty: no diff). Exit 0 when every profile behaves as predicted and every tree
+# agrees with its profile, 1 otherwise (a missing tree fails: CI installs both).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -63,6 +69,51 @@ for v in doc["violations"]:
         print(f"  not predicted: {v['invariant']}: {v['fixture']}", file=sys.stderr)
 sys.exit(1)
 PY
+done
+
+DIFF_EXAMPLES=${CAMPAIGN_DIFF_EXAMPLES:-500}
+DIFF_TREES=${CAMPAIGN_DIFF_TREES-/usr/src/linux-source-6.1.tar.xz /usr/src/linux-source-6.12.tar.xz}
+for tree in $DIFF_TREES; do
+    if [ ! -e "$tree" ]; then
+        echo "ci-campaign: FAIL diff kernel:$tree: no such tree (CI installs linux-source-*)" >&2
+        failed=1
+        continue
+    fi
+    for mode in compiler adversarial; do
+        out="$FIXTURES/diff-$(basename "$tree")-$mode.json"
+        rc=0
+        "$PPCRELOC" diff --engine "kernel:$tree" --examples "$DIFF_EXAMPLES" --seed "$SEED" \
+            --placeholders "$mode" --fixtures "$FIXTURES/diff" --json >"$out" || rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+            echo "ci-campaign: FAIL diff kernel:$tree ($mode): ppcreloc diff exit code $rc" >&2
+            failed=1
+            continue
+        fi
+        "$PYTHON" - "$out" "$DIFF_EXAMPLES" <<'PY' || failed=1
+import json
+import sys
+
+path, wanted = sys.argv[1], int(sys.argv[2])
+try:
+    doc = json.load(open(path))
+    found, examples = doc["disagreements"], doc["examples"]
+except (OSError, ValueError, KeyError, TypeError) as exc:
+    print(f"ci-campaign: FAIL diff: unreadable report {path}: {exc}", file=sys.stderr)
+    sys.exit(1)
+summary = (f"diff {doc.get('engine')} vs {doc.get('against')} ({doc.get('placeholders')}): "
+           f"{examples} examples in {doc.get('elapsed_s')} s, {len(found)} disagreement(s)")
+if not found and examples == wanted:
+    print(f"ci-campaign: ok   {summary}")
+    sys.exit(0)
+print(f"ci-campaign: FAIL {summary} (expected 0 over {wanted})", file=sys.stderr)
+for f in found:
+    rel = f.get("relocation") or {}
+    print(f"  step {f['step']} {f['step_desc']}: {f['field']} at "
+          f"{rel.get('section')}[{rel.get('index')}] {rel.get('type_name')}: A {f['a']} "
+          f"B {f['b']}: {f['fixture']}", file=sys.stderr)
+sys.exit(1)
+PY
+    done
 done
 if [ "$failed" -eq 0 ] && [ -z "${CAMPAIGN_FIXTURES:-}" ]; then
     rm -rf "$FIXTURES"
