@@ -175,3 +175,62 @@ def test_ds_mask_on_lxv_is_a_violation(profile):
     v = check(_ds_word(lxv, 0x44), get_engine(profile), world).invariants["abi_values"]
     assert not v.holds and "not 16-aligned" in v.message
     assert check(_ds_word(ld, 0x48), get_engine(profile), world).invariants["abi_values"].holds
+
+
+# -- stubs and words the oracle must not misjudge -----------------------------------------------
+def _calls(words: list[int], relas: list[tuple[int, str]], size: int | None = None) -> ElfObject:
+    """One .text of ``words`` (``size`` bytes, default all) with a REL24 per (offset, name);
+    names starting .klp.sym are SHN_LIVEPATCH, the others undefined."""
+    ob = ObjectBuilder()
+    data = struct.pack(f"<{len(words)}I", *words)
+    t = ob.add_section(".text", data[: size if size is not None else len(data)])
+    ob.add_stubs()
+    syms: dict[str, int] = {}
+    for off, name in relas:
+        if name not in syms:
+            klp = name.startswith(".klp.sym.")
+            syms[name] = ob.add_symbol(name, bind=STB_GLOBAL,
+                                       shndx=SHN_LIVEPATCH if klp else 0)
+        obj = name.split(".")[3] if name.startswith(".klp.sym.") else None
+        section = f".klp.rela.{obj}.text" if obj else None
+        if section:
+            ob.add_rela(t, off, syms[name], R["REL24"], section=section)
+        else:
+            ob.add_rela(t, off, syms[name], R["REL24"])
+    return ob.build()
+
+
+def test_mcount_gets_the_ftrace_stub_and_its_reuse_is_either_form() -> None:
+    """create_stub hands _mcount to create_ftrace_stub (6.1, 6.12 MPROFILE_KERNEL): abi_values
+    expects that form by the name, and accepts either form for a stub reused by address."""
+    obj = _calls([BL, NOP, BL, NOP, 0x4E800020],
+                 [(0, "_mcount"), (8, ".klp.sym.vmlinux._mcount,0")])
+    verdict = check(obj, _Engine(V6_12()), SymbolWorld.synthetic(), cycles=0)
+    assert verdict.invariants["apply"].holds
+    res = verdict.invariants["abi_values"]
+    assert res.holds, res.message
+
+
+def test_a_stub_a_stray_relocation_overwrote_is_not_create_stubs_fault() -> None:
+    """A REL24 whose r_offset lies past its section lands in `.stubs` (never checked against
+    sh_size): the stub's changed word is that write's doing, not a wrong create_stub."""
+    words = [BL, NOP, 0x4E800020]
+    # .text is 12 bytes at the module base, .stubs follows 16-aligned: the kmalloc call's stub
+    # is stubs[0], its sixth word (bctr) at .stubs + 20; the stray printk REL24 rewrites it
+    obj = _calls(words, [(0x10 + 20, "printk"), (0, "kmalloc")])
+    verdict = check(obj, _Engine(V6_12()), SymbolWorld.synthetic(), cycles=0)
+    run = verdict.run
+    assert run is not None
+    stubs = next(p for p in run.placements if p.name == ".stubs")
+    assert any(w.addr == stubs.addr + 20 and w.what == "REL24" for w in run.steps[0].writes)
+    res = verdict.invariants["abi_values"]
+    assert res.holds and "stub overwritten" in str(res.message), res.message
+
+
+def test_rel24_on_a_prefix_word_zeroes_the_next_word() -> None:
+    """ppc_inst(value) keeps a primary opcode of 1, so patch_instruction stores 8 bytes with a
+    zero suffix: reported as a finding of the kernel, naming the prefix."""
+    obj = _calls([0x04000000, NOP, 0x4E800020], [(0, ".klp.sym.target.func,0")])
+    verdict = check(obj, _Engine(V6_12()), SymbolWorld.synthetic(), cycles=0)
+    res = verdict.invariants["abi_values"]
+    assert not res.holds and "primary opcode 1" in str(res.message), res.message
