@@ -16,12 +16,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ppcreloc.loader.world import KERNEL_TOC as KERNEL_TOC  # r2 in the kernel, one value
+from ppcreloc.loader.world import VMLINUX as VMLINUX
+from ppcreloc.loader.world import VMLINUX_BASE as VMLINUX_BASE
 from strategies._draw import Pick, Prod, count, draw_space
 
-VMLINUX = "vmlinux"
-VMLINUX_BASE = 0xC000_0000_0000_0000
-#: where the kernel TOC lies; create_ftrace_stub needs |target - kernel_toc| < 2**31
-KERNEL_TOC = VMLINUX_BASE + 0x0200_0000
 MODULE_AREA = 0xC008_0000_0000_0000
 #: the livepatch module's own default base (engine.Layout.base); target bases stay clear of it
 LIVEPATCH_BASE = 0xC008_0000_0010_0000

@@ -9,9 +9,9 @@ applied so each event points at it.
 
 from __future__ import annotations
 
-from ppcreloc.arch.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, Symbol
+from ppcreloc.errno import EFAULT, ENOENT, ENOEXEC
 from ppcreloc.loader.memory import reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (

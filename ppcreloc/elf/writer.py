@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.errors import ElfFormatError
 from ppcreloc.elf.format import (
     EHDR_SIZE,
@@ -37,8 +38,6 @@ from ppcreloc.elf.format import (
 )
 from ppcreloc.elf.layout import Derived, derived_sections, file_align
 from ppcreloc.elf.model import SHT_NOBITS, ElfObject, Rela, Symbol
-
-_U64 = (1 << 64) - 1
 
 
 class _StrTab:
@@ -66,7 +65,7 @@ def _pack_symbols(e: ByteOrderPrefix, symbols: list[Symbol], names: list[int]) -
         try:
             # Elf64_Sym's fields in order: st_name, st_info, st_other, st_shndx, st_value,
             # st_size (positional: a keyword NamedTuple per symbol costs ~10x the pack)
-            out += st.pack(name, sym.info, sym.other, sym.shndx, sym.value & _U64, sym.size & _U64)
+            out += st.pack(name, sym.info, sym.other, sym.shndx, sym.value & M64, sym.size & M64)
         except struct.error as exc:
             raise ElfFormatError(f"symbol {i} ({sym.name!r}): field out of range ({exc})") from None
     return bytes(out)
@@ -77,7 +76,7 @@ def _pack_relas(e: ByteOrderPrefix, relas: list[Rela], where: str) -> bytes:
     its 64-bit two's complement (the same bytes as its Sxword)."""
     flat: list[int] = []
     for r in relas:
-        flat += (r.offset & _U64, r.info, r.addend & _U64)
+        flat += (r.offset & M64, r.info, r.addend & M64)
     try:
         return struct.pack(f"{e}{len(flat)}Q", *flat)
     except struct.error as exc:  # only reachable with non-int fields

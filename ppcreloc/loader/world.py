@@ -31,15 +31,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.errors import WorldError as WorldError
 
 VMLINUX = "vmlinux"
 VMLINUX_BASE = 0xC000_0000_0000_0000
 #: synthetic vmlinux symbols lie in [VMLINUX_BASE + 64 KiB, + 1 GiB): all within 2**31 of the TOC
 VMLINUX_SYNTH_START = VMLINUX_BASE + 0x1_0000
 VMLINUX_SYNTH_SPAN = 0x4000_0000 - 0x1_0000
-#: r2 in the kernel when no map gives ".TOC." (create_ftrace_stub needs |target - toc| < 2**31)
-KERNEL_TOC = VMLINUX_BASE + 0x0200_8000
+#: r2 in the kernel when no map gives ".TOC.": kernel_toc_addr() (asm/sections.h, 6.1 and 6.12)
+#: returns r2, which is vmlinux's .TOC., the linker's TOC base + 0x8000 (the ELF ABI bias that
+#: lets a signed 16-bit offset reach 64 KiB; module_64.c's my_r2 adds the same 0x8000). The
+#: synthetic vmlinux has its TOC (.got with .toc, vmlinux.lds.S) 32 MiB in. create_ftrace_stub
+#: needs |target - kernel_toc| < 2**31.
+KERNEL_TOC = VMLINUX_BASE + 0x0200_0000 + 0x8000
 #: where module percpu areas are (mod_percpu(); kernel/module/main.c percpu_modalloc)
 PERCPU_BASE = VMLINUX_BASE + 0x7000_0000
 MODULE_AREA = 0xC008_0000_0000_0000
@@ -60,10 +64,6 @@ SYNTH_GRANULE = 16
 FUNC_DESC_ENTRY_DELTA = 0x100
 #: names module_64.c must always be able to resolve (module_finalize_ftrace, restore_r2)
 FTRACE_NAMES = ("_mcount", "ftrace_caller", "ftrace_regs_caller")
-
-
-class WorldError(PpcrelocError):
-    """A symbol map that cannot be read, or a request the world cannot answer."""
 
 
 class Ksym(NamedTuple):
