@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from ppcreloc.bits import M64
 from ppcreloc.errors import WorldError as WorldError
 
 VMLINUX = "vmlinux"
@@ -304,7 +305,7 @@ class SymbolWorld:
         base = self.module_base(obj, generation)
         if listed:
             delta = base - self._listed_base(obj)
-            return [(a + delta) & (2**64 - 1) for a in listed]
+            return [(a + delta) & M64 for a in listed]
         return [base + self._synthetic(obj, name)] if self.fallback else []
 
     def resolve_export(self, name: str) -> int | None:
@@ -343,7 +344,7 @@ class SymbolWorld:
         """
         if addr in self.func_descs:
             return self.func_descs[addr]
-        entry = (addr + FUNC_DESC_ENTRY_DELTA) & (2**64 - 1)
+        entry = (addr + FUNC_DESC_ENTRY_DELTA) & M64
         toc = self.kernel_toc_addr() if addr < MODULE_AREA else (addr & ~(SUBSLOT - 1)) + 0x8000
         return entry, toc, 0
 
@@ -380,7 +381,7 @@ class SymbolWorld:
             delta = base - self._listed_base(obj)
             for e in self.entries:
                 if e.obj == obj:
-                    lines.append(f"{(e.addr + delta) & (2**64 - 1):016x} {e.type} {e.name}\t[{obj}]")
+                    lines.append(f"{(e.addr + delta) & M64:016x} {e.type} {e.name}\t[{obj}]")
             for (o, name), off in self._synth.items():
                 if o == obj:
                     lines.append(f"{base + off:016x} t {name}\t[{obj}]")
