@@ -32,6 +32,7 @@ tool failed on a case (ToolError: a kernel engine child hung or died; the campai
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -48,8 +49,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from ppcreloc.errors import ToolError, UsageError
-from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.elf.writer import write_elf
+from ppcreloc.engines import resolve_engine
+from ppcreloc.errors import PpcrelocError, ToolError, UsageError
+from ppcreloc.fixtures import DEFAULT_DIR, case_record, fixture_path, write_fixture
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS
 
 if TYPE_CHECKING:
@@ -244,8 +247,6 @@ def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
 # -- one worker -----------------------------------------------------------------------------------
 def batch_seed(seed: int, worker: int, batch: int) -> int:
     """The Hypothesis seed of one batch (a stable mix of campaign seed, worker and batch)."""
-    import hashlib
-
     text = f"ppcreloc-fuzz:{seed}:{worker}:{batch}".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
@@ -256,7 +257,6 @@ class Campaign:
     def __init__(self, opts: FuzzOptions, worker: int = 0,
                  on_examples: Callable[[int], None] | None = None,
                  on_found: Callable[[Found], None] | None = None) -> None:
-        from ppcreloc.replay import resolve_engine
         from strategies import livepatch_objects
 
         self.opts, self.worker = opts, worker
@@ -411,9 +411,6 @@ class Campaign:
 
         An unshrunk case never overwrites an existing file (it may be an earlier minimal one).
         """
-        from ppcreloc.elf.writer import write_elf
-        from ppcreloc.fixtures import case_record, fixture_path, write_fixture
-
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
         out: dict[str, tuple[Path, bool]] = {}
@@ -453,8 +450,6 @@ def _deadline(wall: float | None) -> float | None:
 
 def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: Any) -> None:
     """A worker process: run a Campaign and report counts, findings and the end on ``q``."""
-    from ppcreloc.errors import PpcrelocError
-
     pending = 0
     last = time.monotonic()
 
@@ -665,7 +660,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         budget=args.budget, seed=args.seed, fixtures=args.fixtures,
         placeholders=args.placeholders, jobs=args.jobs, database=args.database,
     )
-    from ppcreloc.replay import resolve_engine
 
     resolve_engine(opts.engine)  # a bad name is a usage error before any worker starts
     open_database(opts.database)  # likewise an unreachable server or a bad path

@@ -26,9 +26,12 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
 from hypothesis.reporting import with_reporter
 
+from ppcreloc.cli import engine_or_usage
+from ppcreloc.elf.writer import write_elf
 from ppcreloc.engine import Engine
+from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
-from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
@@ -210,9 +213,6 @@ def write_counterexample(directory: Path, engine: str, invariant: str, minimal: 
                          seed_value: int, cycles: int) -> Path:
     """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus the JSON sidecar
     :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes)."""
-    from ppcreloc.elf.writer import write_elf
-    from ppcreloc.fixtures import case_record, write_fixture
-
     case, verdict = minimal.case, minimal.verdict
     assert case is not None and verdict is not None
     record = case_record(case, engine, invariant, verdict, seed_value, cycles)
@@ -357,9 +357,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
     """Profiles by name, ``all``, ``PATH.py:Class`` or ``kernel:PATH`` (ppcreloc.registry)."""
-    from ppcreloc.cli import engine_or_usage
-    from ppcreloc.engines import engine_names
-
     wanted = engine_names() if not names or list(names) == ["all"] else list(names)
     return [engine_or_usage(n) for n in wanted]
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ppcreloc.loader.world import KERNEL_TOC as KERNEL_TOC  # r2 in the kernel, one value
 from ppcreloc.loader.world import VMLINUX as VMLINUX
 from ppcreloc.loader.world import VMLINUX_BASE as VMLINUX_BASE
+from ppcreloc.loader.world import world_from_spec
 from strategies._draw import Pick, Prod, count, draw_space
 
 MODULE_AREA = 0xC008_0000_0000_0000
@@ -132,8 +133,6 @@ class WorldSpec:
 
 def to_symbol_world(spec: WorldSpec) -> Any:
     """The loader's SymbolWorld for ``spec`` (ppcreloc/loader/world.py)."""
-    from ppcreloc.loader.world import world_from_spec
-
     return world_from_spec(spec)
 
 

@@ -162,6 +162,8 @@ def read_elf(data: bytes, reader: Reader = "struct") -> ElfObject:
     if reader == "struct":
         return _read_struct(data)
     if reader == "pyelftools":
+        _read_struct(data)  # the struct reader's checks and error messages come first
+        # imported here: pyelftools costs ~0.2 s to import and only this reader needs it
         from ppcreloc.elf.pyelftools_reader import read_elf_pyelftools
 
         return read_elf_pyelftools(data)
