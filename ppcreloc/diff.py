@@ -47,6 +47,7 @@ from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
 from ppcreloc.inputs import replay_inputs
+from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import target_objects
 from ppcreloc.ppc64.reloctypes import type_name
 
@@ -342,9 +343,6 @@ class DiffCampaign:
     def _write(self, case: Case, sc: Scenario, ra: RunResult, rb: RunResult, d: Disagreement,
                seed_value: int) -> Found:
         import hypothesis
-
-        from strategies.worlds import to_symbol_world
-
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
         path = fixture_path(directory, self.a.name, DIFF, elf)
@@ -358,7 +356,7 @@ class DiffCampaign:
                      **{k: v for k, v in asdict(found).items() if k != "fixture"}}
         record = FixtureRecord(
             engine=self.a.name, invariant=DIFF, holds=False, violation=violation,
-            world=to_symbol_world(case.world).to_kallsyms_text(), layout=layout,
+            world=world_from_spec(case.world).to_kallsyms_text(), layout=layout,
             cycles=self.opts.cycles, hypothesis_version=hypothesis.__version__,
             seed=seed_value, replay=f"ppcreloc replay {path}", minimal=True)
         write_fixture(directory, elf, record)

@@ -15,6 +15,7 @@ from ppcreloc.elf.reader import read_elf
 from ppcreloc.engine import Config, Layout
 from ppcreloc.fixtures import FixtureError, FixtureRecord
 from ppcreloc.loader.world import SymbolWorld, WorldError
+from ppcreloc.loader.worldspec import WorldSpec, world_from_spec
 from ppcreloc.oracle import INVARIANTS
 
 
@@ -59,12 +60,8 @@ def replay_inputs(elf: bytes, record: FixtureRecord, source: str) -> ReplayInput
         raise FixtureError(f"{source}: bad cycles {record.cycles!r}")
     spec = lay.get("world_spec")
     if spec is not None:
-        # imported here: the strategies pull in Hypothesis (~0.5 s), which a fixture with a
-        # kallsyms world does not need
-        from strategies.worlds import WorldSpec, to_symbol_world
-
         try:
-            world = to_symbol_world(WorldSpec.from_dict(spec))
+            world = world_from_spec(WorldSpec.from_dict(spec))
         except (KeyError, TypeError, ValueError) as exc:
             raise FixtureError(f"{source}: bad world_spec ({exc})") from None
     else:

@@ -32,6 +32,7 @@ from ppcreloc.engine import Engine
 from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
+from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
@@ -140,9 +141,7 @@ def _cases(placeholders: str, **knobs: Any) -> Any:
 
 def run_check(case: Any, engine: Engine, cycles: int = DEFAULT_CYCLES) -> Verdict:
     """The oracle's verdict on one generated case (on a clone: engines may sort in place)."""
-    from strategies.worlds import to_symbol_world
-
-    return check(case.obj.clone(), engine, to_symbol_world(case.world), cycles=cycles,
+    return check(case.obj.clone(), engine, world_from_spec(case.world), cycles=cycles,
                  layout=case.layout)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ppcreloc import errors
 from ppcreloc.arch import stubs
-from ppcreloc.loader import world
+from ppcreloc.loader import world, worldspec
 from strategies import worlds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +47,15 @@ def test_one_kernel_toc_with_the_abi_bias() -> None:
     assert worlds.KERNEL_TOC is world.KERNEL_TOC
     assert worlds.WorldSpec(worlds.ObjectSpec("vmlinux", (), (0,))).kernel_toc == world.KERNEL_TOC
     assert world.KERNEL_TOC & 0xFFFF == 0x8000  # r2 = TOC base + 0x8000
+
+
+def test_strategies_produce_the_loaders_plain_specs() -> None:
+    """The world specs are the loader's own dataclasses: no Protocol adapters in loader/world.py."""
+    assert worlds.WorldSpec is worldspec.WorldSpec and worlds.WorldSymbol is worldspec.WorldSymbol
+    tree = ast.parse((ROOT / "ppcreloc/loader/world.py").read_text())
+    protocols = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                 and any(ast.unparse(b) == "Protocol" for b in n.bases)]
+    assert protocols == []
+    spec = worlds.WorldSpec(worlds.ObjectSpec("vmlinux", (worlds.WorldSymbol("printk", 0x40, True),),
+                                              (world.VMLINUX_BASE,)))
+    assert worldspec.world_from_spec(spec).vmlinux_symbol("printk") == world.VMLINUX_BASE + 0x40

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
 from ppcreloc.bits import M64
 from ppcreloc.errors import WorldError as WorldError
@@ -75,25 +75,6 @@ class Ksym(NamedTuple):
     name: str
     obj: str | None = None
     exported: bool = False
-
-
-class _SpecSymbol(Protocol):
-    name: str
-    offset: int
-    exported: bool
-    kind: str
-
-
-class _SpecObject(Protocol):
-    name: str
-    symbols: tuple[_SpecSymbol, ...]
-    bases: tuple[int, ...]
-
-
-class _Spec(Protocol):
-    vmlinux: _SpecObject
-    modules: tuple[_SpecObject, ...]
-    kernel_toc: int
 
 
 @lru_cache(maxsize=65536, typed=True)
@@ -386,28 +367,3 @@ class SymbolWorld:
                 if o == obj:
                     lines.append(f"{base + off:016x} t {name}\t[{obj}]")
         return "\n".join(lines) + "\n"
-
-
-def world_from_spec(spec: Any) -> SymbolWorld:
-    """The world for a strategies.worlds.WorldSpec (duck-typed: vmlinux, modules, kernel_toc).
-
-    Symbols keep their order (sympos), modules their per-generation bases; vmlinux symbols sit
-    at ``vmlinux.bases[0] + offset``. The world falls back to synthetic addresses for names the
-    spec lacks, as the tool's default worlds do.
-    """
-    s: _Spec = spec
-    world = SymbolWorld(toc=s.kernel_toc)
-    vbase = s.vmlinux.bases[0] if s.vmlinux.bases else VMLINUX_BASE
-    for sym in s.vmlinux.symbols:
-        letter = "d" if sym.kind == "data" else "t"
-        world.add_symbol(None, sym.name, vbase + sym.offset,
-                         type=letter.upper() if sym.exported else letter, exported=sym.exported)
-    for mod in s.modules:
-        world.set_module_bases(mod.name, mod.bases)
-        base0 = mod.bases[0] if mod.bases else world.module_base(mod.name, 0)
-        for sym in mod.symbols:
-            letter = "d" if sym.kind == "data" else "t"
-            world.add_symbol(mod.name, sym.name, base0 + sym.offset,
-                             type=letter.upper() if sym.exported else letter,
-                             exported=sym.exported)
-    return world
