@@ -64,6 +64,7 @@ def _run(body: Callable[[st.DrawFn], Any], n: int) -> float:
 def per_draw_us(make: Callable[[int], Callable[[st.DrawFn], Any]], k: int, n: int,
                 repeat: int) -> float:
     """Median over ``repeat`` runs of (t(k draws) - t(0 draws)) / (k * n), in microseconds."""
+    _run(make(k), n)  # warm-up: the first run also pays Hypothesis' one-time setup
     out = []
     for _ in range(repeat):
         t0 = _run(make(0), n)
