@@ -48,6 +48,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHF_RELA_LIVEPATCH,
@@ -63,7 +64,6 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.engine import Config, Placement, RelocRef, RunResult, Step, World
 
-M64 = (1 << 64) - 1
 STUB_SIZE = 40  # struct ppc64_stub_entry: u32 jump[7], u32 magic, func_desc_t funcdata (ELFv2)
 STUB_MAGIC = 0x73747562  # "stub"
 LD_R2_R1_24 = 0xE8410018  # ld r2,24(r1): PPC_INST_LD_TOC (R2_STACK_OFFSET 24, ELFv2)

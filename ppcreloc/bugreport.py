@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ppcreloc.abi import local_entry_offset
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHF_EXECINSTR,
@@ -43,11 +45,14 @@ from ppcreloc.elf.model import (
     Symbol,
 )
 from ppcreloc.engine import Config, Engine, Step
+from ppcreloc.engines import KERNEL_PREFIX
 from ppcreloc.errors import UsageError
 from ppcreloc.explain import Disassembler, Explanation, Subject, explain_subject
 from ppcreloc.fixtures import FixtureError, load_fixture
+from ppcreloc.loader.world import FTRACE_NAMES, VMLINUX, WorldError
 from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, type_name
+from ppcreloc.profiles import EXTRA_PROFILES, PROFILES
 from ppcreloc.replay import MODNAME, Replay, fixture_paths, replay_inputs, resolve_engine
 
 if TYPE_CHECKING:
@@ -149,8 +154,6 @@ def profile_release(name: str) -> tuple[str, bool] | None:
     """The kernel release (``6.12``) whose tree the profile ``name`` models, and whether it is
     that release's own model (a ``vX.Y`` profile) rather than a change on top of an ancestor
     profile's release (``klp-clear-v7`` on ``v6.1``); None when neither names a release."""
-    from ppcreloc.profiles import EXTRA_PROFILES, PROFILES
-
     cls = PROFILES.get(name) or EXTRA_PROFILES.get(name)
     for n, klass in enumerate(cls.__mro__ if cls is not None else ()):
         m = _RELEASE.match(str(getattr(klass, "name", "")))
@@ -164,8 +167,6 @@ _RELEASE = re.compile(r"^v(\d+\.\d+)$")
 
 def kernel_lines(engine_name: str, engine: Engine) -> list[str]:
     """What kernel the engine is: a profile's summary and docstring head, or a tree's version."""
-    from ppcreloc.profiles import EXTRA_PROFILES, PROFILES
-
     cls = PROFILES.get(engine_name) or EXTRA_PROFILES.get(engine_name)
     if cls is not None:
         head = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
@@ -395,14 +396,11 @@ def kernel_does(ex: Explanation, invariant: str, stub_bytes: int = 40,
 
 
 _KLP_SYM = re.compile(r"^\.klp\.sym\.([^.]+)\.(.+),\d+$")
-M64 = (1 << 64) - 1
 
 
 def target_names(obj: ElfObject, world: SymbolWorld, script: Sequence[Step]) -> dict[int, str]:
     """Addresses a stub may lead to, named: the ftrace entry points, and S+A of every REL24 to
     an undefined or livepatch symbol (a module symbol at each generation the script loads)."""
-    from ppcreloc.loader.world import FTRACE_NAMES, VMLINUX, WorldError
-
     out: dict[int, str] = {}
     for name in FTRACE_NAMES:
         addr = world.vmlinux_symbol(name)
@@ -483,8 +481,6 @@ def _reloc_words(ex: Explanation, invariant: str) -> list[str]:
 
 def reproduce(path: Path, engine_name: str, cycles: int) -> list[str]:
     """The commands that rerun the case, on the tree the engine's kernel release names."""
-    from ppcreloc.engines import KERNEL_PREFIX
-
     if engine_name.startswith(KERNEL_PREFIX):
         tree = engine_name[len(KERNEL_PREFIX):]
         note = []
@@ -591,8 +587,6 @@ def _section(title: str, body: list[str]) -> list[str]:
 
 def _para(text: str, width: int = 76, indent: str = "") -> list[str]:
     """``text`` wrapped at ``width`` columns (``indent`` before every line but the first)."""
-    import textwrap
-
     return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
 
 

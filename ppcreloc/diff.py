@@ -18,6 +18,7 @@ or input error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import random
@@ -31,9 +32,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ppcreloc.compare import PATCH_PRIMITIVES, Disagreement, disagreements
-from ppcreloc.engine import Engine, Layout, RelocRef, RunResult, Scenario, StepResult
-from ppcreloc.engines import KERNEL_PREFIX
-from ppcreloc.errors import UsageError
+from ppcreloc.elf.writer import write_elf
+from ppcreloc.engine import (
+    Engine,
+    Layout,
+    RelocRef,
+    RunResult,
+    Scenario,
+    Step,
+    StepResult,
+    render_printk,
+)
+from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
+from ppcreloc.errors import PpcrelocError, UsageError
+from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
+from ppcreloc.loader.worldspec import world_from_spec
+from ppcreloc.oracle import target_objects
+from ppcreloc.ppc64.reloctypes import type_name
+from ppcreloc.replay_inputs import replay_inputs
 
 if TYPE_CHECKING:
     from strategies import Case
@@ -137,7 +153,6 @@ def scenario_for(case: Case, cycles: int, adapt: Callable[[Layout], Layout] | No
 def _ref_dict(r: RelocRef | None, scenario: Scenario) -> dict[str, Any] | None:
     if r is None:
         return None
-    from ppcreloc.ppc64.reloctypes import type_name
 
     secs = scenario.obj.sections
     return {"relsec": r.relsec, "section": secs[r.relsec].name if r.relsec < len(secs) else None,
@@ -236,8 +251,6 @@ def _class_for(fieldname: str) -> type[_Disagree]:
 
 def batch_seed(seed: int, worker: int, batch: int) -> int:
     """The Hypothesis seed of one batch (a stable mix of campaign seed, worker and batch)."""
-    import hashlib
-
     text = f"ppcreloc-diff:{seed}:{worker}:{batch}".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
@@ -253,7 +266,6 @@ class DiffCampaign:
     """One worker's loop of Hypothesis batches over two engines."""
 
     def __init__(self, opts: DiffOptions, worker: int = 0) -> None:
-        from ppcreloc.replay import resolve_engine
         from strategies import livepatch_objects
 
         self.opts, self.worker = opts, worker
@@ -331,11 +343,6 @@ class DiffCampaign:
     def _write(self, case: Case, sc: Scenario, ra: RunResult, rb: RunResult, d: Disagreement,
                seed_value: int) -> Found:
         import hypothesis
-
-        from ppcreloc.elf.writer import write_elf
-        from ppcreloc.fixtures import FixtureRecord, fixture_path, write_fixture
-        from strategies.worlds import to_symbol_world
-
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
         path = fixture_path(directory, self.a.name, DIFF, elf)
@@ -349,7 +356,7 @@ class DiffCampaign:
                      **{k: v for k, v in asdict(found).items() if k != "fixture"}}
         record = FixtureRecord(
             engine=self.a.name, invariant=DIFF, holds=False, violation=violation,
-            world=to_symbol_world(case.world).to_kallsyms_text(), layout=layout,
+            world=world_from_spec(case.world).to_kallsyms_text(), layout=layout,
             cycles=self.opts.cycles, hypothesis_version=hypothesis.__version__,
             seed=seed_value, replay=f"ppcreloc replay {path}", minimal=True)
         write_fixture(directory, elf, record)
@@ -358,7 +365,6 @@ class DiffCampaign:
 
 def _worker(args: tuple[DiffOptions, int, int | None, float | None]) -> dict[str, Any]:
     opts, index, examples, wall = args
-    from ppcreloc.errors import PpcrelocError
 
     deadline = None if wall is None else time.monotonic() + (wall - time.time())
     try:
@@ -413,10 +419,6 @@ class DiffReplay:
 
 def replay_diff(path: Path, engine: str | None = None, against: str | None = None) -> DiffReplay:
     """Re-run a diff fixture on its two engines (or ``engine`` / ``against``) and compare."""
-    from ppcreloc.engine import Scenario
-    from ppcreloc.fixtures import FixtureError, load_fixture
-    from ppcreloc.replay import replay_inputs, resolve_engine
-
     elf, record = load_fixture(path)
     if record.invariant != DIFF or not isinstance(record.violation, dict):
         raise FixtureError(f"{path}: not a diff fixture")
@@ -435,9 +437,6 @@ def replay_diff(path: Path, engine: str | None = None, against: str | None = Non
 
 def _steps(obj: Any, cycles: int) -> list[Any]:
     """The campaign's script for a fixture (Case.steps over the object's target objects)."""
-    from ppcreloc.engine import Step
-    from ppcreloc.oracle import target_objects
-
     targets = target_objects(obj)
     out = [Step("load")]
     for gen in range(cycles):
@@ -449,8 +448,6 @@ def _steps(obj: Any, cycles: int) -> list[Any]:
 def side_by_side(rp: DiffReplay) -> Iterator[str]:
     """Per step: rc, fault, WARNs, messages and patch writes of both engines, marked where
     they differ, then the disagreements."""
-    from ppcreloc.engine import render_printk
-
     bad = {d.step for d in rp.diffs}
     yield f"A = {rp.a}\nB = {rp.b}"
     for n, (sa, sb) in enumerate(zip(rp.run_a.steps, rp.run_b.steps, strict=False)):
@@ -475,8 +472,6 @@ def side_by_side(rp: DiffReplay) -> Iterator[str]:
 def relocation_lines(rp: DiffReplay) -> Iterator[str]:
     """Per relocation: the bytes at its field after every step in A and in B (``!!`` where
     they differ), from each run's memory snapshots."""
-    from ppcreloc.ppc64.reloctypes import type_name
-
     obj = rp.scenario.obj
     places = {p.index: p for p in rp.run_a.placements}
     for relsec, relas in obj.relocs.items():

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NamedTuple, Protocol
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import ElfObject
 
 
@@ -170,7 +171,7 @@ def render_printk(fmt: str, args: tuple[int | str, ...]) -> str:
         if spec.startswith("%p"):
             return hex(a)
         if spec[-1] in "xXu" and a < 0:
-            a &= (1 << 64) - 1  # unsigned long, as printk prints it
+            a &= M64  # unsigned long, as printk prints it
         return re.sub(r"ll|l|z|h", "", spec) % a
 
     return _PRINTK_SPEC.sub(conv, fmt).rstrip("\n")

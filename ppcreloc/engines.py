@@ -158,3 +158,12 @@ def run_scenario(scenario: Scenario, backend: ArchBackend, engine: str) -> RunRe
         results.append(marks.result(step, rc, mod, mod.memory.last_reloc, None, results[-1]))
     run.stubs = stubs_extent(mod)
     return run
+
+
+def resolve_engine(name: str) -> Engine:
+    """One engine by name (UsageError naming the choices when unknown)."""
+    try:
+        return get_engine(name)  # raises UsageError itself for unknown profile names
+    except KeyError:
+        raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())}, "
+                         "kernel:PATH)") from None

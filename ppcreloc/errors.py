@@ -9,6 +9,11 @@ class UsageError(PpcrelocError):
     """Bad command-line arguments, an unknown engine or profile."""
 
 
+class WorldError(PpcrelocError):
+    """A symbol map that cannot be read, or a request the symbol world cannot answer (a vmlinux
+    symbol the arch code needs, e.g. ftrace_caller, that the world lacks)."""
+
+
 class ToolError(PpcrelocError):
     """The tool itself failed on a case, so there is no verdict: a kernel engine child that
     exceeded its time limit (``outcome`` "hang"), died (``outcome`` "fault"), or whose records

@@ -25,11 +25,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ppcreloc.elf.model import SHF_EXECINSTR, SHF_RELA_LIVEPATCH, SHT_NOBITS, ElfObject
+from ppcreloc.cli import (
+    DEFAULT_ENGINE,
+    _cycles,
+    add_max_object_size,
+    load_object,
+    load_world,
+    module_name,
+)
+from ppcreloc.diff import cmd_explain_diff
+from ppcreloc.elf.model import (
+    SHF_EXECINSTR,
+    SHF_RELA_LIVEPATCH,
+    SHN_LIVEPATCH,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    ElfObject,
+)
 from ppcreloc.engine import RunResult, Step
-from ppcreloc.fixtures import FixtureRecord
-from ppcreloc.oracle import Verdict, describe_step
-from ppcreloc.replay import Replay
+from ppcreloc.engines import resolve_engine
+from ppcreloc.fixtures import FixtureRecord, load_fixture
+from ppcreloc.oracle import DEFAULT_CYCLES, Verdict, check, describe_step
+from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
+from ppcreloc.replay import Replay, replay
+from ppcreloc.replay_inputs import fixture_paths
 
 STAGES = ("before apply", "after apply", "after clear", "after second apply")
 _KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})\.")
@@ -215,10 +234,6 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
             cycles: int | None = None, max_size: int | None = None) -> Subject:
     """The fixture at ``path`` replayed when it has a sidecar, else the object checked afresh
     (as ``ppcreloc check``: ``engine`` or the default, ``kallsyms`` or the synthetic world)."""
-    from ppcreloc.cli import DEFAULT_ENGINE, load_object, load_world, module_name
-    from ppcreloc.oracle import DEFAULT_CYCLES, check
-    from ppcreloc.replay import fixture_paths, replay, resolve_engine
-
     fixture = fixture_paths(Path(path))
     if fixture.with_suffix(".json").exists() and kallsyms is None and cycles is None:
         return Subject.from_replay(replay(fixture, engine))
@@ -239,8 +254,6 @@ def explain(path: Path, engine: str | None = None, kallsyms: str | None = None,
 
 def explain_subject(rp: Subject) -> Explanation:
     """The per-relocation, stub and message views of a run (``ppcreloc report`` reuses them)."""
-    from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
-
     run = rp.verdict.run
     obj = rp.ran
     dis = Disassembler(obj.big_endian)
@@ -366,7 +379,6 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF
     from ppcreloc.report import console, verdict_table
 
     con = console(out)
@@ -463,13 +475,8 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print the explanation; exit 1 when the (recorded) invariant is violated now, else 0."""
-    from ppcreloc.fixtures import load_fixture
-    from ppcreloc.replay import fixture_paths
-
     path = fixture_paths(Path(args.object))
     if path.with_suffix(".json").is_file() and load_fixture(path)[1].invariant == "diff":
-        from ppcreloc.diff import cmd_explain_diff  # two engines side by side
-
         return cmd_explain_diff(path, args.engine)
     ex = explain(Path(args.object), args.engine, args.kallsyms, args.cycles,
                  args.max_object_size)
@@ -479,8 +486,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc explain OBJ.o [--engine NAME] [--kallsyms FILE] [--cycles N]``."""
-    from ppcreloc.cli import _cycles, add_max_object_size
-
     p = subparsers.add_parser(
         "explain",
         help="show an object's sections, symbols, relocations and what each one wrote",

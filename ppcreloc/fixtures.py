@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.inputs import MAX_SIDECAR_SIZE, InputError, read_object_bytes, read_text_bounded
+from ppcreloc.loader.worldspec import world_from_spec
 
 if TYPE_CHECKING:
     from ppcreloc.oracle import Verdict
@@ -171,9 +172,6 @@ def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed:
     kallsyms text and the exact per-generation ``world_spec``), the layout, the cycles and
     ``seed``, the campaign seed the run printed."""
     import hypothesis
-
-    from strategies.worlds import to_symbol_world
-
     result = verdict.invariants[invariant]
     layout = case.describe()["layout"]
     layout["world_spec"] = case.world.to_dict()
@@ -185,7 +183,7 @@ def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed:
         holds=result.holds,
         violation=result.violations[0].to_dict() if result.violations
         else {"message": result.message},
-        world=to_symbol_world(case.world).to_kallsyms_text(),
+        world=world_from_spec(case.world).to_kallsyms_text(),
         layout=layout,
         cycles=cycles,
         hypothesis_version=hypothesis.__version__,

@@ -38,6 +38,7 @@ stopped) prints one warning and the campaign goes on without it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -54,8 +55,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from ppcreloc.elf.writer import write_elf
+from ppcreloc.engines import resolve_engine
 from ppcreloc.errors import PpcrelocError, ToolError, UsageError
-from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.fixtures import DEFAULT_DIR, FixtureError, case_record, fixture_path, write_fixture
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS
 
 if TYPE_CHECKING:
@@ -332,8 +335,6 @@ def namespaced(db: ExampleDatabase, prefix: str) -> ExampleDatabase:
 # -- one worker -----------------------------------------------------------------------------------
 def batch_seed(seed: int, worker: int, batch: int) -> int:
     """The Hypothesis seed of one batch (a stable mix of campaign seed, worker and batch)."""
-    import hashlib
-
     text = f"ppcreloc-fuzz:{seed}:{worker}:{batch}".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
@@ -344,7 +345,6 @@ class Campaign:
     def __init__(self, opts: FuzzOptions, worker: int = 0,
                  on_examples: Callable[[int], None] | None = None,
                  on_found: Callable[[Found], None] | None = None) -> None:
-        from ppcreloc.replay import resolve_engine
         from strategies import livepatch_objects
         from strategies.ftrace_entries import compiler_knobs
 
@@ -500,9 +500,6 @@ class Campaign:
 
         An unshrunk case never overwrites an existing file (it may be an earlier minimal one).
         """
-        from ppcreloc.elf.writer import write_elf
-        from ppcreloc.fixtures import FixtureError, case_record, fixture_path, write_fixture
-
         elf = write_elf(case.obj)
         directory = Path(self.opts.fixtures)
         out: dict[str, tuple[Path, bool]] = {}
@@ -547,8 +544,6 @@ def _deadline(wall: float | None) -> float | None:
 
 def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: Any) -> None:
     """A worker process: run a Campaign and report counts, findings and the end on ``q``."""
-    from ppcreloc.errors import PpcrelocError
-
     pending = 0
     last = time.monotonic()
 
@@ -788,7 +783,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         budget=args.budget, seed=args.seed, fixtures=args.fixtures,
         placeholders=args.placeholders, jobs=args.jobs, database=args.database,
     )
-    from ppcreloc.replay import resolve_engine
 
     resolve_engine(opts.engine)  # a bad name is a usage error before any worker starts
     open_database(opts.database)  # likewise an unreachable server or a bad path

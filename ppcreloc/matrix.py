@@ -26,9 +26,13 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
 from hypothesis.reporting import with_reporter
 
+from ppcreloc.cli import engine_or_usage
+from ppcreloc.elf.writer import write_elf
 from ppcreloc.engine import Engine
+from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
-from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
+from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
@@ -145,9 +149,7 @@ def _cases(placeholders: str, engine: Engine | None = None, **knobs: Any) -> Any
 
 def run_check(case: Any, engine: Engine, cycles: int = DEFAULT_CYCLES) -> Verdict:
     """The oracle's verdict on one generated case (on a clone: engines may sort in place)."""
-    from strategies.worlds import to_symbol_world
-
-    return check(case.obj.clone(), engine, to_symbol_world(case.world), cycles=cycles,
+    return check(case.obj.clone(), engine, world_from_spec(case.world), cycles=cycles,
                  layout=case.layout)
 
 
@@ -218,9 +220,6 @@ def write_counterexample(directory: Path, engine: str, invariant: str, minimal: 
                          seed_value: int, cycles: int) -> Path:
     """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus the JSON sidecar
     :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes)."""
-    from ppcreloc.elf.writer import write_elf
-    from ppcreloc.fixtures import case_record, write_fixture
-
     case, verdict = minimal.case, minimal.verdict
     assert case is not None and verdict is not None
     record = case_record(case, engine, invariant, verdict, seed_value, cycles)
@@ -371,9 +370,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def _engines(names: Sequence[str] | None) -> list[Engine]:
     """Profiles by name, ``all``, ``PATH.py:Class`` or ``kernel:PATH`` (ppcreloc.registry)."""
-    from ppcreloc.cli import engine_or_usage
-    from ppcreloc.engines import engine_names
-
     wanted = engine_names() if not names or list(names) == ["all"] else list(names)
     return [engine_or_usage(n) for n in wanted]
 

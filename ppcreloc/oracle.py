@@ -31,6 +31,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from ppcreloc.abi import judge_values
+from ppcreloc.arch.ftrace_ool import ftrace_ool_stub_size
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_NOBITS, SHT_RELA, ElfObject
 from ppcreloc.engine import (
     Config,
@@ -45,6 +46,7 @@ from ppcreloc.engine import (
     World,
     Write,
 )
+from ppcreloc.ool_check import ool_overlaps
 from ppcreloc.ppc64.reloctypes import display_name, type_name
 
 INVARIANTS: tuple[str, ...] = (
@@ -739,9 +741,6 @@ def _judge_reapply_identical(ctx: _Ctx) -> InvariantResult:
 
 def _ool_violations(ctx: _Ctx, invariant: str, phases: Sequence[Phase]) -> list[Violation]:
     """Relocation writes into the reserved ftrace_ool_stub[] (:mod:`ppcreloc.ool_check`)."""
-    from ppcreloc.arch.ftrace_ool import ftrace_ool_stub_size
-    from ppcreloc.ool_check import ool_overlaps
-
     size = ftrace_ool_stub_size(ctx.config)
     steps = [i for phase in phases for i, _ in ctx.results(phase)]
     return [ctx.violation(

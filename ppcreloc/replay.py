@@ -15,33 +15,22 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ppcreloc.diff import cmd_replay_diff
 from ppcreloc.elf.model import ElfObject
-from ppcreloc.engine import Config, Engine, Layout
-from ppcreloc.errors import UsageError
-from ppcreloc.fixtures import FixtureError, FixtureRecord, load_fixture
-from ppcreloc.oracle import INVARIANTS, Verdict, check
-
-if TYPE_CHECKING:
-    from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.engines import resolve_engine as resolve_engine
+from ppcreloc.fixtures import FixtureRecord, load_fixture
+from ppcreloc.oracle import Verdict, check
+from ppcreloc.replay_inputs import ReplayInputs as ReplayInputs
+from ppcreloc.replay_inputs import fixture_paths as fixture_paths
+from ppcreloc.replay_inputs import replay_inputs as replay_inputs
 
 #: the module name every generated case is checked under (oracle.check's default)
 MODNAME = "livepatch_test"
 #: violation fields that are human prose or spelling, not part of the defect (``type_name`` is
 #: derived from ``type``)
 PROSE_FIELDS = frozenset({"message", "type_name"})
-
-
-@dataclass
-class ReplayInputs:
-    """What a fixture's check runs on."""
-
-    obj: ElfObject
-    world: SymbolWorld
-    layout: Layout
-    config: Config
-    cycles: int
 
 
 @dataclass
@@ -125,72 +114,6 @@ def comparable(violation: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in violation.items() if k not in PROSE_FIELDS}
 
 
-def _hex(value: Any, what: str, source: str) -> int:
-    try:
-        return int(str(value), 16)
-    except ValueError:
-        raise FixtureError(f"{source}: bad {what} {value!r}") from None
-
-
-def replay_inputs(elf: bytes, record: FixtureRecord, source: str) -> ReplayInputs:
-    """Rebuild the object, world, layout and config a fixture records (FixtureError if bad)."""
-    from ppcreloc.elf.errors import ElfFormatError
-    from ppcreloc.elf.reader import read_elf
-    from ppcreloc.loader.world import SymbolWorld, WorldError
-
-    try:
-        obj = read_elf(elf)
-    except ElfFormatError as exc:
-        raise FixtureError(f"{source}: {exc}") from None
-    if record.invariant not in (*INVARIANTS, "diff"):  # "diff": ppcreloc.diff's fixtures
-        raise FixtureError(f"{source}: unknown invariant {record.invariant!r}")
-    lay = record.layout if isinstance(record.layout, dict) else {}
-    try:
-        layout = Layout(
-            base=_hex(lay.get("base", hex(Layout().base)), "layout base", source),
-            addresses={str(k): _hex(v, "section address", source)
-                       for k, v in dict(lay.get("addresses", {})).items()},
-            after_stubs=bytes.fromhex(str(lay.get("after_stubs", Layout().after_stubs.hex()))),
-        )
-        config = Config(**record.config)
-    except (TypeError, ValueError) as exc:
-        raise FixtureError(f"{source}: bad layout or config ({exc})") from None
-    if not isinstance(record.cycles, int) or record.cycles < 0:
-        raise FixtureError(f"{source}: bad cycles {record.cycles!r}")
-    spec = lay.get("world_spec")
-    if spec is not None:
-        from strategies.worlds import WorldSpec, to_symbol_world
-
-        try:
-            world = to_symbol_world(WorldSpec.from_dict(spec))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FixtureError(f"{source}: bad world_spec ({exc})") from None
-    else:
-        try:
-            world = SymbolWorld.from_kallsyms(record.world if "\n" in record.world
-                                              else record.world + "\n")
-        except WorldError as exc:
-            raise FixtureError(f"{source}: bad symbol world ({exc})") from None
-    return ReplayInputs(obj, world, layout, config, record.cycles)
-
-
-def resolve_engine(name: str) -> Engine:
-    """One engine by name (UsageError naming the choices when unknown)."""
-    from ppcreloc.engines import engine_names, get_engine
-
-    try:
-        return get_engine(name)  # raises UsageError itself for unknown profile names
-    except KeyError:
-        raise UsageError(f"unknown engine {name!r} (choose from: {', '.join(engine_names())}, "
-                         "kernel:PATH)") from None
-
-
-def fixture_paths(path: Path) -> Path:
-    """The fixture's `.o` path, given the `.o` or its `.json` sidecar."""
-    path = Path(path)
-    return path.with_suffix(".o") if path.suffix == ".json" else path
-
-
 def replay(path: Path, engine: str | None = None) -> Replay:
     """Re-run the check a fixture records, on its engine or ``engine``."""
     path = fixture_paths(path)
@@ -207,14 +130,13 @@ def replay(path: Path, engine: str | None = None) -> Replay:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print whether the recorded violation reproduces (and what differs); exit 1 when it does,
     0 when it holds."""
+    # imported here: rich (~0.2 s) only for the commands that print
     from rich.markup import escape
 
     from ppcreloc.report import console, emit_json
 
     path = fixture_paths(Path(args.fixture))
     if load_fixture(path)[1].invariant == "diff":  # two engines: shown side by side
-        from ppcreloc.diff import cmd_replay_diff
-
         return cmd_replay_diff(path, args.engine)
     result = replay(path, args.engine)
     rec = result.record

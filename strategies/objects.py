@@ -41,7 +41,14 @@ from ppcreloc.engine import Config, Layout, Scenario, Step
 from strategies import _ppc as P
 from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
 from strategies.ftrace_entries import PatchableEntries
-from strategies.worlds import VMLINUX, SymbolChoice, WorldSpec, resolvable, symbol_worlds
+from strategies.worlds import (
+    VMLINUX,
+    SymbolChoice,
+    WorldSpec,
+    resolvable,
+    symbol_worlds,
+    to_symbol_world,
+)
 
 Placeholders = Literal["compiler", "adversarial"]
 HANDLED_TYPES: frozenset[int] = frozenset(P.TYPE_NAMES)
@@ -93,8 +100,6 @@ class Case:
 
     def scenario(self, steps: list[Step] | None = None, config: Config | None = None) -> Scenario:
         """The engine input for this case (steps default to one apply/clear cycle)."""
-        from strategies.worlds import to_symbol_world
-
         return Scenario(self.obj, to_symbol_world(self.world),
                         steps if steps is not None else self.steps(),
                         self.layout, config or Config())

@@ -1,7 +1,7 @@
 """Symbol worlds: vmlinux plus a few target modules, each module at a fresh address per load.
 
 A :class:`WorldSpec` is plain, hashable data (so a fixture can store it and Hypothesis can shrink
-it). :func:`to_symbol_world` turns it into the loader's ``SymbolWorld``. Addresses follow a ppc64
+it), declared by the loader (:mod:`ppcreloc.loader.worldspec`) and drawn here. :func:`to_symbol_world` turns it into the loader's ``SymbolWorld``. Addresses follow a ppc64
 kernel: vmlinux in the linear map at 0xc000000000000000, modules in the vmalloc'd module area at
 0xc008000000000000 (arch/powerpc/include/asm/book3s/64/pgtable.h, MODULES_VADDR), each load of a
 target module at its own base (``bases[generation]``), as klp_module_coming sees a reloaded module.
@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from hypothesis import strategies as st
 
+from ppcreloc.loader.world import KERNEL_TOC as KERNEL_TOC  # r2 in the kernel, one value
+from ppcreloc.loader.world import VMLINUX as VMLINUX
+from ppcreloc.loader.world import VMLINUX_BASE as VMLINUX_BASE
+from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.loader.worldspec import ObjectSpec as ObjectSpec
+from ppcreloc.loader.worldspec import WorldSpec as WorldSpec
+from ppcreloc.loader.worldspec import WorldSymbol as WorldSymbol
+from ppcreloc.loader.worldspec import world_from_spec
 from strategies._draw import Pick, Prod, count, draw_space
 
-VMLINUX = "vmlinux"
-VMLINUX_BASE = 0xC000_0000_0000_0000
-#: where the kernel TOC lies; create_ftrace_stub needs |target - kernel_toc| < 2**31
-KERNEL_TOC = VMLINUX_BASE + 0x0200_0000
 MODULE_AREA = 0xC008_0000_0000_0000
 #: the livepatch module's own default base (engine.Layout.base); target bases stay clear of it
 LIVEPATCH_BASE = 0xC008_0000_0010_0000
@@ -38,103 +41,8 @@ VMLINUX_EXPORTS = ("printk", "kmalloc", "kfree", "memcpy", "schedule", "mutex_lo
 MODULE_NAMES = ("ext4", "xfs", "nfsd", "btrfs", "kvm")
 
 
-@dataclass(frozen=True)
-class WorldSymbol:
-    """One kallsyms entry: ``offset`` from its object's base; ``exported`` for EXPORT_SYMBOL."""
-
-    name: str
-    offset: int
-    exported: bool = False
-    kind: str = "func"
-
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    """vmlinux or one target module: its symbols (duplicates allowed) and a base per load."""
-
-    name: str
-    symbols: tuple[WorldSymbol, ...]
-    bases: tuple[int, ...]
-
-    def count(self, name: str) -> int:
-        """How many symbols are called ``name`` (what sympos 0 requires to be 1)."""
-        return sum(1 for s in self.symbols if s.name == name)
-
-    def address(self, name: str, pos: int, generation: int = 0) -> int | None:
-        """The address klp_find_object_symbol would return for (name, sympos), or None."""
-        matches = [s for s in self.symbols if s.name == name]
-        if pos == 0:
-            hit = matches[0] if len(matches) == 1 else None
-        else:
-            hit = matches[pos - 1] if pos <= len(matches) else None
-        if hit is None:
-            return None
-        return self.bases[generation % len(self.bases)] + hit.offset
-
-
-@dataclass(frozen=True)
-class WorldSpec:
-    """vmlinux and the target modules a livepatch may reference."""
-
-    vmlinux: ObjectSpec
-    modules: tuple[ObjectSpec, ...] = ()
-    kernel_toc: int = KERNEL_TOC
-
-    def object(self, name: str) -> ObjectSpec:
-        """vmlinux or the module called ``name`` (KeyError when absent)."""
-        if name == VMLINUX:
-            return self.vmlinux
-        for m in self.modules:
-            if m.name == name:
-                return m
-        raise KeyError(name)
-
-    @property
-    def module_names(self) -> tuple[str, ...]:
-        """Names of the target modules."""
-        return tuple(m.name for m in self.modules)
-
-    def exports(self) -> dict[str, int]:
-        """vmlinux's exported symbols (what simplify_symbols resolves SHN_UNDEF against)."""
-        out: dict[str, int] = {}
-        for s in self.vmlinux.symbols:
-            if s.exported:
-                out.setdefault(s.name, self.vmlinux.bases[0] + s.offset)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (fixtures store it)."""
-        def obj(o: ObjectSpec) -> dict[str, Any]:
-            return {
-                "name": o.name,
-                "bases": [hex(b) for b in o.bases],
-                "symbols": [[s.name, hex(s.offset), s.exported, s.kind] for s in o.symbols],
-            }
-
-        return {
-            "kernel_toc": hex(self.kernel_toc),
-            "vmlinux": obj(self.vmlinux),
-            "modules": [obj(m) for m in self.modules],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WorldSpec:
-        """Inverse of :meth:`to_dict`."""
-        def obj(d: dict[str, Any]) -> ObjectSpec:
-            return ObjectSpec(
-                d["name"],
-                tuple(WorldSymbol(n, int(o, 16), bool(e), k) for n, o, e, k in d["symbols"]),
-                tuple(int(b, 16) for b in d["bases"]),
-            )
-
-        return cls(obj(data["vmlinux"]), tuple(obj(m) for m in data["modules"]),
-                   int(data["kernel_toc"], 16))
-
-
-def to_symbol_world(spec: WorldSpec) -> Any:
-    """The loader's SymbolWorld for ``spec`` (ppcreloc/loader/world.py)."""
-    from ppcreloc.loader.world import world_from_spec
-
+def to_symbol_world(spec: WorldSpec) -> SymbolWorld:
+    """The loader's SymbolWorld for ``spec`` (:func:`ppcreloc.loader.worldspec.world_from_spec`)."""
     return world_from_spec(spec)
 
 

@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from ppcreloc.abi import FORMULAS, ha, lo, local_entry_offset
 from ppcreloc.elf.builder import ObjectBuilder
-from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC, ElfObject
+from ppcreloc.elf.model import (
+    SHF_ALLOC,
+    SHF_WRITE,
+    SHN_LIVEPATCH,
+    STB_GLOBAL,
+    STT_FUNC,
+    ElfObject,
+    Symbol,
+)
 from ppcreloc.engine import RunResult, Scenario
 from ppcreloc.engines import run_scenario
 from ppcreloc.loader.module import ModuleState
@@ -76,10 +84,9 @@ def test_abi_values_is_listed_with_the_invariants() -> None:
 
 
 class _LostLocalEntry(V6_12):
-    def apply_one(self, mod: ModuleState, rela, sym, location):  # type: ignore[no-untyped-def]
-        if rela.type == R["REL24"] and sym.other:
-            sym = replace(sym, other=0)
-        return super().apply_one(mod, rela, sym, location)
+    def symbol(self, mod: ModuleState, symindex: int, index: int) -> Symbol:
+        sym = super().symbol(mod, symindex, index)  # st_other only matters to REL24
+        return replace(sym, other=0) if sym.other else sym
 
 
 class _Bias(V6_12):

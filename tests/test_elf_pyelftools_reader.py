@@ -42,7 +42,6 @@ from ppcreloc.elf.model import (
     STB_GLOBAL,
     STT_FUNC,
 )
-from ppcreloc.elf.pyelftools_reader import read_elf_pyelftools
 from ppcreloc.elf.reader import READERS, read_elf, read_elf_file
 from ppcreloc.elf.writer import write_elf
 
@@ -81,7 +80,7 @@ def test_default_size_object_in_each_byte_order(big_endian):
     obj = sweep_object(8, 16, 64, big_endian=big_endian)
     assert obj.flags == (EF_PPC64_ABI_V1 if big_endian else EF_PPC64_ABI_V2)
     data = write_elf(obj)
-    got = read_elf_pyelftools(data)
+    got = read_elf(data, reader="pyelftools")
     assert got == read_elf(data) == obj
     assert got.big_endian is big_endian and sum(len(v) for v in got.relocs.values()) == 64
 

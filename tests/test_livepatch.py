@@ -23,7 +23,8 @@ from ppcreloc.loader.livepatch import (
 )
 from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
-from ppcreloc.loader.world import SymbolWorld, world_from_spec
+from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.loader.worldspec import world_from_spec
 from strategies.worlds import symbol_worlds
 
 R_PPC_REL24 = 10

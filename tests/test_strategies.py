@@ -24,7 +24,7 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
-from ppcreloc.loader.world import world_from_spec
+from ppcreloc.loader.worldspec import world_from_spec
 from strategies import MUTATIONS, Case, livepatch_objects, symbol_worlds
 from strategies import _ppc as P
 from strategies.worlds import WorldSpec, resolvable

@@ -15,8 +15,8 @@ from ppcreloc.loader.world import (
     VMLINUX_BASE,
     SymbolWorld,
     WorldError,
-    world_from_spec,
 )
+from ppcreloc.loader.worldspec import world_from_spec
 from strategies.worlds import resolvable, symbol_worlds
 
 KALLSYMS = """\

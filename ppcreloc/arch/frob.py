@@ -7,9 +7,9 @@ and relacmp, and writes the computed .stubs (and .mygot) size into the section h
 
 from __future__ import annotations
 
-from ppcreloc.arch.errno import ENOEXEC
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.elf.model import SHN_ABS, SHN_UNDEF, SHT_RELA, SHT_SYMTAB, ElfObject, Rela, Symbol
+from ppcreloc.errno import ENOEXEC
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.reloctypes import R_PPC64_GOT_PCREL34, R_PPC64_REL24_NOTOC, R_PPC_REL24
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ppcreloc.arch.access import read_u32, read_u64, write_bytes
 from ppcreloc.engine import Config
+from ppcreloc.errno import EINVAL
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, NOP, fits_signed, signed
 
@@ -33,7 +34,6 @@ PATCHABLE_SECTION = "__patchable_function_entries"
 MCOUNT_INSN_SIZE = 4
 MFLR_R0 = 0x7C0802A6
 MTLR_R0 = 0x7C0803A6
-EINVAL = 22
 
 
 def ftrace_ool_stub_size(config: Config) -> int:

@@ -7,10 +7,10 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 
 from __future__ import annotations
 
-from ppcreloc.arch.errno import ENOENT
 from ppcreloc.arch.seams import ArchSeams
 from ppcreloc.engine import Primitive
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.errno import ENOENT
+from ppcreloc.errors import WorldError
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import (
     M64,
@@ -40,10 +40,6 @@ FUNCDATA_OFFSET = 32
 #: KERNELBASE of a ppc64 kernel (paca->kernelbase), used by PCREL ftrace stubs when the world
 #: does not provide kernelbase()
 DEFAULT_KERNELBASE = 0xC000_0000_0000_0000
-
-
-class WorldError(PpcrelocError):
-    """The symbol world lacks something the arch code needs (e.g. ftrace_caller)."""
 
 
 class StubsMixin(ArchSeams):

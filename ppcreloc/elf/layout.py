@@ -1,31 +1,17 @@
 """Which sections are *derived* (serialised from the model's symbols/relocs), shared by writer and reader.
 
+The ELF structures themselves are declared in :mod:`ppcreloc.elf.format`.
+
 A section is derived when it is the first SHT_SYMTAB, the SHT_STRTAB that symtab's sh_link names,
 the SHT_STRTAB that e_shstrndx names, or any SHT_RELA section. Every other section is stored as is.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from enum import Enum
 
 from ppcreloc.elf.model import SHT_RELA, SHT_STRTAB, SHT_SYMTAB
-
-#: struct formats without the byte-order prefix (ELF64: Ehdr, Shdr, Sym, Rela).
-EHDR_FMT = "16sHHIQQQIHHHHHH"
-SHDR_FMT = "IIQQQQIIQQ"
-SYM_FMT = "IBBHQQ"
-RELA_FMT = "QQq"
-EHDR_SIZE = struct.calcsize("<" + EHDR_FMT)  # 64
-SHDR_SIZE = struct.calcsize("<" + SHDR_FMT)  # 64
-
-ELFMAG = b"\x7fELF"
-ELFCLASS64 = 2
-ELFDATA2LSB = 1
-ELFDATA2MSB = 2
-EV_CURRENT = 1
-SHN_LORESERVE = 0xFF00
 
 
 class Derived(Enum):

@@ -32,22 +32,26 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import Section as PyelftoolsSection
 
 from ppcreloc.elf.errors import ElfFormatError
+from ppcreloc.elf.format import Elf64_Sym, offset_of
 from ppcreloc.elf.layout import Derived, derived_sections
 from ppcreloc.elf.model import SHT_NOBITS, ElfObject, Rela, Section, Symbol
-from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.strtab import StringTable
 
 #: Offset of st_other in an Elf64_Sym (st_name: 4 bytes, st_info: 1).
-_ST_OTHER = 5
+_ST_OTHER = offset_of(Elf64_Sym, "st_other")
 #: The st_other bits pyelftools' ppc64 Elf_Sym drops (``Padding(2)`` between visibility and local).
 _ST_OTHER_PADDING = 0x18
 
 
 def read_elf_pyelftools(data: bytes) -> ElfObject:
     """Parse ELF64 ppc64 relocatable bytes with pyelftools into the :class:`ElfObject` that
-    :func:`~ppcreloc.elf.reader.read_elf` returns (raises only ElfFormatError)."""
+    :func:`~ppcreloc.elf.reader.read_elf` returns (raises only ElfFormatError).
+
+    ``data`` must already have passed the struct reader's checks: call it as
+    ``read_elf(data, reader="pyelftools")``, which runs them first (this module does not import
+    the struct reader, which imports it).
+    """
     data = bytes(data)
-    read_elf(data)  # validation: the struct reader's checks and error messages
     try:
         return _build(ELFFile(io.BytesIO(data)))
     except ElfFormatError:

@@ -17,24 +17,25 @@ symbols in any order (.symtab sh_info is kept as is), relocation types the engin
 from __future__ import annotations
 
 import os
-import struct
 from typing import Literal
 
 from ppcreloc.elf.errors import ElfFormatError
-from ppcreloc.elf.layout import (
-    EHDR_FMT,
+from ppcreloc.elf.format import (
     EHDR_SIZE,
     ELFCLASS64,
     ELFDATA2LSB,
     ELFDATA2MSB,
     ELFMAG,
-    SHDR_FMT,
     SHDR_SIZE,
     SHN_LORESERVE,
-    SYM_FMT,
-    Derived,
-    derived_sections,
+    ByteOrderPrefix,
+    Elf64_Ehdr,
+    Elf64_Rela,
+    Elf64_Shdr,
+    Elf64_Sym,
+    codec,
 )
+from ppcreloc.elf.layout import Derived, derived_sections
 from ppcreloc.elf.model import (
     EM_PPC64,
     RELA_ENTSIZE,
@@ -47,20 +48,13 @@ from ppcreloc.elf.model import (
     Symbol,
 )
 from ppcreloc.elf.strtab import StringTable
+from ppcreloc.inputs import InputError, read_object_bytes
 
 #: Overlap guard: file-backed sections may total at most this many times the file size.
 _MAX_OVERLAP = 4
 
 
-class _Shdr:
-    __slots__ = ("name", "type", "flags", "addr", "offset", "size", "link", "info", "align", "entsize")
-
-    def __init__(self, fields: tuple[int, ...]) -> None:
-        (self.name, self.type, self.flags, self.addr, self.offset, self.size,
-         self.link, self.info, self.align, self.entsize) = fields  # fmt: skip
-
-
-def _header(data: bytes) -> tuple[str, tuple[int, ...]]:
+def _header(data: bytes) -> tuple[ByteOrderPrefix, Elf64_Ehdr]:
     if len(data) < EHDR_SIZE:
         raise ElfFormatError(f"truncated: {len(data)} bytes, an ELF64 header needs {EHDR_SIZE}")
     if data[:4] != ELFMAG:
@@ -69,80 +63,89 @@ def _header(data: bytes) -> tuple[str, tuple[int, ...]]:
         raise ElfFormatError(f"EI_CLASS {data[4]}: only ELFCLASS64 (2) is supported")
     if data[5] not in (ELFDATA2LSB, ELFDATA2MSB):
         raise ElfFormatError(f"EI_DATA {data[5]}: endianness must be 1 (LSB) or 2 (MSB)")
-    e = "<" if data[5] == ELFDATA2LSB else ">"
-    return e, struct.unpack_from(e + EHDR_FMT, data)
+    e: ByteOrderPrefix = "<" if data[5] == ELFDATA2LSB else ">"
+    return e, Elf64_Ehdr._make(codec(Elf64_Ehdr, e).unpack_from(data))
 
 
-def _section_headers(data: bytes, e: str, ehdr: tuple[int, ...]) -> list[_Shdr]:
-    shoff, shentsize, shnum = ehdr[6], ehdr[11], ehdr[12]
+def _section_headers(data: bytes, e: ByteOrderPrefix, ehdr: Elf64_Ehdr) -> list[Elf64_Shdr]:
+    shoff, shnum = ehdr.e_shoff, ehdr.e_shnum
     if shoff == 0:
         raise ElfFormatError("no section header table (e_shoff is 0)")
     if shnum == 0:
         raise ElfFormatError("extended section numbering (e_shnum 0) is not supported")
-    if shentsize != SHDR_SIZE:
-        raise ElfFormatError(f"e_shentsize {shentsize}, expected {SHDR_SIZE}")
+    if ehdr.e_shentsize != SHDR_SIZE:
+        raise ElfFormatError(f"e_shentsize {ehdr.e_shentsize}, expected {SHDR_SIZE}")
     end = shoff + shnum * SHDR_SIZE
     if end > len(data):
         raise ElfFormatError(
             f"section header table past end of file (e_shoff {shoff:#x} + e_shnum {shnum} * "
             f"{SHDR_SIZE} = {end:#x} > {len(data):#x})"
         )
-    return [_Shdr(f) for f in struct.iter_unpack(e + SHDR_FMT, data[shoff:end])]
+    make = Elf64_Shdr._make
+    return [make(f) for f in codec(Elf64_Shdr, e).iter_unpack(data[shoff:end])]
 
 
-def _in_file(sh: _Shdr, size: int, label: str) -> None:
-    if sh.type != SHT_NOBITS and sh.offset + sh.size > size:
+def _in_file(sh: Elf64_Shdr, size: int, label: str) -> None:
+    if sh.sh_type != SHT_NOBITS and sh.sh_offset + sh.sh_size > size:
         raise ElfFormatError(
-            f"{label}: sh_offset+sh_size past end of file ({sh.offset:#x}+{sh.size:#x} > {size:#x})"
+            f"{label}: sh_offset+sh_size past end of file ({sh.sh_offset:#x}+{sh.sh_size:#x} > {size:#x})"
         )
 
 
-def _check_bounds(shdrs: list[_Shdr], size: int, label: list[str]) -> None:
+def _check_bounds(shdrs: list[Elf64_Shdr], size: int, label: list[str]) -> None:
     total = 0
     for i, sh in enumerate(shdrs[1:], 1):
         _in_file(sh, size, label[i])
-        if sh.type != SHT_NOBITS:
-            total += sh.size
+        if sh.sh_type != SHT_NOBITS:
+            total += sh.sh_size
     if total > _MAX_OVERLAP * size:
         raise ElfFormatError(
             f"sections overlap: file-backed sections total {total:#x} bytes in a {size:#x}-byte file"
         )
 
 
-def _table(data: bytes, sh: _Shdr, entsize: int, what: str) -> bytes:
-    if sh.entsize != entsize:
-        raise ElfFormatError(f"{what}: sh_entsize {sh.entsize}, expected {entsize}")
-    if sh.size % entsize:
-        raise ElfFormatError(f"{what}: sh_size {sh.size:#x} is not a multiple of {entsize}")
-    return data[sh.offset : sh.offset + sh.size]
+def _table(data: bytes, sh: Elf64_Shdr, entsize: int, what: str) -> bytes:
+    if sh.sh_entsize != entsize:
+        raise ElfFormatError(f"{what}: sh_entsize {sh.sh_entsize}, expected {entsize}")
+    if sh.sh_size % entsize:
+        raise ElfFormatError(f"{what}: sh_size {sh.sh_size:#x} is not a multiple of {entsize}")
+    return data[sh.sh_offset : sh.sh_offset + sh.sh_size]
 
 
 def _symbols(
-    data: bytes, e: str, sh: _Shdr, strtab: StringTable | None, nsec: int, what: str
+    data: bytes, e: ByteOrderPrefix, sh: Elf64_Shdr, strtab: StringTable | None, nsec: int, what: str
 ) -> list[Symbol]:
     raw = _table(data, sh, SYM_ENTSIZE, what)
     syms: list[Symbol] = []
-    for i, (name, info, other, shndx, value, size) in enumerate(struct.iter_unpack(e + SYM_FMT, raw)):
-        if name and strtab is None:
-            raise ElfFormatError(f"symbol {i}: st_name {name:#x} but {what} sh_link names no SHT_STRTAB")
-        if nsec <= shndx < SHN_LORESERVE:
-            raise ElfFormatError(f"symbol {i}: st_shndx {shndx} out of range ({nsec} sections)")
-        sym_name = strtab.get(name, f"symbol {i}") if name and strtab is not None else ""
-        syms.append(Symbol(sym_name, value, size, info >> 4, info & 0xF, other, shndx))
-    if sh.info > len(syms):
-        raise ElfFormatError(f"{what}: sh_info {sh.info} out of range ({len(syms)} symbols)")
+    # the fields of Elf64_Sym, in its order (unpacked as a plain tuple: one per symbol)
+    for i, (st_name, st_info, st_other, st_shndx, st_value, st_size) in enumerate(
+        codec(Elf64_Sym, e).iter_unpack(raw)
+    ):
+        if st_name and strtab is None:
+            raise ElfFormatError(
+                f"symbol {i}: st_name {st_name:#x} but {what} sh_link names no SHT_STRTAB"
+            )
+        if nsec <= st_shndx < SHN_LORESERVE:
+            raise ElfFormatError(f"symbol {i}: st_shndx {st_shndx} out of range ({nsec} sections)")
+        sym_name = strtab.get(st_name, f"symbol {i}") if st_name and strtab is not None else ""
+        syms.append(Symbol(sym_name, st_value, st_size, st_info >> 4, st_info & 0xF, st_other,
+                           st_shndx))
+    if sh.sh_info > len(syms):
+        raise ElfFormatError(f"{what}: sh_info {sh.sh_info} out of range ({len(syms)} symbols)")
     return syms
 
 
-def _relas(data: bytes, e: str, sh: _Shdr, nsyms: int, what: str) -> list[Rela]:
+def _relas(data: bytes, e: ByteOrderPrefix, sh: Elf64_Shdr, nsyms: int, what: str) -> list[Rela]:
     raw = _table(data, sh, RELA_ENTSIZE, what)
-    entries = list(struct.iter_unpack(e + "QQq", raw))
-    for k, (_, info, _) in enumerate(entries):
-        if info >> 32 >= nsyms:
+    # (r_offset, r_info, r_addend) of Elf64_Rela, as plain tuples
+    entries = list(codec(Elf64_Rela, e).iter_unpack(raw))
+    for k, (_, r_info, _) in enumerate(entries):
+        if r_info >> 32 >= nsyms:
             raise ElfFormatError(
-                f"{what}: relocation {k}: symbol index {info >> 32} out of range ({nsyms} symbols)"
+                f"{what}: relocation {k}: symbol index {r_info >> 32} out of range ({nsyms} symbols)"
             )
-    return [Rela(off, info >> 32, info & 0xFFFFFFFF, addend) for off, info, addend in entries]
+    return [Rela(r_offset, r_info >> 32, r_info & 0xFFFFFFFF, r_addend)
+            for r_offset, r_info, r_addend in entries]
 
 
 #: The readers :func:`read_elf` can use: this module's, or pyelftools (the same ElfObject).
@@ -159,6 +162,8 @@ def read_elf(data: bytes, reader: Reader = "struct") -> ElfObject:
     if reader == "struct":
         return _read_struct(data)
     if reader == "pyelftools":
+        _read_struct(data)  # the struct reader's checks and error messages come first
+        # imported here: pyelftools costs ~0.2 s to import and only this reader needs it
         from ppcreloc.elf.pyelftools_reader import read_elf_pyelftools
 
         return read_elf_pyelftools(data)
@@ -168,18 +173,18 @@ def read_elf(data: bytes, reader: Reader = "struct") -> ElfObject:
 def _read_struct(data: bytes) -> ElfObject:
     data = bytes(data)
     e, ehdr = _header(data)
-    machine, shstrndx = ehdr[2], ehdr[13]
+    machine, shstrndx = ehdr.e_machine, ehdr.e_shstrndx
     if machine != EM_PPC64:
         raise ElfFormatError(f"e_machine {machine}: not EM_PPC64 ({EM_PPC64})")
     shdrs = _section_headers(data, e, ehdr)
     n = len(shdrs)
     if shstrndx >= n:
         raise ElfFormatError(f"e_shstrndx {shstrndx} out of range ({n} sections)")
-    derived = derived_sections([s.type for s in shdrs], [s.link for s in shdrs], shstrndx)
+    derived = derived_sections([s.sh_type for s in shdrs], [s.sh_link for s in shdrs], shstrndx)
 
     def strtab(i: int, what: str) -> StringTable:
         sh = shdrs[i]
-        return StringTable(data[sh.offset : sh.offset + sh.size], what)
+        return StringTable(data[sh.sh_offset : sh.sh_offset + sh.sh_size], what)
 
     shstr = None
     if shstrndx in derived:
@@ -188,27 +193,27 @@ def _read_struct(data: bytes) -> ElfObject:
     names = []
     for i, sh in enumerate(shdrs):
         if shstr is None:
-            if sh.name:
-                raise ElfFormatError(f"section {i}: sh_name {sh.name:#x} but e_shstrndx names no SHT_STRTAB")
+            if sh.sh_name:
+                raise ElfFormatError(f"section {i}: sh_name {sh.sh_name:#x} but e_shstrndx names no SHT_STRTAB")
             names.append("")
         else:
-            names.append(shstr.get(sh.name, f"section {i}") if sh.name else "")
+            names.append(shstr.get(sh.sh_name, f"section {i}") if sh.sh_name else "")
     label = [f"section {i} ({nm})" for i, nm in enumerate(names)]
     _check_bounds(shdrs, len(data), label)
 
     for i, sh in enumerate(shdrs[1:], 1):
         kind = derived.get(i)
         if kind is Derived.RELA or kind is Derived.SYMTAB:
-            if sh.link >= n:
-                raise ElfFormatError(f"{label[i]}: sh_link {sh.link} out of range ({n} sections)")
-        if kind is Derived.RELA and sh.info >= n:
-            raise ElfFormatError(f"{label[i]}: sh_info {sh.info} out of range ({n} sections)")
+            if sh.sh_link >= n:
+                raise ElfFormatError(f"{label[i]}: sh_link {sh.sh_link} out of range ({n} sections)")
+        if kind is Derived.RELA and sh.sh_info >= n:
+            raise ElfFormatError(f"{label[i]}: sh_info {sh.sh_info} out of range ({n} sections)")
 
     symbols = [Symbol("")]
     symtab = next((i for i, k in derived.items() if k is Derived.SYMTAB), None)
     if symtab is not None:
         sh = shdrs[symtab]
-        link = sh.link if derived.get(sh.link) in (Derived.STRTAB, Derived.SHARED_STRTAB) else None
+        link = sh.sh_link if derived.get(sh.sh_link) in (Derived.STRTAB, Derived.SHARED_STRTAB) else None
         strs = None
         if link is not None:
             strs = shstr if link == shstrndx else strtab(link, label[link])
@@ -225,7 +230,7 @@ def _read_struct(data: bytes) -> ElfObject:
     total_rela = 0
     for i, kind in derived.items():
         if kind is Derived.RELA:
-            total_rela += shdrs[i].size
+            total_rela += shdrs[i].sh_size
             if total_rela > len(data):
                 raise ElfFormatError(f"{label[i]}: relocation sections overlap (total {total_rela:#x} bytes > file size {len(data):#x})")
             relocs[i] = _relas(data, e, shdrs[i], nsyms, label[i])
@@ -233,25 +238,25 @@ def _read_struct(data: bytes) -> ElfObject:
     sections = []
     for i, sh in enumerate(shdrs):
         if i == 0:  # the null section: no contents; sh_size kept when non-zero
-            sec_data, size = b"", sh.size or None
+            sec_data, size = b"", sh.sh_size or None
         elif i in derived:
             sec_data, size = b"", None
-        elif sh.type == SHT_NOBITS:
-            sec_data, size = b"", sh.size
+        elif sh.sh_type == SHT_NOBITS:
+            sec_data, size = b"", sh.sh_size
         else:
-            sec_data, size = data[sh.offset : sh.offset + sh.size], None
+            sec_data, size = data[sh.sh_offset : sh.sh_offset + sh.sh_size], None
         sections.append(
-            Section(names[i], sh.type, sh.flags, sec_data, size, sh.align, sh.entsize,
-                    sh.link, sh.info, sh.addr)  # fmt: skip
+            Section(names[i], sh.sh_type, sh.sh_flags, sec_data, size, sh.sh_addralign, sh.sh_entsize,
+                    sh.sh_link, sh.sh_info, sh.sh_addr)  # fmt: skip
         )
     return ElfObject(
         sections=sections,
         symbols=symbols,
         relocs=relocs,
         big_endian=e == ">",
-        flags=ehdr[7],
+        flags=ehdr.e_flags,
         machine=machine,
-        type=ehdr[1],
+        type=ehdr.e_type,
         shstrndx=shstrndx,
     )
 
@@ -261,8 +266,6 @@ def read_elf_file(path: str | os.PathLike[str], reader: Reader = "struct") -> El
     ``reader``; an unreadable or oversized path raises ElfFormatError too."""
     if reader not in READERS:
         raise ValueError(f"unknown ELF reader {reader!r} (choose from: {', '.join(READERS)})")
-    from ppcreloc.inputs import InputError, read_object_bytes
-
     try:
         data = read_object_bytes(path)
     except InputError as exc:

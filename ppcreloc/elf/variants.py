@@ -15,6 +15,16 @@ from __future__ import annotations
 
 import struct
 
+from ppcreloc.elf.format import (
+    RELA_SIZE,
+    SYM_SIZE,
+    ByteOrderPrefix,
+    Elf64_Rela,
+    Elf64_Sym,
+    codec,
+    field_code,
+    offset_of,
+)
 from ppcreloc.elf.model import SHT_NOBITS, SHT_RELA, SHT_SYMTAB
 from ppcreloc.elf.reader import _header, _section_headers, read_elf
 from ppcreloc.errors import PpcrelocError
@@ -24,7 +34,9 @@ class VariantError(PpcrelocError):
     """An edit that does not fit the object (no such section, entry or byte range)."""
 
 
-def _locate(data: bytes, section: int, want_type: int | None) -> tuple[str, int, int]:
+def _locate(
+    data: bytes, section: int, want_type: int | None
+) -> tuple[ByteOrderPrefix, int, int]:
     """Validate ``data`` (ElfFormatError if malformed) and return (byte order, sh_offset,
     sh_size) of ``section``; SHT_NOBITS sections have no bytes and are refused."""
     read_elf(data)  # raises ElfFormatError for anything malformed
@@ -33,32 +45,34 @@ def _locate(data: bytes, section: int, want_type: int | None) -> tuple[str, int,
     if not 0 < section < len(shdrs):
         raise VariantError(f"no section {section} (the object has {len(shdrs)})")
     sh = shdrs[section]
-    if want_type is not None and sh.type != want_type:
-        raise VariantError(f"section {section} has sh_type {sh.type}, not {want_type}")
-    if sh.type == SHT_NOBITS:
+    if want_type is not None and sh.sh_type != want_type:
+        raise VariantError(f"section {section} has sh_type {sh.sh_type}, not {want_type}")
+    if sh.sh_type == SHT_NOBITS:
         raise VariantError(f"section {section} is SHT_NOBITS: it has no bytes to edit")
-    return e, sh.offset, sh.size
+    return e, sh.sh_offset, sh.sh_size
 
 
 def _symtab(data: bytes) -> int:
     e, ehdr = _header(data)
     for i, sh in enumerate(_section_headers(data, e, ehdr)):
-        if sh.type == SHT_SYMTAB:
+        if sh.sh_type == SHT_SYMTAB:
             return i
     raise VariantError("the object has no SHT_SYMTAB")
 
 
-def _entry(size: int, index: int, what: str) -> int:
-    if not 0 <= index < size // 24:
-        raise VariantError(f"no {what} {index} (the table has {size // 24})")
-    return 24 * index
+def _entry(size: int, index: int, entsize: int, what: str) -> int:
+    if not 0 <= index < size // entsize:
+        raise VariantError(f"no {what} {index} (the table has {size // entsize})")
+    return entsize * index
 
 
-def _pack(buf: bytearray, fmt: str, off: int, value: int, what: str) -> None:
+def _pack(buf: bytearray, e: str, cls: type[tuple[object, ...]], pos: int, field: str,
+          value: int) -> None:
+    """Store ``value`` into ``field`` of the ``cls`` entry at ``pos``."""
     try:
-        struct.pack_into(fmt, buf, off, value)
+        struct.pack_into(e + field_code(cls, field), buf, pos + offset_of(cls, field), value)
     except struct.error as exc:
-        raise VariantError(f"{what} {value} does not fit the field ({exc})") from None
+        raise VariantError(f"{field} {value} does not fit the field ({exc})") from None
 
 
 def set_rela(
@@ -73,16 +87,17 @@ def set_rela(
 ) -> bytes:
     """``data`` with entry ``index`` of RELA section ``section`` changed in the given fields."""
     e, base, size = _locate(data, section, SHT_RELA)
-    pos = base + _entry(size, index, "relocation")
+    pos = base + _entry(size, index, RELA_SIZE, "relocation")
     buf = bytearray(data)
-    r_offset, r_info, r_addend = struct.unpack_from(e + "QQq", buf, pos)
+    rela = Elf64_Rela._make(codec(Elf64_Rela, e).unpack_from(buf, pos))
+    r_offset, r_info, r_addend = rela.r_offset, rela.r_info, rela.r_addend
     new_sym = r_info >> 32 if sym is None else sym
     new_type = r_info & 0xFFFFFFFF if type is None else type
     if not (0 <= new_sym < 2**32 and 0 <= new_type < 2**32):
         raise VariantError(f"symbol {new_sym} / type {new_type} must each fit 32 bits")
-    _pack(buf, e + "Q", pos, r_offset if offset is None else offset, "r_offset")
-    _pack(buf, e + "Q", pos + 8, new_sym << 32 | new_type, "r_info")
-    _pack(buf, e + "q", pos + 16, r_addend if addend is None else addend, "r_addend")
+    _pack(buf, e, Elf64_Rela, pos, "r_offset", r_offset if offset is None else offset)
+    _pack(buf, e, Elf64_Rela, pos, "r_info", new_sym << 32 | new_type)
+    _pack(buf, e, Elf64_Rela, pos, "r_addend", r_addend if addend is None else addend)
     return bytes(buf)
 
 
@@ -96,14 +111,14 @@ def set_symbol(
 ) -> bytes:
     """``data`` with .symtab entry ``index`` changed (st_value, st_shndx, st_other)."""
     e, base, size = _locate(data, _symtab(data), SHT_SYMTAB)
-    pos = base + _entry(size, index, "symbol")
+    pos = base + _entry(size, index, SYM_SIZE, "symbol")
     buf = bytearray(data)
     if other is not None:
-        _pack(buf, e + "B", pos + 5, other, "st_other")
+        _pack(buf, e, Elf64_Sym, pos, "st_other", other)
     if shndx is not None:
-        _pack(buf, e + "H", pos + 6, shndx, "st_shndx")
+        _pack(buf, e, Elf64_Sym, pos, "st_shndx", shndx)
     if value is not None:
-        _pack(buf, e + "Q", pos + 8, value, "st_value")
+        _pack(buf, e, Elf64_Sym, pos, "st_value", value)
     return bytes(buf)
 
 

@@ -1,4 +1,5 @@
-"""Serialise an :class:`ElfObject` to ELF64 bytes with plain ``struct`` (no ELF library).
+"""Serialise an :class:`ElfObject` to ELF64 bytes with ``struct`` (the structures of
+:mod:`ppcreloc.elf.format`; no ELF library).
 
 Layout (deterministic): the ELF header, then each section's contents in section order, each at a
 file offset aligned to its sh_addralign (see :func:`ppcreloc.elf.layout.file_align`; SHT_NOBITS
@@ -7,35 +8,36 @@ take an offset but no bytes), then the section header table aligned to 8. The de
 ``obj.relocs``; every other field is written exactly as the model holds it (sh_addr, sh_link,
 sh_info, sh_entsize, .symtab's sh_info...), so adversarial objects can be written too.
 
-Why not LIEF: LIEF 1.0 corrupts ET_REL objects once more than ~16 symbols or relocations are
-added (see the README section ``elf`` for the measured sweep); LIEF stays as a second reader in the
-tests and for in-place edits (:mod:`ppcreloc.elf.variants`).
+Why not LIEF (README section ``elf``, measured by ``bench/bench_elf.py --lief``): LIEF 1.0 grows
+an object fine, but an added LOCAL symbol lands after .symtab's sh_info, and rewriting one of our
+objects unedited sorts relocations by r_offset and moves them between RELA sections that share a
+target. LIEF is only a second, independent reader in the tests; variants
+(:mod:`ppcreloc.elf.variants`) patch bytes in place with ``struct``.
 """
 
 from __future__ import annotations
 
 import struct
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.errors import ElfFormatError
-from ppcreloc.elf.layout import (
-    EHDR_FMT,
+from ppcreloc.elf.format import (
     EHDR_SIZE,
     ELFCLASS64,
     ELFDATA2LSB,
     ELFDATA2MSB,
     ELFMAG,
     EV_CURRENT,
-    SHDR_FMT,
     SHDR_SIZE,
     SHN_LORESERVE,
-    SYM_FMT,
-    Derived,
-    derived_sections,
-    file_align,
+    ByteOrderPrefix,
+    Elf64_Ehdr,
+    Elf64_Shdr,
+    Elf64_Sym,
+    codec,
 )
+from ppcreloc.elf.layout import Derived, derived_sections, file_align
 from ppcreloc.elf.model import SHT_NOBITS, ElfObject, Rela, Symbol
-
-_U64 = (1 << 64) - 1
 
 
 class _StrTab:
@@ -56,21 +58,25 @@ class _StrTab:
         return off
 
 
-def _pack_symbols(e: str, symbols: list[Symbol], names: list[int]) -> bytes:
-    st = struct.Struct(e + SYM_FMT)
+def _pack_symbols(e: ByteOrderPrefix, symbols: list[Symbol], names: list[int]) -> bytes:
+    st = codec(Elf64_Sym, e)
     out = bytearray()
     for i, (sym, name) in enumerate(zip(symbols, names, strict=True)):
         try:
-            out += st.pack(name, sym.info, sym.other, sym.shndx, sym.value & _U64, sym.size & _U64)
+            # Elf64_Sym's fields in order: st_name, st_info, st_other, st_shndx, st_value,
+            # st_size (positional: a keyword NamedTuple per symbol costs ~10x the pack)
+            out += st.pack(name, sym.info, sym.other, sym.shndx, sym.value & M64, sym.size & M64)
         except struct.error as exc:
             raise ElfFormatError(f"symbol {i} ({sym.name!r}): field out of range ({exc})") from None
     return bytes(out)
 
 
-def _pack_relas(e: str, relas: list[Rela], where: str) -> bytes:
+def _pack_relas(e: ByteOrderPrefix, relas: list[Rela], where: str) -> bytes:
+    """Every Elf64_Rela (r_offset, r_info, r_addend) of one section in one pack, r_addend as
+    its 64-bit two's complement (the same bytes as its Sxword)."""
     flat: list[int] = []
     for r in relas:
-        flat += (r.offset & _U64, r.info, r.addend & _U64)
+        flat += (r.offset & M64, r.info, r.addend & M64)
     try:
         return struct.pack(f"{e}{len(flat)}Q", *flat)
     except struct.error as exc:  # only reachable with non-int fields
@@ -93,7 +99,7 @@ def _section_names(obj: ElfObject, tab: _StrTab | None) -> list[int]:
 
 def write_elf(obj: ElfObject) -> bytes:
     """Return the ELF64 bytes of ``obj``. Raises ElfFormatError when the model cannot be written."""
-    e = ">" if obj.big_endian else "<"
+    e: ByteOrderPrefix = ">" if obj.big_endian else "<"
     secs = obj.sections
     n = len(secs)
     if n == 0:
@@ -164,13 +170,13 @@ def write_elf(obj: ElfObject) -> bytes:
     body += bytes(-len(body) % 8)
     shoff = len(body)
 
-    shdr = struct.Struct(e + SHDR_FMT)
+    shdr = codec(Elf64_Shdr, e)
     for i, sec in enumerate(secs):
         try:
-            body += shdr.pack(
-                sh_names[i], sec.type, sec.flags, sec.addr, offsets[i], sizes[i],
-                sec.link, sec.info, sec.addralign, sec.entsize,
-            )  # fmt: skip
+            # Elf64_Shdr's fields in order: sh_name, sh_type, sh_flags, sh_addr, sh_offset,
+            # sh_size, sh_link, sh_info, sh_addralign, sh_entsize
+            body += shdr.pack(sh_names[i], sec.type, sec.flags, sec.addr, offsets[i], sizes[i],
+                              sec.link, sec.info, sec.addralign, sec.entsize)
         except struct.error as exc:
             raise ElfFormatError(f"section {i} ({sec.name}): field out of range ({exc})") from None
 
@@ -178,10 +184,12 @@ def write_elf(obj: ElfObject) -> bytes:
         [ELFCLASS64, ELFDATA2MSB if obj.big_endian else ELFDATA2LSB, EV_CURRENT]
     )
     try:
-        body[:EHDR_SIZE] = struct.pack(
-            e + EHDR_FMT, ident.ljust(16, b"\0"), obj.type, obj.machine, EV_CURRENT,
-            0, 0, shoff, obj.flags, EHDR_SIZE, 0, 0, SHDR_SIZE, n, obj.shstrndx,
-        )  # fmt: skip
+        body[:EHDR_SIZE] = codec(Elf64_Ehdr, e).pack(*Elf64_Ehdr(
+            e_ident=ident.ljust(16, b"\0"), e_type=obj.type, e_machine=obj.machine,
+            e_version=EV_CURRENT, e_entry=0, e_phoff=0, e_shoff=shoff, e_flags=obj.flags,
+            e_ehsize=EHDR_SIZE, e_phentsize=0, e_phnum=0, e_shentsize=SHDR_SIZE, e_shnum=n,
+            e_shstrndx=obj.shstrndx,
+        ))
     except struct.error as exc:
         raise ElfFormatError(f"ELF header field out of range ({exc})") from None
     return bytes(body)

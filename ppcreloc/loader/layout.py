@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     RELA_ENTSIZE,
     SHF_ALLOC,
@@ -38,7 +39,6 @@ SHF_RO_AFTER_INIT = 0x00200000
 RO_AFTER_INIT_SECTIONS = (".data..ro_after_init", "__jump_table")
 #: each module memory kind (text, rodata, ro_after_init, data) starts on this boundary
 MOD_MEM_ALIGN = 0x1_0000
-ADDR_MASK = (1 << 64) - 1
 #: name of the region after .stubs in ModuleMemory
 AFTER_STUBS = "<after .stubs>"
 
@@ -83,7 +83,7 @@ def section_bytes(obj: ElfObject, index: int) -> bytes:
     if sec.type == SHT_RELA and not sec.data:
         fmt = (">" if obj.big_endian else "<") + "QQQ"
         return b"".join(
-            struct.pack(fmt, r.offset & ADDR_MASK, r.info & ADDR_MASK, r.addend & ADDR_MASK)
+            struct.pack(fmt, r.offset & M64, r.info & M64, r.addend & M64)
             for r in obj.relocs.get(index, ())
         )
     return sec.data[:size].ljust(size, b"\0")

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, Symbol
+from ppcreloc.errno import EINVAL
 from ppcreloc.loader.memory import reloc_ref
 from ppcreloc.loader.module import ArchBackend, ModuleState
 
-EINVAL = 22
 SYM_SIZE = 24
 #: MODULE_NAME_LEN - 1 and KSYM_NAME_LEN - 1: the sscanf field widths core.c hard-codes
 OBJNAME_WIDTH = 55
@@ -28,7 +29,6 @@ SYMNAME_WIDTH = 511
 VMLINUX = "vmlinux"
 #: isspace() in lib/ctype.c: \t \n \v \f \r, space and Latin-1 NBSP
 _SPACES = frozenset(b"\t\n\v\f\r \xa0")
-_U64 = (1 << 64) - 1
 
 
 # -- sscanf, as lib/vsprintf.c vsscanf does it for the formats core.c uses ---------------------
@@ -66,7 +66,7 @@ def _scan_lu(s: bytes, pos: int) -> int | None:
         return None
     value = 0
     while pos < len(s) and 0x30 <= s[pos] <= 0x39:
-        value = (value * 10 + s[pos] - 0x30) & _U64
+        value = (value * 10 + s[pos] - 0x30) & M64
         pos += 1
     return value
 

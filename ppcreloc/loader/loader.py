@@ -24,6 +24,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     EM_PPC64,
     ET_REL,
@@ -40,6 +41,7 @@ from ppcreloc.elf.model import (
     ElfObject,
 )
 from ppcreloc.engine import Config, Layout, Placement, RelocRef, World
+from ppcreloc.errno import ENOENT, ENOEXEC
 from ppcreloc.loader.layout import (
     AFTER_STUBS,
     MOD_MEM_ALIGN,
@@ -53,10 +55,7 @@ from ppcreloc.loader.memory import KernelFault, ModuleMemory
 from ppcreloc.loader.module import ArchBackend, ModuleState
 
 SHT_REL = 9  # include/uapi/linux/elf.h
-ENOENT = 2
-ENOEXEC = 8
 ENOMEM = 12
-_U64 = (1 << 64) - 1
 #: sections rewrite_section_headers keeps out of module memory (info->index.vers / .info)
 UNKEPT_SECTIONS = ("__versions", ".modinfo")
 PERCPU_SECTION = ".data..percpu"
@@ -190,7 +189,7 @@ def simplify_symbols(mod: ModuleState, pcpu: int) -> int:
             ret = -ENOEXEC
         else:
             base = percpu if shndx == pcpu else obj.sections[shndx].addr
-            sym.value = (sym.value + base) & _U64
+            sym.value = (sym.value + base) & M64
     return ret
 
 

@@ -28,17 +28,23 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
-from ppcreloc.errors import PpcrelocError
+from ppcreloc.bits import M64
+from ppcreloc.errors import WorldError as WorldError
+from ppcreloc.inputs import MAX_MAP_SIZE, InputError, read_text_bounded
 
 VMLINUX = "vmlinux"
 VMLINUX_BASE = 0xC000_0000_0000_0000
 #: synthetic vmlinux symbols lie in [VMLINUX_BASE + 64 KiB, + 1 GiB): all within 2**31 of the TOC
 VMLINUX_SYNTH_START = VMLINUX_BASE + 0x1_0000
 VMLINUX_SYNTH_SPAN = 0x4000_0000 - 0x1_0000
-#: r2 in the kernel when no map gives ".TOC." (create_ftrace_stub needs |target - toc| < 2**31)
-KERNEL_TOC = VMLINUX_BASE + 0x0200_8000
+#: r2 in the kernel when no map gives ".TOC.": kernel_toc_addr() (asm/sections.h, 6.1 and 6.12)
+#: returns r2, which is vmlinux's .TOC., the linker's TOC base + 0x8000 (the ELF ABI bias that
+#: lets a signed 16-bit offset reach 64 KiB; module_64.c's my_r2 adds the same 0x8000). The
+#: synthetic vmlinux has its TOC (.got with .toc, vmlinux.lds.S) 32 MiB in. create_ftrace_stub
+#: needs |target - kernel_toc| < 2**31.
+KERNEL_TOC = VMLINUX_BASE + 0x0200_0000 + 0x8000
 #: where module percpu areas are (mod_percpu(); kernel/module/main.c percpu_modalloc)
 PERCPU_BASE = VMLINUX_BASE + 0x7000_0000
 MODULE_AREA = 0xC008_0000_0000_0000
@@ -62,10 +68,6 @@ FUNC_DESC_ENTRY_DELTA = 0x100
 FTRACE_NAMES = ("_mcount", "ftrace_caller", "ftrace_regs_caller", "ftrace_nop_ops")
 
 
-class WorldError(PpcrelocError):
-    """A symbol map that cannot be read, or a request the world cannot answer."""
-
-
 class Ksym(NamedTuple):
     """One kallsyms line: generation-0 address, type letter, name, module (None for vmlinux)."""
 
@@ -74,25 +76,6 @@ class Ksym(NamedTuple):
     name: str
     obj: str | None = None
     exported: bool = False
-
-
-class _SpecSymbol(Protocol):
-    name: str
-    offset: int
-    exported: bool
-    kind: str
-
-
-class _SpecObject(Protocol):
-    name: str
-    symbols: tuple[_SpecSymbol, ...]
-    bases: tuple[int, ...]
-
-
-class _Spec(Protocol):
-    vmlinux: _SpecObject
-    modules: tuple[_SpecObject, ...]
-    kernel_toc: int
 
 
 @lru_cache(maxsize=65536, typed=True)
@@ -150,8 +133,6 @@ class SymbolWorld:
             text, where = source, "<kallsyms text>"
         else:
             where = os.fspath(source)
-            from ppcreloc.inputs import MAX_MAP_SIZE, InputError, read_text_bounded
-
             try:
                 text = read_text_bounded(where, MAX_MAP_SIZE, "symbol map")
             except InputError as e:
@@ -306,7 +287,7 @@ class SymbolWorld:
         base = self.module_base(obj, generation)
         if listed:
             delta = base - self._listed_base(obj)
-            return [(a + delta) & (2**64 - 1) for a in listed]
+            return [(a + delta) & M64 for a in listed]
         return [base + self._synthetic(obj, name)] if self.fallback else []
 
     def resolve_export(self, name: str) -> int | None:
@@ -345,7 +326,7 @@ class SymbolWorld:
         """
         if addr in self.func_descs:
             return self.func_descs[addr]
-        entry = (addr + FUNC_DESC_ENTRY_DELTA) & (2**64 - 1)
+        entry = (addr + FUNC_DESC_ENTRY_DELTA) & M64
         toc = self.kernel_toc_addr() if addr < MODULE_AREA else (addr & ~(SUBSLOT - 1)) + 0x8000
         return entry, toc, 0
 
@@ -382,33 +363,8 @@ class SymbolWorld:
             delta = base - self._listed_base(obj)
             for e in self.entries:
                 if e.obj == obj:
-                    lines.append(f"{(e.addr + delta) & (2**64 - 1):016x} {e.type} {e.name}\t[{obj}]")
+                    lines.append(f"{(e.addr + delta) & M64:016x} {e.type} {e.name}\t[{obj}]")
             for (o, name), off in self._synth.items():
                 if o == obj:
                     lines.append(f"{base + off:016x} t {name}\t[{obj}]")
         return "\n".join(lines) + "\n"
-
-
-def world_from_spec(spec: Any) -> SymbolWorld:
-    """The world for a strategies.worlds.WorldSpec (duck-typed: vmlinux, modules, kernel_toc).
-
-    Symbols keep their order (sympos), modules their per-generation bases; vmlinux symbols sit
-    at ``vmlinux.bases[0] + offset``. The world falls back to synthetic addresses for names the
-    spec lacks, as the tool's default worlds do.
-    """
-    s: _Spec = spec
-    world = SymbolWorld(toc=s.kernel_toc)
-    vbase = s.vmlinux.bases[0] if s.vmlinux.bases else VMLINUX_BASE
-    for sym in s.vmlinux.symbols:
-        letter = "d" if sym.kind == "data" else "t"
-        world.add_symbol(None, sym.name, vbase + sym.offset,
-                         type=letter.upper() if sym.exported else letter, exported=sym.exported)
-    for mod in s.modules:
-        world.set_module_bases(mod.name, mod.bases)
-        base0 = mod.bases[0] if mod.bases else world.module_base(mod.name, 0)
-        for sym in mod.symbols:
-            letter = "d" if sym.kind == "data" else "t"
-            world.add_symbol(mod.name, sym.name, base0 + sym.offset,
-                             type=letter.upper() if sym.exported else letter,
-                             exported=sym.exported)
-    return world

@@ -7,9 +7,9 @@ agree on every value here); the branch tests follow arch/powerpc/lib/code-patchi
 
 from __future__ import annotations
 
-M16 = 0xFFFF
-M32 = 0xFFFF_FFFF
-M64 = 0xFFFF_FFFF_FFFF_FFFF
+from ppcreloc.bits import M16 as M16
+from ppcreloc.bits import M32 as M32
+from ppcreloc.bits import M64 as M64
 
 # Registers named as in the kernel (_R1 ...).
 R0, R1, R2, R11, R12, R13 = 0, 1, 2, 11, 12, 13

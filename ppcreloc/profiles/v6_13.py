@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ppcreloc.arch import ftrace_ool as ool
 from ppcreloc.arch.access import patch_u32, read_u64
-from ppcreloc.arch.errno import ENOENT
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET
 from ppcreloc.engine import Config
+from ppcreloc.errno import ENOENT
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import NOP
 from ppcreloc.profiles.v6_12 import V6_12

@@ -19,11 +19,11 @@ import bisect
 import ctypes
 import mmap
 import re
-import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppcreloc.elf.format import Elf64_Ehdr, Elf64_Rela, Elf64_Shdr, Elf64_Sym, codec
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHT_NOBITS,
@@ -44,10 +44,11 @@ from ppcreloc.ppc64.reloctypes import RELOC_TYPES
 PAGE = mmap.PAGESIZE
 #: highest address a user mapping may use (x86-64 / ppc64 user space is below 2**47 here)
 USER_LIMIT = 1 << 47
-EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-SHDR = struct.Struct("<IIQQQQIIQQ")
-SYM = struct.Struct("<IBBHQQ")
-RELA = struct.Struct("<QQq")
+#: the ELF structures the shim's little-endian image uses (declared in ppcreloc.elf.format)
+EHDR = codec(Elf64_Ehdr, "<")
+SHDR = codec(Elf64_Shdr, "<")
+SYM = codec(Elf64_Sym, "<")
+RELA = codec(Elf64_Rela, "<")
 #: pr_fmt's prefix in module_64.c (KBUILD_MODNAME ": "), stripped so formats match the model's
 KBUILD_PREFIX = "module_64: "
 #: the shim's primitive numbers; patch_ulong (never called by module_64.c) counts as patch_u32
