@@ -125,7 +125,7 @@ class _Caught(Exception):
 def run_fuzz(run: Run, known: set[str], unmutated: str) -> dict[str, Any]:
     """The invariant campaign until an invariant outside ``known`` fails on a case that the
     ``unmutated`` engine passes (its shrunk fixture replayed there), or ``run.examples``."""
-    from ppcreloc.fuzz import Campaign, Found, FuzzOptions
+    from ppcreloc.campaign import Campaign, Found, FuzzOptions
     from ppcreloc.replay import replay
 
     last_example = [0.0]
@@ -165,7 +165,7 @@ def run_fuzz(run: Run, known: set[str], unmutated: str) -> dict[str, Any]:
 def baseline(engine: str, profile: str, runs: dict[str, Run], campaigns: tuple[str, ...]
              ) -> dict[str, Any]:
     """The unmutated tree: diff must agree, and the invariants it fails are not catches."""
-    from ppcreloc.fuzz import Campaign, FuzzOptions
+    from ppcreloc.campaign import Campaign, FuzzOptions
     from ppcreloc.matrix import PREDICTED
     from ppcreloc.oracle import INVARIANTS
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ppcreloc import cli
+from ppcreloc.campaign import STOP, Campaign, FuzzOptions, Outcome, batch_seed
 from ppcreloc.fixtures import load_fixture
-from ppcreloc.fuzz import STOP, Campaign, FuzzOptions, Outcome, batch_seed
 from ppcreloc.ppc64.reloctypes import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_interrupt_while_shrinking_keeps_the_unshrunk_failure(tmp_path: Path, mo
 
 
 def test_outcome_violations_deduplicate_and_prefer_generated() -> None:
-    from ppcreloc.fuzz import Found
+    from ppcreloc.campaign import Found
 
     out = Outcome(found=[Found("reload_cycles", "b.o"), Found("apply", "a.o", True),
                          Found("apply", "a.o", False)])

@@ -318,7 +318,7 @@ def test_redis_going_away_mid_campaign_keeps_findings_with_one_warning(
         redis_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path, capsys) -> None:
     """The server is killed at the first example, so every failure the campaign then finds
     (and saves) meets a dead database: one warning, the campaign finishes, fixtures on disk."""
-    from ppcreloc.fuzz import Campaign, FuzzOptions
+    from ppcreloc.campaign import Campaign, FuzzOptions
 
     server, url = redis_server
 
@@ -345,7 +345,7 @@ def test_huge_database_entries_are_skipped_before_reading(
     from hypothesis.database import InMemoryExampleDatabase
     from hypothesis.extra.redis import RedisExampleDatabase
 
-    from ppcreloc.fuzz import MAX_DB_ENTRY, namespaced
+    from ppcreloc.databases import MAX_DB_ENTRY, namespaced
 
     mem = InMemoryExampleDatabase()
     db = namespaced(mem, "p:")
