@@ -46,6 +46,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.explain",
     "ppcreloc.promote",
     "ppcreloc.diff",
+    "ppcreloc.livepatchify",
 )
 
 
