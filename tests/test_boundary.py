@@ -305,3 +305,47 @@ def test_boundary_fixture_replays(tmp_path: Path) -> None:
     path = write_fixture(tmp_path, write_elf(near.obj), case_record(near, "v6.12", "apply",
                                                                     run(near), None, 1))
     assert main(["replay", str(path)]) == 0
+
+
+# -- the kernel's own C ---------------------------------------------------------------------
+TREES = {"v6.1": Path("/usr/src/linux-source-6.1.tar.xz"),
+         "v6.12": Path("/usr/src/linux-source-6.12.tar.xz")}
+
+
+def _kernel_cases() -> list:  # type: ignore[type-arg]
+    cases = [boundary_case(p, WORLD, CALLEE, Extras(local_entry=k % 8))
+             for k, p in enumerate(POINTS)]
+    cases += [boundary_case(INSIDE[0], WORLD, CALLEE, Extras(tail=t, mcount=m))
+              for t, m in TAIL_OK]
+    cases += [boundary_case(INSIDE[0], WORLD, CALLEE, Extras(repeat=r, alias=a))
+              for r in ADDENDS for a in (False, True)]
+    return cases
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("profile", list(TREES))
+def test_kernel_agrees_on_every_boundary_case(profile: str) -> None:
+    """kernel:<tree> and the profile of its version agree on every boundary point and knob
+    (rc, messages with their values, memory, writes), two coming/going cycles each."""
+    import shutil
+    from dataclasses import replace
+
+    from ppcreloc.engines import ModelEngine
+    from reference.kernel.compare import disagreements
+    from reference.kernel.engine import KernelEngine, user_layout
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
+    if not TREES[profile].is_file():
+        pytest.skip(f"{TREES[profile]} missing (apt-get install {TREES[profile].name[:-7]})")
+    scenarios = []
+    for case in _kernel_cases():
+        sc = case.scenario(case.steps(cycles=2))
+        scenarios.append(replace(sc, layout=user_layout(sc.layout)))
+    with KernelEngine(TREES[profile]) as kernel:
+        runs = kernel.run_many(scenarios)
+    for sc, krun in zip(scenarios, runs, strict=True):
+        diffs = disagreements(krun, ModelEngine(profile).run(sc))
+        assert not diffs, "\n".join(str(d) for d in diffs[:5])
+    failed = sum(1 for r in runs if r.steps[0].rc)
+    assert failed >= sum(1 for p in POINTS if not p.ok and p.kind != "ENTRY")
