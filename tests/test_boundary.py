@@ -349,3 +349,23 @@ def test_kernel_agrees_on_every_boundary_case(profile: str) -> None:
         assert not diffs, "\n".join(str(d) for d in diffs[:5])
     failed = sum(1 for r in runs if r.steps[0].rc)
     assert failed >= sum(1 for p in POINTS if not p.ok and p.kind != "ENTRY")
+
+
+def test_matrix_takes_the_boundary_mix(capsys) -> None:  # type: ignore[no-untyped-def]
+    """`matrix --boundaries` draws from the campaign mix (default off: the plain strategy)."""
+    from ppcreloc.cli import main
+    from ppcreloc.matrix import _cases
+
+    seen: set[bool] = set()
+
+    @settings(max_examples=40, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(_cases("compiler", boundaries="inside"))
+    def draw(case) -> None:  # type: ignore[no-untyped-def]
+        seen.add(any(k.startswith("boundary ") for k in case.knobs))
+
+    draw()
+    assert seen == {True, False}
+    assert main(["matrix", "--engine", "v6.12", "--examples", "3", "--boundaries", "inside",
+                 "--no-fixtures", "--json"]) in (0, 1)
+    assert '"results"' in capsys.readouterr().out

@@ -230,23 +230,30 @@ def test_campaigns_start_from_seed_objects(seed_dir: Path, tmp_path: Path, capsy
 REAL_PAIRS = (("nfsd", "sunrpc"), ("ext4", "jbd2"), ("xfs", "libcrc32c"))
 
 
+_SEEDS: dict[str, Path] = {}
+
+
 def _real_seeds(series: str, tmp_path: Path) -> Path:
+    """The converted pairs of ``series`` (converted once per test session)."""
     pkg = package(series)
+    if series in _SEEDS:
+        return _SEEDS[series]
     d = tmp_path / "seeds"
     d.mkdir(exist_ok=True)
     for mod, tgt in REAL_PAIRS:
         out = d / f"{mod}-klp.o"
         assert main(["livepatchify", str(pkg.find(mod)), "--target", str(pkg.find(tgt)),
                      "-o", str(out)]) == 0
+    _SEEDS[series] = d
     return d
 
 
 @pytest.mark.realmodules
 @pytest.mark.parametrize("series", SERIES_PARAMS)
-def test_real_modules_livepatchify_and_load(series: str, tmp_path: Path) -> None:
+def test_real_modules_livepatchify_and_load(series: str, tmp_path_factory) -> None:
     """Each converted module has klp relocations against its target only, and loads with
     apply, in_bounds and abi_values holding through every coming/going."""
-    d = _real_seeds(series, tmp_path)
+    d = _real_seeds(series, tmp_path_factory.mktemp("seeds"))
     engine = resolve_engine(f"v{series}")
     for mod, tgt in REAL_PAIRS:
         obj = load_object(str(d / f"{mod}-klp.o"))
@@ -260,8 +267,8 @@ def test_real_modules_livepatchify_and_load(series: str, tmp_path: Path) -> None
 
 @pytest.mark.realmodules
 @pytest.mark.parametrize("series", SERIES_PARAMS)
-def test_real_seed_campaign(series: str, tmp_path: Path, capsys) -> None:
-    d = _real_seeds(series, tmp_path)
+def test_real_seed_campaign(series: str, tmp_path: Path, tmp_path_factory, capsys) -> None:
+    d = _real_seeds(series, tmp_path_factory.mktemp("seeds"))
     capsys.readouterr()
     assert main(["fuzz", "--engine", f"v{series}", "--examples", "40", "--seed", "1",
                  "--boundaries", "off", "--seed-objects", str(d),
@@ -273,12 +280,13 @@ def test_real_seed_campaign(series: str, tmp_path: Path, capsys) -> None:
 @pytest.mark.reference
 @pytest.mark.realmodules
 @pytest.mark.parametrize("series", SERIES_PARAMS)
-def test_real_seed_diff_against_the_kernel(series: str, tmp_path: Path) -> None:
+def test_real_seed_diff_against_the_kernel(series: str, tmp_path: Path,
+                                           tmp_path_factory) -> None:
     """kernel:<the image's tree> and v<series> agree on sub-objects of the real seeds."""
     pkg = package(series)
     if not pkg.tree.is_file():
         pytest.skip(f"{pkg.tree} missing (apt-get install linux-source-{series})")
-    d = _real_seeds(series, tmp_path)
+    d = _real_seeds(series, tmp_path_factory.mktemp("seeds"))
     assert main(["diff", "--engine", f"kernel:{pkg.tree}", "--against", pkg.profile,
                  "--examples", "30", "--seed", "2", "--boundaries", "off",
                  "--seed-objects", str(d), "--fixtures", str(tmp_path / "fx")]) == 0
