@@ -54,6 +54,10 @@ class FuzzOptions:
     database: str | None = None
     cycles: int = DEFAULT_CYCLES
     batch: int = BATCH
+    #: boundary objects in the mix (strategies.campaign): off, inside (accepted values), all
+    boundaries: str = "inside"
+    #: a directory of livepatch objects (ppcreloc livepatchify) whose sub-objects join the mix
+    seed_objects: str | None = None
 
 
 @dataclass
@@ -174,13 +178,15 @@ class Campaign:
     def __init__(self, opts: FuzzOptions, worker: int = 0,
                  on_examples: Callable[[int], None] | None = None,
                  on_found: Callable[[Found], None] | None = None) -> None:
-        from strategies import livepatch_objects
+        from strategies.campaign import campaign_objects
         from strategies.ftrace_entries import compiler_knobs
 
         self.opts, self.worker = opts, worker
         self.engine = resolve_engine(opts.engine)
-        self.strategy = livepatch_objects(placeholders=opts.placeholders,  # type: ignore[arg-type]
-                                          require_targets=True, **compiler_knobs(self.engine))
+        self.strategy = campaign_objects(placeholders=opts.placeholders,
+                                         boundaries=opts.boundaries,
+                                         seed_objects=opts.seed_objects,
+                                         **compiler_knobs(self.engine))
         db = open_database(opts.database)
         if db is None and opts.jobs > 1:
             db = open_database(str(DEFAULT_DATABASE))

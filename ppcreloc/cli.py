@@ -44,6 +44,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ppcreloc.promote",
     "ppcreloc.diff",
     "ppcreloc.bugreport",
+    "ppcreloc.livepatchify",
 )
 
 
@@ -63,15 +64,10 @@ def load_object(path: str, reader: Reader = "struct", max_size: int | None = Non
 
     Unreadable, too large, badly compressed or malformed files raise PpcrelocError.
     """
-    from ppcreloc.elf.errors import ElfFormatError
-    from ppcreloc.elf.reader import read_elf
-    from ppcreloc.inputs import MAX_OBJECT_SIZE, read_object_bytes
+    from ppcreloc.elf.reader import read_elf_file
+    from ppcreloc.inputs import MAX_OBJECT_SIZE
 
-    data = read_object_bytes(path, MAX_OBJECT_SIZE if max_size is None else max_size)
-    try:
-        return read_elf(data, reader)
-    except ElfFormatError as exc:
-        raise ElfFormatError(f"{path}: {exc}") from None
+    return read_elf_file(path, reader, MAX_OBJECT_SIZE if max_size is None else max_size)
 
 
 def size_arg(text: str) -> int:

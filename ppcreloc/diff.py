@@ -81,6 +81,10 @@ class DiffOptions:
     fixtures: str = str(DEFAULT_FIXTURES)
     jobs: int = 1
     cycles: int = DEFAULT_CYCLES
+    #: boundary objects in the mix (strategies.campaign): off, inside, all (one over each limit)
+    boundaries: str = "all"
+    #: a directory of livepatch objects (ppcreloc livepatchify) whose sub-objects join the mix
+    seed_objects: str | None = None
 
 
 @dataclass
@@ -266,14 +270,17 @@ class DiffCampaign:
     """One worker's loop of Hypothesis batches over two engines."""
 
     def __init__(self, opts: DiffOptions, worker: int = 0) -> None:
-        from strategies import livepatch_objects
+        from strategies.campaign import campaign_objects
+        from strategies.ftrace_entries import compiler_knobs
 
         self.opts, self.worker = opts, worker
         self.a = resolve_engine(opts.engine)
         self.b = resolve_engine(opts.against or default_against(self.a))
         self.adapt = layout_adapter(self.a, self.b)
-        self.strategy = livepatch_objects(placeholders=opts.placeholders,  # type: ignore[arg-type]
-                                          require_targets=True)
+        self.strategy = campaign_objects(placeholders=opts.placeholders,
+                                         boundaries=opts.boundaries,
+                                         seed_objects=opts.seed_objects,
+                                         **compiler_knobs(self.b), **compiler_knobs(self.a))
         self.seed = opts.seed if opts.seed is not None else random.SystemRandom().getrandbits(63)
         self.outcome = DiffOutcome()
 
@@ -516,7 +523,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     opts = DiffOptions(engine=args.engine, against=args.against,
                        examples=args.examples if args.budget is None else None,
                        budget=args.budget, seed=args.seed, placeholders=args.placeholders,
-                       fixtures=args.fixtures, jobs=args.jobs, cycles=args.cycles)
+                       fixtures=args.fixtures, jobs=args.jobs, cycles=args.cycles,
+                       boundaries=args.boundaries, seed_objects=args.seed_objects)
+    if opts.seed_objects is not None:  # a bad directory is a usage error before any engine
+        from strategies.seeds import load_seeds
+
+        load_seeds(opts.seed_objects)
     if args.examples is not None and args.budget is not None:
         raise UsageError("give either --examples or --budget, not both")
     if opts.examples is not None and opts.examples < 1:
@@ -565,6 +577,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="run for S seconds instead of a number of examples")
     p.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler")
+    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="all",
+                   help="mix in boundary objects: values at and one step either side of every "
+                   "range check (all, the default), only accepted ones (inside), or none (off)")
+    p.add_argument("--seed-objects", metavar="DIR",
+                   help="also draw sub-objects of the livepatch objects in DIR (made by "
+                   "`ppcreloc livepatchify` from real modules)")
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURES), metavar="DIR",
                    help=f"where a disagreement's fixture goes (default {DEFAULT_FIXTURES})")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")

@@ -120,7 +120,12 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         engine=args.engine, examples=None if args.budget is not None else args.examples,
         budget=args.budget, seed=args.seed, fixtures=args.fixtures,
         placeholders=args.placeholders, jobs=args.jobs, database=args.database,
+        boundaries=args.boundaries, seed_objects=args.seed_objects,
     )
+    if opts.seed_objects is not None:  # a bad directory is a usage error before any worker
+        from strategies.seeds import load_seeds
+
+        load_seeds(opts.seed_objects)
 
     resolve_engine(opts.engine)  # a bad name is a usage error before any worker starts
     open_database(opts.database)  # likewise an unreachable server or a bad path
@@ -195,6 +200,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help=f"where minimal counterexamples go (default: {DEFAULT_DIR})")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
+    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="inside",
+                   help="mix in boundary objects (values at and next to every range check): "
+                   "inside = only values the kernel accepts, all = also one over each limit "
+                   "(default: inside)")
+    p.add_argument("--seed-objects", metavar="DIR",
+                   help="also draw sub-objects of the livepatch objects in DIR (made by "
+                   "`ppcreloc livepatchify` from real modules)")
     p.add_argument("--jobs", type=_int_in(1, MAX_JOBS), default=1, metavar="N",
                    help="worker processes sharing one example database (default: 1)")
     p.add_argument("--database", metavar="URL",

@@ -137,13 +137,20 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _cases(placeholders: str, engine: Engine | None = None, **knobs: Any) -> Any:
+def _cases(placeholders: str, engine: Engine | None = None, boundaries: str = "off",
+           seed_objects: str | None = None, **knobs: Any) -> Any:
     """The generated cases; with ``engine``, the objects its kernel builds
-    (strategies.ftrace_entries.compiler_knobs) unless ``knobs`` say otherwise."""
+    (strategies.ftrace_entries.compiler_knobs) unless ``knobs`` say otherwise; boundary objects
+    and seed objects join through the campaign mix (strategies.campaign)."""
     from strategies import livepatch_objects
     from strategies.ftrace_entries import compiler_knobs
 
     knobs = {"require_targets": True, **(compiler_knobs(engine) if engine else {}), **knobs}
+    if boundaries != "off" or seed_objects is not None:
+        from strategies.campaign import campaign_objects
+
+        return campaign_objects(placeholders=placeholders, boundaries=boundaries,
+                                seed_objects=seed_objects, **knobs)
     return livepatch_objects(placeholders=placeholders, **knobs)  # type: ignore[arg-type]
 
 
@@ -359,7 +366,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     fixture_dir = None if args.no_fixtures else Path(args.fixtures)
     cells = run_matrix(engines, examples=args.examples, seed_value=args.seed,
                        placeholders=args.placeholders, cycles=args.cycles,
-                       fixture_dir=fixture_dir)
+                       fixture_dir=fixture_dir, boundaries=args.boundaries,
+                       seed_objects=args.seed_objects)
     if args.json:
         emit_json({"seed": args.seed, "fixtures_dir": None if fixture_dir is None
                    else str(fixture_dir), "results": [c.to_dict() for c in cells]})
@@ -425,6 +433,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="compiler-like objects or adversarial mutations (default: compiler)")
     p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
                    help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
+    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="off",
+                   help="mix in boundary objects (inside: only values the kernel accepts; "
+                   "all: also one over each limit) (default: off)")
+    p.add_argument("--seed-objects", metavar="DIR",
+                   help="mix in sub-objects of the livepatch objects in DIR (ppcreloc "
+                   "livepatchify)")
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURE_DIR), metavar="DIR",
                    help=f"where minimal counterexamples go (default: {DEFAULT_FIXTURE_DIR})")
     p.add_argument("--no-fixtures", action="store_true", help="do not write fixture files")

@@ -84,6 +84,8 @@ class Case:
     placeholders: str = "compiler"
     targets: tuple[str, ...] = ()
     mutations: tuple[str, ...] = ()
+    #: what a special strategy chose (boundary points, seed objects), as its event texts
+    knobs: tuple[str, ...] = ()
 
     @property
     def reloc_count(self) -> int:
@@ -108,6 +110,7 @@ class Case:
         """JSON-ready summary for sidecars and reports."""
         return {"placeholders": self.placeholders, "targets": list(self.targets),
                 "mutations": list(self.mutations), "relocs": self.reloc_count,
+                **({"knobs": list(self.knobs)} if self.knobs else {}),
                 "world": self.world.to_dict(),
                 "layout": {"base": hex(self.layout.base),
                            "addresses": {k: hex(v) for k, v in self.layout.addresses.items()},

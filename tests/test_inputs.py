@@ -139,7 +139,9 @@ def test_symbol_map_and_sidecar_are_capped(tmp_path: Path, monkeypatch) -> None:
 
     kallsyms = tmp_path / "kallsyms"
     kallsyms.write_text("c000000000001000 T _stext\n" * 100)
-    monkeypatch.setattr(ppcreloc.inputs, "MAX_MAP_SIZE", 1000)
+    import ppcreloc.loader.world
+
+    monkeypatch.setattr(ppcreloc.loader.world, "MAX_MAP_SIZE", 1000)  # where from_kallsyms reads it
     with pytest.raises(PpcrelocError, match=f"{kallsyms}: symbol map larger than 1000 bytes"):
         SymbolWorld.from_kallsyms(kallsyms)
     fixture = iter_fixtures(ROOT / CORPUS_DIR)[0]

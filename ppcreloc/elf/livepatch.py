@@ -32,11 +32,12 @@ def klp_object_name(symbol_name: str) -> str:
     return symbol_name[len(KLP_SYM_PREFIX) :].split(".", 1)[0]
 
 
-def to_livepatch(obj: ElfObject) -> ElfObject:
-    """A copy of ``obj`` where every undefined `.klp.sym.*` symbol is SHN_LIVEPATCH and every
-    relocation against one moves from `.rela<sec>` to `.klp.rela.<objname>.<sec>` (new SHT_RELA
-    sections appended at the end, so existing section and symbol indices stay valid)."""
-    out = obj.clone()
+def to_livepatch(obj: ElfObject, *, in_place: bool = False) -> ElfObject:
+    """A copy of ``obj`` (``obj`` itself when ``in_place``) where every undefined `.klp.sym.*`
+    symbol is SHN_LIVEPATCH and every relocation against one moves from `.rela<sec>` to
+    `.klp.rela.<objname>.<sec>` (new SHT_RELA sections appended at the end, so existing section
+    and symbol indices stay valid)."""
+    out = obj if in_place else obj.clone()
     klp = set()
     for i, sym in enumerate(out.symbols):
         if sym.name.startswith(KLP_SYM_PREFIX) and sym.shndx in (SHN_UNDEF, SHN_LIVEPATCH):

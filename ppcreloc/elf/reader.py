@@ -48,7 +48,7 @@ from ppcreloc.elf.model import (
     Symbol,
 )
 from ppcreloc.elf.strtab import StringTable
-from ppcreloc.inputs import InputError, read_object_bytes
+from ppcreloc.inputs import MAX_OBJECT_SIZE, InputError, read_object_bytes
 
 #: Overlap guard: file-backed sections may total at most this many times the file size.
 _MAX_OVERLAP = 4
@@ -261,13 +261,18 @@ def _read_struct(data: bytes) -> ElfObject:
     )
 
 
-def read_elf_file(path: str | os.PathLike[str], reader: Reader = "struct") -> ElfObject:
-    """Read the ELF file at ``path`` (plain or compressed, bounded: :mod:`ppcreloc.inputs`) with
-    ``reader``; an unreadable or oversized path raises ElfFormatError too."""
+def read_elf_file(path: str | os.PathLike[str], reader: Reader = "struct",
+                  max_size: int = MAX_OBJECT_SIZE) -> ElfObject:
+    """Read the ELF file at ``path`` (plain or ``.xz``/``.gz``/``.zst`` compressed, streaming at
+    most ``max_size`` bytes: :func:`ppcreloc.inputs.read_object_bytes`) with ``reader``; an
+    unreadable, oversized or malformed file raises ElfFormatError naming ``path``."""
     if reader not in READERS:
         raise ValueError(f"unknown ELF reader {reader!r} (choose from: {', '.join(READERS)})")
     try:
-        data = read_object_bytes(path)
+        data = read_object_bytes(path, max_size)
     except InputError as exc:
         raise ElfFormatError(str(exc)) from None
-    return read_elf(data, reader)
+    try:
+        return read_elf(data, reader)
+    except ElfFormatError as exc:
+        raise ElfFormatError(f"{os.fspath(path)}: {exc}") from None
