@@ -46,6 +46,7 @@ from ppcreloc.engine import (
     Write,
 )
 from ppcreloc.ppc64.reloctypes import display_name, type_name
+from ppcreloc.stubbudget import StubBudget, measure
 
 INVARIANTS: tuple[str, ...] = (
     "apply",
@@ -62,6 +63,9 @@ INVARIANTS: tuple[str, ...] = (
 #: address needs a new slot, so the second cycle already writes past `.stubs`. 8 leaves room for
 #: objects with a few more calls (more slack from the per-section REL24 count) to show it too.
 DEFAULT_CYCLES = 8
+#: The most reloads a check without ``--cycles`` runs to reach the reload that exhausts `.stubs`
+#: (ppcreloc.stubbudget); an exhaustion further out is reported from the stub accounting alone.
+MAX_AUTO_CYCLES = 128
 
 Phase = Literal["apply", "reapply", "cycles"]
 
@@ -200,6 +204,8 @@ class Verdict:
     run: RunResult | None = None
     #: the object's byte order, for showing bytes as words
     byteorder: ByteOrder = "little"
+    #: the `.stubs` accounting and the reload that exhausts it (None without target objects)
+    stubs: StubBudget | None = None
 
     @property
     def holds(self) -> bool:
@@ -213,10 +219,13 @@ class Verdict:
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
         """``{"engine": NAME, "invariants": {name: {"state", "holds", "message"}, ...}}``
         (each invariant with its ``violations`` when ``details``)."""
-        return {
+        out: dict[str, Any] = {
             "engine": self.engine,
             "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
         }
+        if self.stubs is not None:
+            out["stubs"] = self.stubs.to_dict()
+        return out
 
 
 # -- the script ------------------------------------------------------------------------------------
@@ -818,6 +827,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult, *, world: World | None
     livepatch symbols from them (without a world it judges defined symbols only).
     """
     ctx = _Ctx(obj, run, script, _Memory(run), world, modname, config or Config())
+    cycles = script.phases.count("cycles") // (2 * len(script.targets) or 1)
     return Verdict(
         engine=run.engine,
         invariants={name: _JUDGES[name](ctx) for name in INVARIANTS},
@@ -825,6 +835,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult, *, world: World | None
         script=list(script.steps),
         run=run,
         byteorder="big" if obj.big_endian else "little",
+        stubs=measure(run, len(script.targets), cycles, ctx.config),
     )
 
 
@@ -833,15 +844,36 @@ def check(
     engine: Engine,
     world: Any,
     *,
-    cycles: int = DEFAULT_CYCLES,
+    cycles: int | None = None,
     layout: Layout | None = None,
     config: Config | None = None,
     modname: str = "livepatch_test",
 ) -> Verdict:
     """Run the check script for ``obj`` on ``engine`` and judge the result.
 
-    ``world`` is a :class:`~ppcreloc.loader.world.SymbolWorld`.
+    ``world`` is a :class:`~ppcreloc.loader.world.SymbolWorld`. ``cycles`` None (the default)
+    makes the reload verdict independent of a cycle count: :data:`DEFAULT_CYCLES` reloads, and
+    when the `.stubs` accounting (:attr:`Verdict.stubs`) puts the exhausting reload N further
+    out, the check runs again with N reloads (up to :data:`MAX_AUTO_CYCLES`; beyond that,
+    ``reload_cycles`` is violated from the accounting alone). An explicit ``cycles`` runs exactly
+    that many and only reports the exhausting reload.
     """
+    verdict = _check_cycles(obj, engine, world, DEFAULT_CYCLES if cycles is None else cycles,
+                            layout, config, modname)
+    budget = verdict.stubs
+    if cycles is not None or budget is None or budget.exhausts_at is None or budget.seen:
+        return verdict
+    if budget.exhausts_at <= MAX_AUTO_CYCLES:
+        return _check_cycles(obj, engine, world, budget.exhausts_at, layout, config, modname)
+    if verdict.invariants["reload_cycles"].state == "holds":
+        v = Violation("reload_cycles", budget.describe())
+        verdict.invariants["reload_cycles"] = InvariantResult(False, v.message, [v])
+    return verdict
+
+
+def _check_cycles(obj: ElfObject, engine: Engine, world: Any, cycles: int,
+                  layout: Layout | None, config: Config | None, modname: str) -> Verdict:
+    """:func:`check` with exactly ``cycles`` reloads."""
     script = build_script(target_objects(obj), cycles)
     scenario = Scenario(
         obj=obj,
