@@ -216,7 +216,7 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
     """The fixture at ``path`` replayed when it has a sidecar, else the object checked afresh
     (as ``ppcreloc check``: ``engine`` or the default, ``kallsyms`` or the synthetic world)."""
     from ppcreloc.cli import DEFAULT_ENGINE, load_object, load_world, module_name
-    from ppcreloc.oracle import DEFAULT_CYCLES, check
+    from ppcreloc.oracle import check
     from ppcreloc.replay import fixture_paths, replay, resolve_engine
 
     fixture = fixture_paths(Path(path))
@@ -225,8 +225,7 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
     obj = load_object(str(path))
     ran = obj.clone()
     name = engine or DEFAULT_ENGINE
-    verdict = check(ran, resolve_engine(name), load_world(kallsyms),
-                    cycles=DEFAULT_CYCLES if cycles is None else cycles,
+    verdict = check(ran, resolve_engine(name), load_world(kallsyms), cycles=cycles,
                     modname=module_name(str(path)))
     return Subject(Path(path), name, verdict, obj, ran)
 
@@ -427,6 +426,8 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
                                                                  else ""))
         con.print(table)
     con.print(verdict_table(rp.verdict, f"verdict on {rp.engine}"))
+    if rp.verdict.stubs is not None:
+        con.print(escape(rp.verdict.stubs.describe()))
     for name, result in rp.verdict.invariants.items():
         shown: set[str] = set()
         for viol in result.violations[:3]:

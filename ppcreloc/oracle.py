@@ -208,6 +208,12 @@ class Verdict:
     stubs: StubBudget | None = None
 
     @property
+    def cycles(self) -> int:
+        """The reload cycles the script ran (each: going/coming of every target)."""
+        return sum(s.generation > 0 and s.kind == "coming" for s in self.script) // (
+            len(self.targets) or 1)
+
+    @property
     def holds(self) -> bool:
         """True when every invariant holds."""
         return all(r.holds for r in self.invariants.values())

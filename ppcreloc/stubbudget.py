@@ -10,11 +10,11 @@ slots, until one lands past `.stubs` (an out-of-bounds create_stub) and the next
 
 :func:`measure` reads that accounting from a run: the capacity (num_stubs = sh_size / sizeof
 entry), the slots in use before the first reload (the load's stubs and the first coming's, as the
-sentinel walk sees them: the first entry whose funcdata is 0), and the slots each clean reload
-took. From them :attr:`StubBudget.exhausts_at` is the first reload N whose stubs no longer fit,
-``in_use + N * per_reload > capacity`` extrapolated from the last clean reload, or the reload at
-which the run itself hit it (every in-bounds slot taken and the reload failed or went out of
-bounds). It needs no profile knowledge, so it holds for ``kernel:PATH`` too.
+sentinel walk sees them: the first entry whose funcdata is 0), and the slots each reload took.
+From them :attr:`StubBudget.exhausts_at` is the first reload N whose stubs no longer fit,
+``in_use + N * per_reload > capacity`` extrapolated from the last reload run, or the reload at
+which the run itself hit it (every in-bounds slot taken and the reload went out of bounds or
+WARNed). It needs no profile knowledge, so it holds for ``kernel:PATH`` too.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _ZERO = bytes(8)
 class StubBudget:
     """`.stubs` capacity and use in one run, and the reload that exhausts it.
 
-    ``per_reload`` is None when no clean reload ran; ``exhausts_at`` None means "never" when
+    ``per_reload`` is None when no reload ran; ``exhausts_at`` None means "never" when
     ``per_reload`` is 0, "not known" otherwise; ``seen`` says the run reached that reload (else
     it is derived from the accounting); ``cycles`` is how many reloads the run had.
     """
@@ -53,7 +53,7 @@ class StubBudget:
             return f"exhausts `.stubs` at reload {self.exhausts_at}{how}"
         if self.per_reload == 0:
             return "never exhausts `.stubs`: a reload takes no new stub"
-        return "`.stubs` exhaustion not known: no clean reload ran"
+        return "`.stubs` exhaustion not known: no reload ran"
 
     def describe(self) -> str:
         """One line for humans: the accounting, then :meth:`summary`."""
@@ -84,8 +84,9 @@ def slots_in_use(stubs: bytes, size: int) -> int:
     return n
 
 
-def _clean(sr: StepResult) -> bool:
-    return sr.rc == 0 and sr.fault is None and not sr.oob and all(w.in_bounds for w in sr.writes)
+def _stub_trouble(sr: StepResult) -> bool:
+    """A step that went out of bounds or WARNed: what a walk past a full `.stubs` does."""
+    return bool(sr.oob or sr.warns) or not all(w.in_bounds for w in sr.writes)
 
 
 def measure(run: RunResult, n_targets: int, cycles: int, config: Config) -> StubBudget | None:
@@ -93,7 +94,9 @@ def measure(run: RunResult, n_targets: int, cycles: int, config: Config) -> Stub
     objects and ``cycles`` reloads (None without targets, `.stubs` or a completed first apply).
 
     Step layout: load, ``n_targets`` comings, ``n_targets`` going/coming pairs, then per reload
-    ``n_targets`` going/coming pairs.
+    ``n_targets`` going/coming pairs. A reload that fails for another reason (6.1's "Expected
+    nop") still counts the stubs it created; the run hit exhaustion at the first reload that
+    went out of bounds or WARNed with every in-bounds slot taken.
     """
     index = next((p.index for p in run.placements if p.name == ".stubs"), None)
     first = 3 * n_targets  # the last step before the first reload
@@ -106,23 +109,16 @@ def measure(run: RunResult, n_targets: int, cycles: int, config: Config) -> Stub
         return slots_in_use(run.steps[step].memory.get(index, b""), size)
 
     occ = [used(first)]
-    clean = 0  # reloads 1..clean ran cleanly
-    hit: int | None = None
     for k in range(1, cycles + 1):
-        steps: Sequence[StepResult] = run.steps[first + 1 + 2 * n_targets * (k - 1) :
-                                                first + 1 + 2 * n_targets * k]
+        lo = first + 1 + 2 * n_targets * (k - 1)
+        steps: Sequence[StepResult] = run.steps[lo : lo + 2 * n_targets]
         if len(steps) < 2 * n_targets:
             break  # the run ended (a fault)
-        occ.append(used(first + 2 * n_targets * k))
-        if not all(map(_clean, steps)):
-            if occ[k] >= capacity:
-                hit = k
-            break
-        clean = k
-    per = occ[clean] - occ[clean - 1] if clean else None
-    if hit is not None:
-        return StubBudget(capacity, occ[0], per, hit, True, cycles)
-    exhausts = None
-    if per:
-        exhausts = clean + (capacity - occ[clean]) // per + 1
+        occ.append(used(lo + 2 * n_targets - 1))
+        if occ[k] >= capacity and any(map(_stub_trouble, steps)):
+            per = occ[k - 1] - occ[k - 2] if k >= 2 else None
+            return StubBudget(capacity, occ[0], per, k, True, cycles)
+    last = len(occ) - 1
+    per = occ[last] - occ[last - 1] if last else None
+    exhausts = last + (capacity - occ[last]) // per + 1 if per else None
     return StubBudget(capacity, occ[0], per, exhausts, False, cycles)
