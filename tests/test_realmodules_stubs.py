@@ -3,7 +3,7 @@ does (issue 17 point 6), with default settings; full-undo holds on them.
 
 nfsd becomes a livepatch object for sunrpc and ext4 one for jbd2: every undefined symbol the
 target module defines is `.klp.sym.<target>.<name>,0` and its relocations move to
-`.klp.rela.<target>.<sec>` (ppcreloc.elf.livepatch.klp_against). Each reload of the target puts
+`.klp.rela.<target>.<sec>` (:func:`klp_against`, then ppcreloc.elf.livepatch.to_livepatch). Each reload of the target puts
 it at a fresh address, so every distinct function called there needs a new stub; 6.12 never
 frees one. The reloads (checked on the 6.12.118 image; ``--engine kernel:`` on
 linux-source-6.12 gives the same): nfsd->sunrpc 6, ext4->jbd2 14.
@@ -18,7 +18,8 @@ import pytest
 from realmodules import module_bytes, package
 
 from ppcreloc.cli import main
-from ppcreloc.elf.livepatch import defined_names, klp_against
+from ppcreloc.elf.livepatch import KLP_SYM_PREFIX, to_livepatch
+from ppcreloc.elf.model import SHN_UNDEF, STB_GLOBAL, STB_WEAK, ElfObject
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
 
@@ -28,13 +29,24 @@ pytestmark = pytest.mark.realmodules
 CASES = [("nfsd", "sunrpc", 6), ("ext4", "jbd2", 14)]
 
 
+def klp_against(obj: ElfObject, target: ElfObject, objname: str) -> ElfObject:
+    """``obj`` with every undefined symbol that ``target`` defines (global or weak) renamed
+    `.klp.sym.<objname>.<name>,0`, then :func:`to_livepatch` (SHN_LIVEPATCH, `.klp.rela.*`)."""
+    names = {s.name for s in target.symbols
+             if s.name and s.shndx != SHN_UNDEF and s.bind in (STB_GLOBAL, STB_WEAK)}
+    out = obj.clone()
+    for sym in out.symbols:
+        if sym.shndx == SHN_UNDEF and sym.name in names:
+            sym.name = f"{KLP_SYM_PREFIX}{objname}.{sym.name},0"
+    return to_livepatch(out)
+
+
 def klp_file(tmp: Path, series: str, module: str, target: str) -> Path:
     """``module`` of the cached ``series`` image as a livepatch object for ``target``."""
     pkg = package(series)
     obj = read_elf(module_bytes(pkg.find(module)))
-    names = defined_names(read_elf(module_bytes(pkg.find(target))))
     path = tmp / f"{module}.ko"
-    path.write_bytes(write_elf(klp_against(obj, target, names)))
+    path.write_bytes(write_elf(klp_against(obj, read_elf(module_bytes(pkg.find(target))), target)))
     return path
 
 

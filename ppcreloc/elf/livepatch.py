@@ -10,8 +10,6 @@ st_shndx SHN_LIVEPATCH, and their relocations in SHT_RELA sections named
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from ppcreloc.elf.model import (
     RELA_ENTSIZE,
     SHF_ALLOC,
@@ -20,8 +18,6 @@ from ppcreloc.elf.model import (
     SHN_LIVEPATCH,
     SHN_UNDEF,
     SHT_RELA,
-    STB_GLOBAL,
-    STB_WEAK,
     ElfObject,
     Section,
 )
@@ -67,24 +63,3 @@ def to_livepatch(obj: ElfObject) -> ElfObject:
             out.relocs[created[name]].append(r)
         out.relocs[idx] = keep
     return out
-
-
-def defined_names(obj: ElfObject) -> set[str]:
-    """The global and weak symbols ``obj`` defines (what another module can link against)."""
-    return {s.name for s in obj.symbols
-            if s.name and s.shndx != SHN_UNDEF and s.bind in (STB_GLOBAL, STB_WEAK)}
-
-
-def klp_against(obj: ElfObject, objname: str, names: Collection[str]) -> ElfObject:
-    """``obj`` turned livepatch-style against module ``objname``: every undefined symbol in
-    ``names`` (what ``objname`` defines) becomes `.klp.sym.<objname>.<name>,0` and its
-    relocations move to `.klp.rela.<objname>.<sec>` (:func:`to_livepatch`).
-
-    How a real module that calls another one becomes a livepatch object for it (e.g. nfsd's
-    calls into sunrpc), as a klp-convert'ed patch module would reference the target's symbols.
-    """
-    out = obj.clone()
-    for sym in out.symbols:
-        if sym.shndx == SHN_UNDEF and sym.name in names:
-            sym.name = f"{KLP_SYM_PREFIX}{objname}.{sym.name},0"
-    return to_livepatch(out)
