@@ -40,6 +40,7 @@ them), and every relocation under ELFv1 or PCREL (not modelled here).
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,21 @@ class _Inputs:
     config: Config
     placed: dict[int, Placement]
     toc: int | None
+
+
+def _overlapping(spans: Sequence[tuple[int, int, int, Rela, int]]) -> set[int]:
+    """Indexes of the spans (sorted by start) that overlap another: a sweep keeping the spans
+    still open (a heap by end), so 269,190 fields cost n log n, not n**2."""
+    out: set[int] = set()
+    open_: list[tuple[int, int]] = []  # (end, index) of earlier spans
+    for k, (lo, hi, *_rest) in enumerate(spans):
+        while open_ and open_[0][0] <= lo:
+            heapq.heappop(open_)
+        if open_:
+            out.add(k)
+            out.update(j for _, j in open_)
+        heapq.heappush(open_, (hi, k))
+    return out
 
 
 def applied_sections(obj: ElfObject, step: Step) -> list[int]:
@@ -355,11 +371,7 @@ class _Judge:
                 inside = r.offset + size <= inp.placed[target].size
                 spans.append((p, p + size, relsec, r, index if inside else -1))
         spans.sort(key=lambda s: s[0])
-        overlapping: set[int] = set()
-        for k in range(1, len(spans)):
-            if spans[k][0] < max(s[1] for s in spans[:k]):
-                overlapping.add(k)
-                overlapping.update(j for j in range(k) if spans[j][1] > spans[k][0])
+        overlapping = _overlapping(spans)
         for k, (p, _, relsec, r, index) in enumerate(spans):
             if index < 0:
                 self.out.skip("field outside its section (in_bounds)")

@@ -24,6 +24,7 @@ message: the failure is reported once, by the invariant that owns it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -293,6 +294,11 @@ class _Memory:
         self.run = run
         self.placements = sorted(run.placements, key=lambda p: p.addr)
         self._where: dict[int, tuple[int, int] | None] = {}
+        self._starts = [p.addr for p in self.placements]
+        self._sizes = {p.index: p.size for p in self.placements}
+        #: placements that do not overlap can be searched by bisection (the loader's always)
+        self._disjoint = all(a.addr + a.size <= b.addr
+                             for a, b in zip(self.placements, self.placements[1:], strict=False))
 
     def section_of(self, addr: int) -> tuple[int, int] | None:
         """(section index, offset) for an address inside a placed section (memoised)."""
@@ -301,12 +307,23 @@ class _Memory:
         except KeyError:
             pass
         where = None
-        for p in self.placements:
-            if p.addr <= addr < p.addr + p.size:
-                where = p.index, addr - p.addr
-                break
+        if self._disjoint:
+            k = bisect_right(self._starts, addr) - 1  # the last placement starting at or below
+            if k >= 0:
+                p = self.placements[k]
+                if p.addr <= addr < p.addr + p.size:
+                    where = p.index, addr - p.addr
+        else:
+            for p in self.placements:
+                if p.addr <= addr < p.addr + p.size:
+                    where = p.index, addr - p.addr
+                    break
         self._where[addr] = where
         return where
+
+    def placed_size(self, index: int) -> int:
+        """The placed size of section ``index`` (0 when it is not placed)."""
+        return self._sizes.get(index, 0)
 
     def reader(self, step: int) -> Callable[[int], int | None]:
         """The byte at an address once step ``step`` has run (None when unknown): from the
@@ -348,6 +365,11 @@ class _Memory:
 
     def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
         """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
+        where = self.section_of(addr)
+        if self._disjoint and where is not None and where[1] + size <= self._sizes[where[0]]:
+            snap = self.run.steps[step].memory.get(where[0])
+            if snap is not None and where[1] + size <= len(snap):
+                return snap[where[1] : where[1] + size]  # every byte from the one snapshot
         at = self.reader(step)
         out = bytearray()
         for a in range(addr, addr + size):
@@ -781,11 +803,12 @@ def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
 def _original(ctx: _Ctx, addr: int, size: int) -> bytes | None:
     """Bytes at ``addr`` before the load applied anything: the sections' own contents."""
     where = ctx.memory.section_of(addr)
-    if where is None or where[1] + size > next(
-            p.size for p in ctx.run.placements if p.index == where[0]):
+    if where is None or where[1] + size > ctx.memory.placed_size(where[0]):
         return None
     sec = ctx.obj.sections[where[0]]
-    data = bytes(sec.sh_size) if sec.type == SHT_NOBITS else sec.data
+    if sec.type == SHT_NOBITS:
+        return bytes(size)
+    data = sec.data
     out = data[where[1] : where[1] + size]
     return out.ljust(size, b"\0") if len(data) < where[1] + size else out
 
