@@ -196,6 +196,8 @@ class _Inputs:
     config: Config
     placed: dict[int, Placement]
     toc: int | None
+    #: find_pcpusec's section (looked up once: every defined symbol's S asks for it)
+    percpu: int | None = None
 
 
 def _overlapping(spans: Sequence[tuple[int, int, int, Rela, int]]) -> set[int]:
@@ -299,7 +301,7 @@ def symbol_value(inp: _Inputs, sym_index: int, st: _Step) -> int | None:
         return sym.value & M64
     if sym.shndx == SHN_COMMON:
         return None
-    if sym.shndx == _percpu(obj):
+    if sym.shndx == inp.percpu:
         return None if world is None else (world.percpu_base(inp.modname) + sym.value) & M64
     placed = inp.placed.get(sym.shndx)
     return None if placed is None else (placed.addr + sym.value) & M64
@@ -541,7 +543,7 @@ def judge_values(
         out.skip("ELFv1 or PCREL build (not modelled by abi_values)")
         return out
     placed = {p.index: p for p in run.placements}
-    inp = _Inputs(obj, run, world, modname, config, placed, my_r2(obj, placed))
+    inp = _Inputs(obj, run, world, modname, config, placed, my_r2(obj, placed), _percpu(obj))
     judge = _Judge(inp)
     generations: dict[str, int] = {}
     for i, sr in enumerate(run.steps):
