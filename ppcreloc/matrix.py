@@ -211,16 +211,17 @@ def minimal_counterexample(
 
 
 def write_counterexample(directory: Path, engine: str, invariant: str, minimal: Minimal,
-                         seed_value: int) -> Path:
+                         seed_value: int, cycles: int | None = None) -> Path:
     """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus the JSON sidecar
     :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes), with the
-    reload cycles the verdict ran."""
+    reload cycles the check ran: ``cycles`` when it was explicit, else the verdict's."""
     from ppcreloc.elf.writer import write_elf
     from ppcreloc.fixtures import case_record, write_fixture
 
     case, verdict = minimal.case, minimal.verdict
     assert case is not None and verdict is not None
-    record = case_record(case, engine, invariant, verdict, seed_value, verdict.cycles)
+    record = case_record(case, engine, invariant, verdict, seed_value,
+                         verdict.cycles if cycles is None else cycles)
     return write_fixture(directory, write_elf(case.obj), record)
 
 
@@ -262,7 +263,7 @@ def run_matrix(
                     cell.stubs = minimal.verdict.stubs.summary()
                 if fixture_dir is not None:
                     cell.fixture = str(write_counterexample(fixture_dir, engine.name, inv,
-                                                            minimal, seed_value))
+                                                            minimal, seed_value, cycles))
             cells.append(cell)
     return cells
 
