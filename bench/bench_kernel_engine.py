@@ -5,7 +5,8 @@ lookup (warm); one scenario in a fresh child (one-shot ``run``); per-scenario co
 session child (``with engine:``); the same scenarios through the matching Python profile.
 With ``--kallsyms FILE`` (a System.map: scripts/fetch-ppc64el-modules.sh prints its path) also
 the per-scenario cost and the bytes sent to the child per scenario when every scenario shares
-that world (it crosses the pipe once per session).
+that world (it crosses the pipe once per session; ``world_pickle_kb`` is what it would cost per
+scenario if it were sent with each).
 Usage: python bench/bench_kernel_engine.py [TARBALL] [N] [--kallsyms FILE]
 (default /usr/src/linux-source-6.12.tar.xz, N = 50 livepatch cycle scenarios).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import struct
 import tempfile
 import time
@@ -46,7 +48,8 @@ def with_world(engine: KernelEngine, n: int, kallsyms: str) -> dict[str, object]
     t = time.perf_counter()
     world = SymbolWorld.from_kallsyms(kallsyms)
     out: dict[str, object] = {"kallsyms": kallsyms, "world_symbols": len(world.entries),
-                              "world_parse_s": round(time.perf_counter() - t, 3)}
+                              "world_parse_s": round(time.perf_counter() - t, 3),
+                              "world_pickle_kb": round(len(pickle.dumps(world)) / 1024, 1)}
     cases = [scenario(1 + i % 8, world) for i in range(n)]
     with engine:
         t = time.perf_counter()

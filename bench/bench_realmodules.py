@@ -5,9 +5,12 @@ Usage: .venv/bin/python bench/bench_realmodules.py [--series 6.1] [--engine v6.1
 
 Needs the cache from ``scripts/fetch-ppc64el-modules.sh``. A module is ``ok`` when ``apply`` and
 ``in_bounds`` hold (a real module has no klp targets, so the other invariants hold vacuously),
-``failed`` when either is violated and ``error`` when the tool raised. ``nfsd`` reports the time
-to read nfsd.ko and to run the check on it in this process (wall and CPU seconds: the CPU figure
-is the one to compare on a busy machine); ``workers_cpu_seconds`` is the CPU of the whole pool.
+``failed`` when either is violated and ``error`` when the tool raised. ``named`` reports, for
+each module of ``--modules`` (default: the large ones, amdgpu, xe and nfsd), the time to read it
+and to run the check on it in this process (wall and CPU seconds: the CPU figure is the one to
+compare on a busy machine) and the relocations per CPU second; ``nfsd`` is its nfsd entry (kept for
+older readers); ``workers_cpu_seconds`` is the CPU of the whole pool. ``--limit 0 --named-only``
+skips the pool.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import ppcreloc  # noqa: E402
 from ppcreloc.cli import load_object, load_world, module_name, resolve_engines  # noqa: E402
 from ppcreloc.oracle import check  # noqa: E402
 
@@ -61,6 +65,31 @@ def find_module(modules: list[str], name: str) -> str:
     return next(m for m in modules for s in SUFFIXES if Path(m).name == name + s)
 
 
+#: the modules timed one by one: the largest real objects (amdgpu: 269,190 relocations on 6.12)
+NAMED = ("amdgpu", "xe", "nfsd")
+
+
+def time_module(path: str) -> dict[str, Any]:
+    """Read and check one module in this process: relocations, wall and CPU seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    obj = load_object(path)
+    t_read, c_read = time.perf_counter() - t0, time.process_time() - c0
+    nrel = sum(len(r) for r in obj.relocs.values())
+    t0, c0 = time.perf_counter(), time.process_time()
+    verdict = check(obj, _STATE["engine"], _STATE["world"], cycles=0, modname=module_name(path))
+    t_check, c_check = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "relocations": nrel,
+        "read_seconds": round(t_read, 3),
+        "read_cpu_seconds": round(c_read, 3),
+        "check_seconds": round(t_check, 3),
+        "check_cpu_seconds": round(c_check, 3),
+        "relocations_per_cpu_second": round(nrel / c_check) if c_check else None,
+        "apply": verdict.invariants["apply"].holds,
+        "in_bounds": verdict.invariants["in_bounds"].holds,
+    }
+
+
 def _init(sysmap: str, engine: str) -> None:
     _STATE["world"] = load_world(sysmap)
     _STATE["engine"] = resolve_engines(engine)[0]
@@ -91,22 +120,28 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=0, help="only the first K modules (0: all)")
     parser.add_argument("--cache", default=str(ROOT / "cache" / "ppc64el"))
+    parser.add_argument("--modules", default=",".join(NAMED),
+                        help=f"modules timed one by one (default: {','.join(NAMED)})")
+    parser.add_argument("--named-only", action="store_true",
+                        help="time only the --modules, not every module of the package")
     args = parser.parse_args()
 
     series, moddir, sysmap = cached_package(Path(args.cache), args.series)
     args.engine = args.engine or f"v{series}"
     modules = sorted(str(p) for s in SUFFIXES for p in moddir.rglob(f"*{s}"))
     nfsd_path = find_module(modules, "nfsd")
+    named_paths = {name: find_module(modules, name) for name in args.modules.split(",") if name}
     if args.limit:
         modules = modules[: args.limit]
 
     _init(str(sysmap), args.engine)
-    t0 = time.perf_counter()
-    obj = load_object(nfsd_path)
-    t_read = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), time.process_time()
-    verdict = check(obj, _STATE["engine"], _STATE["world"], cycles=0, modname="nfsd")
-    t_check, c_check = time.perf_counter() - t0, time.process_time() - c0
+    build = ppcreloc.BUILD
+    named = {name: time_module(path) for name, path in named_paths.items()}
+    if args.named_only:
+        print(json.dumps({"series": series, "package": moddir.name, "engine": args.engine,
+                          "build": build, "named": named}, indent=2))
+        return
+    nfsd = named.get("nfsd") or time_module(nfsd_path)
 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, initializer=_init,
@@ -127,14 +162,9 @@ def main() -> None:
         "wall_seconds": round(wall, 2),
         "workers_cpu_seconds": round(workers_cpu.ru_utime + workers_cpu.ru_stime, 2),
         "jobs": args.jobs,
-        "nfsd": {
-            "relocations": sum(len(r) for r in obj.relocs.values()),
-            "read_seconds": round(t_read, 3),
-            "check_seconds": round(t_check, 3),
-            "check_cpu_seconds": round(c_check, 3),
-            "apply": verdict.invariants["apply"].holds,
-            "in_bounds": verdict.invariants["in_bounds"].holds,
-        },
+        "build": build,
+        "named": named,
+        "nfsd": nfsd,
         "slowest": {"module": slowest["module"], "seconds": round(slowest["seconds"], 3)}
         if slowest else None,
         "not_ok": [

@@ -1,10 +1,12 @@
 """Digest of every event and verdict for seeded runs: prove a refactor changed no behaviour.
 
 For ``--examples`` seeded cases per mode (compiler-like and adversarial), every profile (those
-of ``EXTRA_PROFILES`` included) and each configuration (default, PCREL, ELFv1), it runs the oracle's default check and
-hashes, per step, the rc, the messages, the WARN count, every write, every out-of-bounds access,
+of ``EXTRA_PROFILES`` included) and each configuration (default, PCREL, ELFv1), it runs the oracle's check
+with the default cycle count (``cycles=DEFAULT_CYCLES``, so a case that exhausts `.stubs` later is
+not run further) and hashes, per step, the rc, the messages, the WARN count, every write, every out-of-bounds access,
 the memory afterwards, the bytes after `.stubs`, the fault and the failing relocation, plus the
-whole verdict with its violations and the final `.stubs` extent. It prints JSON: one SHA-256 per
+whole verdict with its violations (not its `stubs` record, which the memory determines) and the
+final `.stubs` extent. It prints JSON: one SHA-256 per
 (configuration, mode, engine). Run it before and after a change; equal digests mean equal event
 logs and verdicts.
 
@@ -28,7 +30,7 @@ from ppcreloc.elf.reader import read_elf  # noqa: E402
 from ppcreloc.elf.writer import write_elf  # noqa: E402
 from ppcreloc.engine import Config, RunResult, Scenario  # noqa: E402
 from ppcreloc.engines import engine_names, run_scenario  # noqa: E402
-from ppcreloc.oracle import check  # noqa: E402
+from ppcreloc.oracle import DEFAULT_CYCLES, check  # noqa: E402
 from ppcreloc.profiles import EXTRA_PROFILES, get_profile  # noqa: E402
 from strategies import livepatch_objects, to_symbol_world  # noqa: E402
 
@@ -67,8 +69,10 @@ def digest(cases: list[tuple[bytes, object, object]], engine_name: str, config: 
     h = hashlib.sha256()
     for data, world, layout in cases:
         v = check(read_elf(data), engine, to_symbol_world(world), layout=layout,  # type: ignore[arg-type]
-                  config=config)
-        h.update(repr(v.to_dict(details=True)).encode())
+                  config=config, cycles=DEFAULT_CYCLES)
+        verdict = v.to_dict(details=True)
+        verdict.pop("stubs", None)  # derived from the memory hashed below (ppcreloc.stubbudget)
+        h.update(repr(verdict).encode())
         run = v.run
         if run is None:
             continue

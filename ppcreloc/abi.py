@@ -44,6 +44,7 @@ them), and every relocation under ELFv1 or PCREL (not modelled here).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -211,6 +212,23 @@ class _Inputs:
     config: Config
     placed: dict[int, Placement]
     toc: int | None
+    #: find_pcpusec's section (looked up once: every defined symbol's S asks for it)
+    percpu: int | None = None
+
+
+def _overlapping(spans: Sequence[tuple[int, int, int, Rela, int]]) -> set[int]:
+    """Indexes of the spans (sorted by start) that overlap another: a sweep keeping the spans
+    still open (a heap by end), so 269,190 fields cost n log n, not n**2."""
+    out: set[int] = set()
+    open_: list[tuple[int, int]] = []  # (end, index) of earlier spans
+    for k, (lo, hi, *_rest) in enumerate(spans):
+        while open_ and open_[0][0] <= lo:
+            heapq.heappop(open_)
+        if open_:
+            out.add(k)
+            out.update(j for _, j in open_)
+        heapq.heappush(open_, (hi, k))
+    return out
 
 
 def applied_sections(obj: ElfObject, step: Step) -> list[int]:
@@ -299,7 +317,7 @@ def symbol_value(inp: _Inputs, sym_index: int, st: _Step) -> int | None:
         return sym.value & M64
     if sym.shndx == SHN_COMMON:
         return None
-    if sym.shndx == _percpu(obj):
+    if sym.shndx == inp.percpu:
         return None if world is None else (world.percpu_base(inp.modname) + sym.value) & M64
     placed = inp.placed.get(sym.shndx)
     return None if placed is None else (placed.addr + sym.value) & M64
@@ -371,11 +389,7 @@ class _Judge:
                 inside = r.offset + size <= inp.placed[target].size
                 spans.append((p, p + size, relsec, r, index if inside else -1))
         spans.sort(key=lambda s: s[0])
-        overlapping: set[int] = set()
-        for k in range(1, len(spans)):
-            if spans[k][0] < max(s[1] for s in spans[:k]):
-                overlapping.add(k)
-                overlapping.update(j for j in range(k) if spans[j][1] > spans[k][0])
+        overlapping = _overlapping(spans)
         for k, (p, _, relsec, r, index) in enumerate(spans):
             if index < 0:
                 self.out.skip("field outside its section (in_bounds)")
@@ -578,7 +592,7 @@ def judge_values(
         out.skip("ELFv1 or PCREL build (not modelled by abi_values)")
         return out
     placed = {p.index: p for p in run.placements}
-    inp = _Inputs(obj, run, world, modname, config, placed, my_r2(obj, placed))
+    inp = _Inputs(obj, run, world, modname, config, placed, my_r2(obj, placed), _percpu(obj))
     judge = _Judge(inp)
     generations: dict[str, int] = {}
     for i, sr in enumerate(run.steps):

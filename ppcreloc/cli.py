@@ -141,6 +141,13 @@ def _cycles(text: str) -> int:
     return value
 
 
+def cycles_help(default: int, most: int) -> str:
+    """--cycles help: exactly N reloads, else the reload that exhausts `.stubs` (oracle.check)."""
+    return (f"run exactly N reload cycles at fresh addresses (default: {default}, extended to "
+            f"the reload that exhausts .stubs, up to {most}; further out it is derived from the "
+            "stub accounting)")
+
+
 # -- check -----------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     """Load OBJ as a livepatch module on each engine and judge the six invariants."""
@@ -167,7 +174,7 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc check OBJ.o [--engine NAME|all] [--kallsyms FILE] [--cycles N] [--json]
     [--reader struct|pyelftools]``."""
     from ppcreloc.elf.reader import READERS
-    from ppcreloc.oracle import DEFAULT_CYCLES
+    from ppcreloc.oracle import DEFAULT_CYCLES, MAX_AUTO_CYCLES
 
     p = subparsers.add_parser(
         "check",
@@ -184,11 +191,12 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
                    f"(default: {DEFAULT_ENGINE})")
     p.add_argument("--kallsyms", metavar="FILE",
                    help="/proc/kallsyms or System.map for symbol addresses (default: synthetic)")
-    p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
-                   help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
+    p.add_argument("--cycles", type=_cycles, metavar="N", help=cycles_help(DEFAULT_CYCLES,
+                                                                          MAX_AUTO_CYCLES))
     p.add_argument("--json", action="store_true",
                    help="print {engine, invariants: {name: {state, holds, message, "
-                   "violations}}} as JSON (state: holds, violated or not judged)")
+                   "violations}}, stubs} as JSON (state: holds, violated or not judged; stubs: "
+                   "the .stubs accounting and the reload that exhausts it)")
     p.add_argument("--reader", choices=READERS, default="struct",
                    help="ELF parser: the built-in struct reader or pyelftools (slower); both give "
                    "the same object (default: struct)")

@@ -45,7 +45,7 @@ from ppcreloc.elf.model import (
 from ppcreloc.engine import RunResult, Step
 from ppcreloc.engines import resolve_engine
 from ppcreloc.fixtures import FixtureRecord, load_fixture
-from ppcreloc.oracle import DEFAULT_CYCLES, Verdict, check, describe_step
+from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
 from ppcreloc.replay import Replay, replay
 from ppcreloc.replay_inputs import fixture_paths
@@ -240,8 +240,7 @@ def subject(path: Path, engine: str | None = None, kallsyms: str | None = None,
     obj = load_object(str(path), max_size=max_size)
     ran = obj.clone()
     name = engine or DEFAULT_ENGINE
-    verdict = check(ran, resolve_engine(name), load_world(kallsyms),
-                    cycles=DEFAULT_CYCLES if cycles is None else cycles,
+    verdict = check(ran, resolve_engine(name), load_world(kallsyms), cycles=cycles,
                     modname=module_name(str(path)))
     return Subject(Path(path), name, verdict, obj, ran)
 
@@ -443,6 +442,8 @@ def render(ex: Explanation, out: IO[str] | None = None) -> None:
                                                                  else ""))
         con.print(table)
     con.print(verdict_table(rp.verdict, f"verdict on {rp.engine}"))
+    if rp.verdict.stubs is not None:
+        con.print(escape(rp.verdict.stubs.describe()))
     for name, result in rp.verdict.invariants.items():
         shown: set[str] = set()
         for viol in result.violations[:3]:

@@ -68,6 +68,9 @@ class FixtureRecord:
     version: int = SIDECAR_VERSION
     #: False for a failing case stored before shrinking finished (an interrupted fuzz campaign)
     minimal: bool = True
+    #: the run's `.stubs` accounting (StubBudget.to_dict: capacity, in_use, per_reload,
+    #: exhausts_at, seen, cycles, summary), None when the object has no target objects
+    stubs: dict[str, Any] | None = None
 
     def module_base(self) -> int | None:
         """The module base the recorded run used (``layout["module_base"]``, the lowest placed
@@ -190,6 +193,7 @@ def case_record(case: Case, engine: str, invariant: str, verdict: Verdict, seed:
         seed=seed,
         replay=REPLAY_COMMAND,
         minimal=minimal,
+        stubs=verdict.stubs.to_dict() if verdict.stubs is not None else None,
     )
 
 

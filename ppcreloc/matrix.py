@@ -33,7 +33,7 @@ from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
 from ppcreloc.loader.worldspec import world_from_spec
-from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, State, Verdict, check
+from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, MAX_AUTO_CYCLES, State, Verdict, check
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
 #: stub_for_addr, 6.1 and 6.12).
@@ -82,6 +82,8 @@ class Cell:
     judged: int | None = None
     #: the kernel's messages at the minimal counterexample's first violation
     kernel_message: str | None = None
+    #: the minimal counterexample's `.stubs` summary (``exhausts `.stubs` at reload N``)
+    stubs: str | None = None
 
     @property
     def predicted(self) -> bool | None:
@@ -108,7 +110,8 @@ class Cell:
                 "holds": None if self.state == "not judged" else self.holds,
                 "fixture": self.fixture, "examples": self.examples, "relocs": self.relocs,
                 "predicted": self.predicted, "surprise": self.surprise, "message": self.message,
-                "kernel_message": self.kernel_message, "judged": self.judged,
+                "kernel_message": self.kernel_message, "stubs": self.stubs,
+                "judged": self.judged,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -154,14 +157,15 @@ def _cases(placeholders: str, engine: Engine | None = None, boundaries: str = "o
     return livepatch_objects(placeholders=placeholders, **knobs)  # type: ignore[arg-type]
 
 
-def run_check(case: Any, engine: Engine, cycles: int = DEFAULT_CYCLES) -> Verdict:
-    """The oracle's verdict on one generated case (on a clone: engines may sort in place)."""
+def run_check(case: Any, engine: Engine, cycles: int | None = None) -> Verdict:
+    """The oracle's verdict on one generated case (on a clone: engines may sort in place);
+    ``cycles`` None: up to the reload that exhausts `.stubs` (oracle.check)."""
     return check(case.obj.clone(), engine, world_from_spec(case.world), cycles=cycles,
                  layout=case.layout)
 
 
 def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
-           cycles: int = DEFAULT_CYCLES, **knobs: Any) -> tuple[int, set[str], dict[str, int]]:
+           cycles: int | None = None, **knobs: Any) -> tuple[int, set[str], dict[str, int]]:
     """Run ``examples`` cases; return how many ran, which invariants failed on any, and on how
     many cases each invariant was judged (not vacuous)."""
     failed: set[str] = set()
@@ -187,7 +191,7 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
 
 def minimal_counterexample(
     engine: Engine, invariant: str, examples: int, seed_value: int, placeholders: str,
-    cycles: int = DEFAULT_CYCLES, on_first: Callable[[int], None] | None = None, **knobs: Any,
+    cycles: int | None = None, on_first: Callable[[int], None] | None = None, **knobs: Any,
 ) -> Minimal | None:
     """Search for a case violating ``invariant`` and shrink it; None when none was found.
 
@@ -224,12 +228,14 @@ def minimal_counterexample(
 
 
 def write_counterexample(directory: Path, engine: str, invariant: str, minimal: Minimal,
-                         seed_value: int, cycles: int) -> Path:
+                         seed_value: int, cycles: int | None = None) -> Path:
     """Store the minimal case as `<dir>/<engine>/<invariant>-<sha>.o` plus the JSON sidecar
-    :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes)."""
+    :func:`ppcreloc.fixtures.case_record` builds (the same one ``fuzz`` writes), with the
+    reload cycles the check ran: ``cycles`` when it was explicit, else the verdict's."""
     case, verdict = minimal.case, minimal.verdict
     assert case is not None and verdict is not None
-    record = case_record(case, engine, invariant, verdict, seed_value, cycles)
+    record = case_record(case, engine, invariant, verdict, seed_value,
+                         verdict.cycles if cycles is None else cycles)
     return write_fixture(directory, write_elf(case.obj), record)
 
 
@@ -240,7 +246,7 @@ def run_matrix(
     seed_value: int = DEFAULT_SEED,
     placeholders: str = "compiler",
     fixture_dir: Path | None = DEFAULT_FIXTURE_DIR,
-    cycles: int = DEFAULT_CYCLES,
+    cycles: int | None = None,
     invariants: Sequence[str] = INVARIANTS,
     **knobs: Any,
 ) -> list[Cell]:
@@ -267,6 +273,8 @@ def run_matrix(
                 cell.message = result.message
                 cell.kernel_message = next(
                     (v.kernel_message for v in result.violations if v.kernel_message), None)
+                if minimal.verdict.stubs is not None:
+                    cell.stubs = minimal.verdict.stubs.summary()
                 if fixture_dir is not None:
                     cell.fixture = str(write_counterexample(fixture_dir, engine.name, inv,
                                                             minimal, seed_value, cycles))
@@ -345,6 +353,8 @@ def print_table(cells: Sequence[Cell], fixture_dir: Path | None = None,
             con.print(f"    {escape(c.message)}")
         if c.kernel_message:
             con.print(f"    kernel: {escape(c.kernel_message)}")
+        if c.stubs and c.invariant == "reload_cycles":
+            con.print(f"    {escape(c.stubs)}")
         if c.fixture:
             con.print(f"    fixture: {escape(c.fixture)}")
     if fixture_dir is not None and any(c.fixture for c in cells):
@@ -412,6 +422,8 @@ def _cycles(text: str) -> int:
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc matrix [--examples N] [--seed S] [--engine NAME...] [--placeholders P]
     [--json]``."""
+    from ppcreloc.cli import cycles_help
+
     p = subparsers.add_parser(
         "matrix",
         help="run a seeded campaign for every engine and invariant",
@@ -431,8 +443,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    "kernel's own module_64.c from a tree or tarball) (default: all profiles)")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
-    p.add_argument("--cycles", type=_cycles, default=DEFAULT_CYCLES, metavar="N",
-                   help=f"reload cycles at fresh addresses (default: {DEFAULT_CYCLES})")
+    p.add_argument("--cycles", type=_cycles, metavar="N",
+                   help=cycles_help(DEFAULT_CYCLES, MAX_AUTO_CYCLES))
     p.add_argument("--boundaries", choices=("off", "inside", "all"), default="off",
                    help="mix in boundary objects (inside: only values the kernel accepts; "
                    "all: also one over each limit) (default: off)")
@@ -447,5 +459,5 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help='print {"seed", "fixtures_dir", "results": [{engine, invariant, state, '
                    'holds, fixture, examples, judged, predicted, surprise, message, '
-                   'kernel_message}, ...]}')
+                   'kernel_message, stubs}, ...]}')
     p.set_defaults(func=cmd_matrix)

@@ -24,6 +24,7 @@ message: the failure is reported once, by the invariant that owns it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -48,6 +49,7 @@ from ppcreloc.engine import (
 )
 from ppcreloc.ool_check import ool_overlaps
 from ppcreloc.ppc64.reloctypes import display_name, type_name
+from ppcreloc.stubbudget import StubBudget, measure
 
 INVARIANTS: tuple[str, ...] = (
     "apply",
@@ -64,6 +66,9 @@ INVARIANTS: tuple[str, ...] = (
 #: address needs a new slot, so the second cycle already writes past `.stubs`. 8 leaves room for
 #: objects with a few more calls (more slack from the per-section REL24 count) to show it too.
 DEFAULT_CYCLES = 8
+#: The most reloads a check without ``--cycles`` runs to reach the reload that exhausts `.stubs`
+#: (ppcreloc.stubbudget); an exhaustion further out is reported from the stub accounting alone.
+MAX_AUTO_CYCLES = 128
 
 Phase = Literal["apply", "reapply", "cycles"]
 
@@ -202,6 +207,14 @@ class Verdict:
     run: RunResult | None = None
     #: the object's byte order, for showing bytes as words
     byteorder: ByteOrder = "little"
+    #: the `.stubs` accounting and the reload that exhausts it (None without target objects)
+    stubs: StubBudget | None = None
+
+    @property
+    def cycles(self) -> int:
+        """The reload cycles the script ran (each: going/coming of every target)."""
+        return sum(s.generation > 0 and s.kind == "coming" for s in self.script) // (
+            len(self.targets) or 1)
 
     @property
     def holds(self) -> bool:
@@ -215,10 +228,13 @@ class Verdict:
     def to_dict(self, *, details: bool = False) -> dict[str, Any]:
         """``{"engine": NAME, "invariants": {name: {"state", "holds", "message"}, ...}}``
         (each invariant with its ``violations`` when ``details``)."""
-        return {
+        out: dict[str, Any] = {
             "engine": self.engine,
             "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
         }
+        if self.stubs is not None:
+            out["stubs"] = self.stubs.to_dict()
+        return out
 
 
 # -- the script ------------------------------------------------------------------------------------
@@ -280,6 +296,11 @@ class _Memory:
         self.run = run
         self.placements = sorted(run.placements, key=lambda p: p.addr)
         self._where: dict[int, tuple[int, int] | None] = {}
+        self._starts = [p.addr for p in self.placements]
+        self._sizes = {p.index: p.size for p in self.placements}
+        #: placements that do not overlap can be searched by bisection (the loader's always)
+        self._disjoint = all(a.addr + a.size <= b.addr
+                             for a, b in zip(self.placements, self.placements[1:], strict=False))
 
     def section_of(self, addr: int) -> tuple[int, int] | None:
         """(section index, offset) for an address inside a placed section (memoised)."""
@@ -288,12 +309,23 @@ class _Memory:
         except KeyError:
             pass
         where = None
-        for p in self.placements:
-            if p.addr <= addr < p.addr + p.size:
-                where = p.index, addr - p.addr
-                break
+        if self._disjoint:
+            k = bisect_right(self._starts, addr) - 1  # the last placement starting at or below
+            if k >= 0:
+                p = self.placements[k]
+                if p.addr <= addr < p.addr + p.size:
+                    where = p.index, addr - p.addr
+        else:
+            for p in self.placements:
+                if p.addr <= addr < p.addr + p.size:
+                    where = p.index, addr - p.addr
+                    break
         self._where[addr] = where
         return where
+
+    def placed_size(self, index: int) -> int:
+        """The placed size of section ``index`` (0 when it is not placed)."""
+        return self._sizes.get(index, 0)
 
     def reader(self, step: int) -> Callable[[int], int | None]:
         """The byte at an address once step ``step`` has run (None when unknown): from the
@@ -335,6 +367,11 @@ class _Memory:
 
     def bytes_after(self, step: int, addr: int, size: int) -> bytes | None:
         """``size`` bytes at ``addr`` after ``step`` (None when any byte is unknown)."""
+        where = self.section_of(addr)
+        if self._disjoint and where is not None and where[1] + size <= self._sizes[where[0]]:
+            snap = self.run.steps[step].memory.get(where[0])
+            if snap is not None and where[1] + size <= len(snap):
+                return snap[where[1] : where[1] + size]  # every byte from the one snapshot
         at = self.reader(step)
         out = bytearray()
         for a in range(addr, addr + size):
@@ -784,11 +821,12 @@ def _judge_reload_cycles(ctx: _Ctx) -> InvariantResult:
 def _original(ctx: _Ctx, addr: int, size: int) -> bytes | None:
     """Bytes at ``addr`` before the load applied anything: the sections' own contents."""
     where = ctx.memory.section_of(addr)
-    if where is None or where[1] + size > next(
-            p.size for p in ctx.run.placements if p.index == where[0]):
+    if where is None or where[1] + size > ctx.memory.placed_size(where[0]):
         return None
     sec = ctx.obj.sections[where[0]]
-    data = bytes(sec.sh_size) if sec.type == SHT_NOBITS else sec.data
+    if sec.type == SHT_NOBITS:
+        return bytes(size)
+    data = sec.data
     out = data[where[1] : where[1] + size]
     return out.ljust(size, b"\0") if len(data) < where[1] + size else out
 
@@ -836,6 +874,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult, *, world: World | None
     livepatch symbols from them (without a world it judges defined symbols only).
     """
     ctx = _Ctx(obj, run, script, _Memory(run), world, modname, config or Config())
+    cycles = script.phases.count("cycles") // (2 * len(script.targets) or 1)
     return Verdict(
         engine=run.engine,
         invariants={name: _JUDGES[name](ctx) for name in INVARIANTS},
@@ -843,6 +882,7 @@ def judge(obj: ElfObject, script: Script, run: RunResult, *, world: World | None
         script=list(script.steps),
         run=run,
         byteorder="big" if obj.big_endian else "little",
+        stubs=measure(run, len(script.targets), cycles, ctx.config),
     )
 
 
@@ -851,15 +891,36 @@ def check(
     engine: Engine,
     world: Any,
     *,
-    cycles: int = DEFAULT_CYCLES,
+    cycles: int | None = None,
     layout: Layout | None = None,
     config: Config | None = None,
     modname: str = "livepatch_test",
 ) -> Verdict:
     """Run the check script for ``obj`` on ``engine`` and judge the result.
 
-    ``world`` is a :class:`~ppcreloc.loader.world.SymbolWorld`.
+    ``world`` is a :class:`~ppcreloc.loader.world.SymbolWorld`. ``cycles`` None (the default)
+    makes the reload verdict independent of a cycle count: :data:`DEFAULT_CYCLES` reloads, and
+    when the `.stubs` accounting (:attr:`Verdict.stubs`) puts the exhausting reload N further
+    out, the check runs again with N reloads (up to :data:`MAX_AUTO_CYCLES`; beyond that,
+    ``reload_cycles`` is violated from the accounting alone). An explicit ``cycles`` runs exactly
+    that many and only reports the exhausting reload.
     """
+    verdict = _check_cycles(obj, engine, world, DEFAULT_CYCLES if cycles is None else cycles,
+                            layout, config, modname)
+    budget = verdict.stubs
+    if cycles is not None or budget is None or budget.exhausts_at is None or budget.seen:
+        return verdict
+    if budget.exhausts_at <= MAX_AUTO_CYCLES:
+        return _check_cycles(obj, engine, world, budget.exhausts_at, layout, config, modname)
+    if verdict.invariants["reload_cycles"].state == "holds":
+        v = Violation("reload_cycles", budget.describe())
+        verdict.invariants["reload_cycles"] = InvariantResult(False, v.message, [v])
+    return verdict
+
+
+def _check_cycles(obj: ElfObject, engine: Engine, world: Any, cycles: int,
+                  layout: Layout | None, config: Config | None, modname: str) -> Verdict:
+    """:func:`check` with exactly ``cycles`` reloads."""
     script = build_script(target_objects(obj), cycles)
     scenario = Scenario(
         obj=obj,

@@ -50,6 +50,8 @@ def print_verdict(verdict: Verdict, subject: str, out: IO[str] | None = None) ->
     """The verdict table for one engine, then the details of each violation."""
     con = console(out)
     con.print(verdict_table(verdict, f"{subject} on engine {verdict.engine}"))
+    if verdict.stubs is not None:
+        con.print(escape(verdict.stubs.describe()))
     for name in INVARIANTS:
         violations = verdict.invariants[name].violations
         for v in violations[:MAX_DETAILS]:

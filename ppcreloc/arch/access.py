@@ -26,13 +26,13 @@ def read_uint(mod: ModuleState, addr: int, size: int, what: str) -> int:
 
 
 def read_u32(mod: ModuleState, addr: int, what: str) -> int:
-    """A u32 load."""
-    return read_uint(mod, addr, 4, what)
+    """A u32 load (read_uint through ModuleMemory.load: the stub walk loads millions)."""
+    return mod.memory.load(addr & M64, 4, mod.byteorder, what)
 
 
 def read_u64(mod: ModuleState, addr: int, what: str) -> int:
-    """A u64 load."""
-    return read_uint(mod, addr, 8, what)
+    """A u64 load (read_uint through ModuleMemory.load: the stub walk loads millions)."""
+    return mod.memory.load(addr & M64, 8, mod.byteorder, what)
 
 
 def write_uint(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mypy_extensions import mypyc_attr
 
-from ppcreloc.elf.model import Rela
+from ppcreloc.elf.model import ByteOrder, Rela
 from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
 
@@ -177,6 +177,15 @@ class ModuleMemory:
             r = self._find(a)
             out.append(r.buf[a - r.addr] if r is not None else self.unbacked.get(a, self.oob_fill))
         return bytes(out)
+
+    def load(self, addr: int, size: int, byteorder: ByteOrder, what: str) -> int:
+        """:meth:`read` as an integer (the arch code's loads): within the region hit last, one
+        slice and no bytes object in between; anything else goes through :meth:`read`."""
+        r = self._hit
+        if r is not None and r.in_module and r.addr <= addr and addr - r.addr + size <= len(r.buf):
+            lo = addr - r.addr
+            return int.from_bytes(r.buf[lo : lo + size], byteorder)
+        return int.from_bytes(self.read(addr, size, what), byteorder)
 
     def write(self, addr: int, data: bytes, primitive: Primitive, what: str) -> None:
         """The one write primitive: record, then store (out-of-module bytes go where backed).

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
 from ppcreloc.elf.format import Elf64_Ehdr, Elf64_Rela, Elf64_Shdr, Elf64_Sym, codec
 from ppcreloc.elf.model import (
     SHF_ALLOC,
@@ -497,14 +498,16 @@ class KernelArch:
         lib = self.lib
         mem = mod.memory
         refs = _RelocRefs(mod, relsec)
+        labels = _PatchLabels(mod)
         expected = {s: bytearray(b) for s, b in before.items()}
         for i in range(lib.ppcr_nwrites()):
             w = lib.ppcr_write_at(i).contents
             new = w.new.to_bytes(8, "little")[: w.size]
             old = w.old.to_bytes(8, "little")[: w.size]
+            ref = refs.get(w.reloc)
+            what = labels.what(w.addr, ref)
             self._record(mem, w.addr, old, new, PRIMITIVES.get(w.primitive, "patch_u32"),
-                         "patch primitive" if w.ok else "patch primitive (unmapped: -EFAULT)",
-                         refs.get(w.reloc))
+                         what if w.ok else f"{what} (unmapped: -EFAULT)", ref)
             for s in expected:
                 if w.ok and s <= w.addr and w.addr + w.size <= s + len(expected[s]):
                     expected[s][w.addr - s : w.addr - s + w.size] = new
@@ -576,6 +579,47 @@ class KernelArch:
         mem.writes.append(Write(addr, old, new, primitive, mem.step, reloc, ok, what))
         if not ok:
             mem.oob.append(OobAccess("write", addr, len(new), mem.step, reloc, what))
+
+
+class _PatchLabels:
+    """What a patch primitive's write is, named as the model names it (ppcreloc.arch.stubs,
+    create_stub: ``stub jump[i]``, ``stub magic``, ``stub funcdata``; ppcreloc.arch.relocate:
+    ``REL24`` for the branch, ``restore_r2`` for the word after it), from its address: in
+    `.stubs` or past its end (an exhausted `.stubs`), the field of the stub entry it falls in
+    (struct ppc64_stub_entry, module_64.c 6.12); at the relocation's place, that relocation's.
+    Anything else stays ``patch primitive``."""
+
+    def __init__(self, mod: ModuleState) -> None:
+        self.mod = mod
+        sec = mod.obj.sections[mod.arch.stubs_section] if mod.arch.stubs_section else None
+        self.stubs = (sec.addr, sec.sh_size) if sec is not None else None
+        self.entry = 56 if mod.config.abi == "elfv1" else 40
+
+    def _in_stubs(self, addr: int) -> bool:
+        if self.stubs is None:
+            return False
+        lo, size = self.stubs
+        return lo <= addr < lo + size or (addr >= lo + size and not self.mod.memory.in_module(
+            addr, 1))
+
+    def what(self, addr: int, ref: RelocRef | None) -> str:
+        """The label of a patch write at ``addr`` made while applying ``ref``."""
+        if ref is not None and self._in_stubs(addr) and self.stubs is not None:
+            off = (addr - self.stubs[0]) % self.entry
+            if off < MAGIC_OFFSET:
+                return f"stub jump[{off // 4}]"
+            return "stub magic" if off < FUNCDATA_OFFSET else "stub funcdata"
+        if ref is not None:
+            secs = self.mod.obj.sections
+            info = secs[ref.relsec].info if 0 <= ref.relsec < len(secs) else 0
+            loc = secs[info].addr + ref.offset if 0 < info < len(secs) else None
+            row = RELOC_TYPES.get(ref.type)
+            if loc is not None and row is not None and row.handler == "rel24":
+                if addr == loc:
+                    return "REL24"
+                if addr == loc + 4:
+                    return "restore_r2"
+        return "patch primitive"
 
 
 class _RelocRefs:
