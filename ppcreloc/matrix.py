@@ -26,7 +26,7 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
 from hypothesis.reporting import with_reporter
 
-from ppcreloc.cli import engine_or_usage
+from ppcreloc.cli import cycles_help, engine_or_usage
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.engine import Engine
 from ppcreloc.engines import engine_names
@@ -422,8 +422,6 @@ def _cycles(text: str) -> int:
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc matrix [--examples N] [--seed S] [--engine NAME...] [--placeholders P]
     [--json]``."""
-    from ppcreloc.cli import cycles_help
-
     p = subparsers.add_parser(
         "matrix",
         help="run a seeded campaign for every engine and invariant",
