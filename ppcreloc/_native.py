@@ -46,6 +46,8 @@ NATIVE_MODULES: tuple[str, ...] = (
     "ppcreloc.loader.layout",
     "ppcreloc.loader.livepatch",
     "ppcreloc.loader.loader",
+    "ppcreloc.verdicts",
+    "ppcreloc.script",
     "ppcreloc.oracle",
 )
 #: mypyc's group name: its shared library is ppcreloc/_compiled__mypyc.<abi>.so

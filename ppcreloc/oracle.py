@@ -19,21 +19,23 @@ kernel's own C are interchangeable. An object without target objects (a plain mo
 going/coming hold vacuously, with a message saying so. An invariant whose premise failed (for
 instance ``reapply_identical`` when the second apply failed) also holds with a "not judged"
 message: the failure is reported once, by the invariant that owns it.
+
+This module judges; the results it returns are in :mod:`ppcreloc.verdicts` and the script in
+:mod:`ppcreloc.script` (both re-exported here).
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any
 
 from ppcreloc.abi import judge_values
 from ppcreloc.arch.ftrace_ool import ftrace_ool_stub_size
-from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_NOBITS, SHT_RELA, ElfObject
+from ppcreloc.elf.model import SHT_NOBITS, ElfObject
 from ppcreloc.engine import (
     Config,
     Engine,
@@ -42,250 +44,33 @@ from ppcreloc.engine import (
     RelocRef,
     RunResult,
     Scenario,
-    Step,
     StepResult,
     World,
     Write,
 )
 from ppcreloc.ool_check import ool_overlaps
-from ppcreloc.ppc64.reloctypes import display_name, type_name
-from ppcreloc.stubbudget import StubBudget, measure
+from ppcreloc.ppc64.reloctypes import type_name
 
-INVARIANTS: tuple[str, ...] = (
-    "apply",
-    "apply_clear_apply",
-    "clear_restores",
-    "reapply_identical",
-    "in_bounds",
-    "reload_cycles",
-    "abi_values",
-)
+# the results and the script have their own modules; importers may keep using ppcreloc.oracle
+from ppcreloc.script import Phase
+from ppcreloc.script import Script as Script
+from ppcreloc.script import build_script as build_script
+from ppcreloc.script import describe_step as describe_step
+from ppcreloc.script import target_objects as target_objects
+from ppcreloc.stubbudget import measure
+from ppcreloc.verdicts import INVARIANTS as INVARIANTS
+from ppcreloc.verdicts import STATES as STATES
+from ppcreloc.verdicts import InvariantResult as InvariantResult
+from ppcreloc.verdicts import State as State
+from ppcreloc.verdicts import Verdict as Verdict
+from ppcreloc.verdicts import Violation as Violation
+from ppcreloc.verdicts import not_judged as not_judged
+from ppcreloc.verdicts import show_bytes as show_bytes
 
-#: Reload cycles ``ppcreloc check`` runs by default. A one-call object under the v6.12 profile
-#: has one spare `.stubs` slot (the sentinel slot, module_64.c stub_for_addr); every fresh target
-#: address needs a new slot, so the second cycle already writes past `.stubs`. 8 leaves room for
-#: objects with a few more calls (more slack from the per-section REL24 count) to show it too.
 DEFAULT_CYCLES = 8
 #: The most reloads a check without ``--cycles`` runs to reach the reload that exhausts `.stubs`
 #: (ppcreloc.stubbudget); an exhaustion further out is reported from the stub accounting alone.
 MAX_AUTO_CYCLES = 128
-
-Phase = Literal["apply", "reapply", "cycles"]
-
-_KLP_RELA = re.compile(r"\.klp\.rela\.([^.]{1,55})")
-
-
-# -- results ---------------------------------------------------------------------------------------
-ByteOrder = Literal["little", "big"]
-
-
-def show_bytes(data: bytes | None, byteorder: ByteOrder | None = None) -> str:
-    """Bytes as the kernel's messages print them: 32-bit words in the object's byte order
-    (``Expected nop after call, got e8410018``), followed by the bytes in memory order; just
-    the bytes when the order is not known or the length is not whole words."""
-    if data is None:
-        return "-"
-    if byteorder is None or not data or len(data) % 4:
-        return f"bytes {data.hex(' ')}"
-    words = " ".join(f"{int.from_bytes(data[i:i + 4], byteorder):08x}"
-                     for i in range(0, len(data), 4))
-    return f"{words} ({byteorder}-endian words; bytes {data.hex(' ')})"
-
-
-@dataclass
-class Violation:
-    """One way an invariant failed: plain data, JSON-serialisable via :meth:`to_dict`.
-
-    ``step`` is the index in the script, ``step_desc`` e.g. ``coming(foo, gen 0)``. The
-    relocation fields name the RELA section (index and name), the index in its (sorted) array,
-    the type and the symbol; ``expected``/``actual`` are the bytes at ``addr``.
-    """
-
-    invariant: str
-    message: str
-    step: int | None = None
-    step_desc: str | None = None
-    rc: int | None = None
-    relsec: int | None = None
-    section: str | None = None
-    index: int | None = None
-    type: int | None = None
-    type_name: str | None = None
-    symbol: str | None = None
-    addr: int | None = None
-    expected: bytes | None = None
-    actual: bytes | None = None
-    kernel_message: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: bytes become hex strings."""
-        out = asdict(self)
-        for key in ("expected", "actual"):
-            if out[key] is not None:
-                out[key] = out[key].hex()
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Violation:
-        """Inverse of :meth:`to_dict`."""
-        data = dict(data)
-        for key in ("expected", "actual"):
-            if data.get(key) is not None:
-                data[key] = bytes.fromhex(data[key])
-        return cls(**data)
-
-    def describe(self, byteorder: ByteOrder | None = None) -> str:
-        """A few human lines: the message, the relocation, the bytes (as ``byteorder`` words,
-        see :func:`show_bytes`), the kernel message."""
-        lines = [self.message]
-        if self.section is not None:
-            lines.append(
-                f"  relocation: {self.section}[{self.index}] "
-                f"{display_name(self.type) if self.type is not None else self.type_name} "
-                f"sym {self.symbol or '(none)'}"
-            )
-        if self.addr is not None:
-            lines.append(f"  address: {self.addr:#x}")
-        if self.expected is not None or self.actual is not None:
-            lines.append(f"  expected: {show_bytes(self.expected, byteorder)}")
-            lines.append(f"  actual:   {show_bytes(self.actual, byteorder)}")
-        if self.kernel_message:
-            lines.append(f"  kernel: {self.kernel_message}")
-        return "\n".join(lines)
-
-
-#: what a program reads of an invariant's result (InvariantResult.state)
-State = Literal["holds", "violated", "not judged"]
-STATES: tuple[State, ...] = ("holds", "violated", "not judged")
-
-
-@dataclass
-class InvariantResult:
-    """The verdict on one invariant. ``message`` explains a vacuous or failed result.
-
-    ``judged`` is False when the run could not judge the invariant (an earlier apply failed, or
-    the object has no target objects): ``holds`` stays True (nothing was violated, so the exit
-    code is 0) but :attr:`state` is ``"not judged"`` and JSON gives ``"holds": null``.
-    """
-
-    holds: bool
-    message: str | None = None
-    violations: list[Violation] = field(default_factory=list)
-    judged: bool = True
-
-    @property
-    def state(self) -> State:
-        """``holds`` / ``violated`` / ``not judged``."""
-        if not self.holds:
-            return "violated"
-        return "holds" if self.judged else "not judged"
-
-    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"state", "holds" (true/false, null when not judged), "message"}``, plus
-        ``violations`` (each :meth:`Violation.to_dict`) when ``details``."""
-        out: dict[str, Any] = {"state": self.state,
-                               "holds": self.holds if self.judged else None,
-                               "message": self.message}
-        if details:
-            out["violations"] = [v.to_dict() for v in self.violations]
-        return out
-
-
-def not_judged(message: str) -> InvariantResult:
-    """A result the run could not judge (vacuous, or its premise failed)."""
-    return InvariantResult(True, message, judged=False)
-
-
-@dataclass
-class Verdict:
-    """All seven invariants for one engine, plus the script and run they were judged on."""
-
-    engine: str
-    invariants: dict[str, InvariantResult]
-    targets: list[str]
-    script: list[Step]
-    run: RunResult | None = None
-    #: the object's byte order, for showing bytes as words
-    byteorder: ByteOrder = "little"
-    #: the `.stubs` accounting and the reload that exhausts it (None without target objects)
-    stubs: StubBudget | None = None
-
-    @property
-    def cycles(self) -> int:
-        """The reload cycles the script ran (each: going/coming of every target)."""
-        return sum(s.generation > 0 and s.kind == "coming" for s in self.script) // (
-            len(self.targets) or 1)
-
-    @property
-    def holds(self) -> bool:
-        """True when every invariant holds."""
-        return all(r.holds for r in self.invariants.values())
-
-    def violations(self) -> list[Violation]:
-        """Every violation, in invariant order."""
-        return [v for name in INVARIANTS for v in self.invariants[name].violations]
-
-    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
-        """``{"engine": NAME, "invariants": {name: {"state", "holds", "message"}, ...}}``
-        (each invariant with its ``violations`` when ``details``)."""
-        out: dict[str, Any] = {
-            "engine": self.engine,
-            "invariants": {n: self.invariants[n].to_dict(details=details) for n in INVARIANTS},
-        }
-        if self.stubs is not None:
-            out["stubs"] = self.stubs.to_dict()
-        return out
-
-
-# -- the script ------------------------------------------------------------------------------------
-def target_objects(obj: ElfObject) -> list[str]:
-    """The klp target objects of ``obj`` in section order (vmlinux excluded, no duplicates)."""
-    out: list[str] = []
-    for sec in obj.sections:
-        if sec.type != SHT_RELA or not sec.flags & SHF_RELA_LIVEPATCH:
-            continue
-        m = _KLP_RELA.match(sec.name)
-        if m and m.group(1) != "vmlinux" and m.group(1) not in out:
-            out.append(m.group(1))
-    return out
-
-
-@dataclass(frozen=True)
-class Script:
-    """The steps of a check and the phase each belongs to."""
-
-    targets: tuple[str, ...]
-    steps: tuple[Step, ...]
-    phases: tuple[Phase, ...]
-
-
-def build_script(targets: Sequence[str], cycles: int) -> Script:
-    """load; coming(t, 0) each; going(t), coming(t, 0) each; ``cycles`` x fresh-address reloads."""
-    if cycles < 0:
-        raise ValueError("cycles must be >= 0")
-    steps: list[Step] = [Step("load")]
-    phases: list[Phase] = ["apply"]
-
-    def add(phase: Phase, items: Iterable[Step]) -> None:
-        for s in items:
-            steps.append(s)
-            phases.append(phase)
-
-    add("apply", (Step("coming", t, 0) for t in targets))
-    for t in targets:
-        add("reapply", (Step("going", t, 0), Step("coming", t, 0)))
-    for gen in range(1, cycles + 1):
-        for t in targets:
-            add("cycles", (Step("going", t, gen - 1), Step("coming", t, gen)))
-    return Script(tuple(targets), tuple(steps), tuple(phases))
-
-
-@lru_cache(maxsize=1024)
-def describe_step(step: Step) -> str:
-    """``load`` / ``coming(obj, gen 0)`` / ``going(obj, gen 0)`` (memoised: Step is frozen)."""
-    if step.kind == "load":
-        return "load"
-    return f"{step.kind}({step.objname}, gen {step.generation})"
 
 
 # -- judging ---------------------------------------------------------------------------------------
