@@ -48,7 +48,7 @@ from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL, STT_FUNC  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
 from ppcreloc.elf.writer import write_elf  # noqa: E402
-from ppcreloc.engine import Scenario, Step  # noqa: E402
+from ppcreloc.records import Scenario, Step  # noqa: E402
 from ppcreloc.engines import engine_names, get_engine  # noqa: E402
 from ppcreloc.loader.world import SymbolWorld  # noqa: E402
 from ppcreloc.matrix import PREDICTED, minimal_counterexample  # noqa: E402

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Layout, Scenario, Step
 from reference.kernel.build import build
 from reference.kernel.engine import KernelEngine, user_layout
 

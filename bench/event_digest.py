@@ -28,7 +28,7 @@ from hypothesis import given, seed  # noqa: E402, I001
 from bench.bench_e2e import generate_only  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
 from ppcreloc.elf.writer import write_elf  # noqa: E402
-from ppcreloc.engine import Config, RunResult, Scenario  # noqa: E402
+from ppcreloc.records import Config, RunResult, Scenario  # noqa: E402
 from ppcreloc.engines import engine_names, run_scenario  # noqa: E402
 from ppcreloc.oracle import DEFAULT_CYCLES, check  # noqa: E402
 from ppcreloc.profiles import EXTRA_PROFILES, get_profile  # noqa: E402

@@ -34,7 +34,7 @@ from types import ModuleType
 #: any shipped one without a build (``--engine mine.py:Mine``, see ppcreloc.registry); so do
 #: the object model, the strategies and the engine registry.
 NATIVE_MODULES: tuple[str, ...] = (
-    "ppcreloc.engine",
+    "ppcreloc.records",
     "ppcreloc.elf.strtab",
     "ppcreloc.elf.reader",
     "ppcreloc.elf.writer",

@@ -63,7 +63,7 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import Config, Placement, RelocRef, RunResult, Step, World
+from ppcreloc.records import Config, Placement, RelocRef, RunResult, Step, World
 
 STUB_SIZE = 40  # struct ppc64_stub_entry: u32 jump[7], u32 magic, func_desc_t funcdata (ELFv2)
 STUB_MAGIC = 0x73747562  # "stub"

@@ -44,7 +44,6 @@ from ppcreloc.elf.model import (
     Rela,
     Symbol,
 )
-from ppcreloc.engine import Config, Engine, Step
 from ppcreloc.engines import KERNEL_PREFIX
 from ppcreloc.errors import UsageError
 from ppcreloc.explain import Disassembler, Explanation, Subject, explain_subject
@@ -53,6 +52,7 @@ from ppcreloc.loader.world import FTRACE_NAMES, VMLINUX, WorldError
 from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, type_name
 from ppcreloc.profiles import EXTRA_PROFILES, PROFILES
+from ppcreloc.records import Config, Engine, Step
 from ppcreloc.replay import MODNAME, Replay, fixture_paths, replay_inputs, resolve_engine
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from ppcreloc.runtime import tune_gc
 if TYPE_CHECKING:
     from ppcreloc.elf.model import ElfObject
     from ppcreloc.elf.reader import Reader
-    from ppcreloc.engine import Engine
     from ppcreloc.loader.world import SymbolWorld
+    from ppcreloc.records import Engine
 
 EXIT_OK, EXIT_VIOLATED, EXIT_ERROR, EXIT_TOOL = 0, 1, 2, 3
 

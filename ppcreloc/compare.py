@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ppcreloc.engine import Placement, RelocRef, RunResult, StepResult
+from ppcreloc.records import Placement, RelocRef, RunResult, StepResult
 
 PATCH_PRIMITIVES = ("patch_instruction", "patch_u32")
 

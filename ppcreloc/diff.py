@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ppcreloc.compare import PATCH_PRIMITIVES, Disagreement, disagreements
 from ppcreloc.elf.writer import write_elf
-from ppcreloc.engine import (
+from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
+from ppcreloc.errors import PpcrelocError, UsageError
+from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
+from ppcreloc.loader.worldspec import world_from_spec
+from ppcreloc.oracle import target_objects
+from ppcreloc.ppc64.reloctypes import type_name
+from ppcreloc.records import (
     Engine,
     Layout,
     RelocRef,
@@ -43,12 +49,6 @@ from ppcreloc.engine import (
     StepResult,
     render_printk,
 )
-from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
-from ppcreloc.errors import PpcrelocError, UsageError
-from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
-from ppcreloc.loader.worldspec import world_from_spec
-from ppcreloc.oracle import target_objects
-from ppcreloc.ppc64.reloctypes import type_name
 from ppcreloc.replay_inputs import replay_inputs
 
 if TYPE_CHECKING:

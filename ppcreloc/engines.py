@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppcreloc.arch.ftrace_ool import ool_extent
-from ppcreloc.engine import Engine, RelocRef, RunResult, Scenario, Step, StepResult
 from ppcreloc.errors import UsageError
 from ppcreloc.loader.layout import AFTER_STUBS
 from ppcreloc.loader.livepatch import KlpPatch
 from ppcreloc.loader.loader import load_module, stubs_extent
 from ppcreloc.loader.memory import KernelFault
 from ppcreloc.loader.module import ArchBackend, ModuleState
+from ppcreloc.records import Engine, RelocRef, RunResult, Scenario, Step, StepResult
 from ppcreloc.registry import engine_plugin, profile_class, profile_names
 
 #: the prefix of the kernel harness's engine (registered by reference/, see pyproject.toml)

@@ -42,11 +42,11 @@ from ppcreloc.elf.model import (
     SHT_NOBITS,
     ElfObject,
 )
-from ppcreloc.engine import RunResult, Step
 from ppcreloc.engines import resolve_engine
 from ppcreloc.fixtures import FixtureRecord, load_fixture
 from ppcreloc.oracle import Verdict, check, describe_step
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES, display_name, type_name
+from ppcreloc.records import RunResult, Step
 from ppcreloc.replay import Replay, replay
 from ppcreloc.replay_inputs import fixture_paths
 

@@ -28,12 +28,12 @@ from hypothesis.reporting import with_reporter
 
 from ppcreloc.cli import cycles_help, engine_or_usage
 from ppcreloc.elf.writer import write_elf
-from ppcreloc.engine import Engine
 from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
 from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
 from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, MAX_AUTO_CYCLES, State, Verdict, check
+from ppcreloc.records import Engine
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
 #: stub_for_addr, 6.1 and 6.12).

@@ -1,7 +1,7 @@
 """Stub integrity under out-of-line ftrace: no relocation may write into ftrace_ool_stub[].
 
 setup_ftrace_ool_stubs (module_64.c, 6.13+) reserves a block of `.stubs` for the module's
-struct ftrace_ool_stub array (:attr:`ppcreloc.engine.RunResult.ool_stubs`); ftrace fills it
+struct ftrace_ool_stub array (:attr:`ppcreloc.records.RunResult.ool_stubs`); ftrace fills it
 during the load, and from then on it belongs to ftrace. A write made while a relocation is
 applied (a call stub created by stub_for_addr, or anything else) that overlaps the array
 corrupts a live ftrace stub, though it stays inside the module's own memory. The oracle reports
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ppcreloc.engine import RelocRef, RunResult, Write
+from ppcreloc.records import RelocRef, RunResult, Write
 
 
 @dataclass(frozen=True)

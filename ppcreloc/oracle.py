@@ -36,7 +36,9 @@ from typing import Any
 from ppcreloc.abi import judge_values
 from ppcreloc.arch.ftrace_ool import ftrace_ool_stub_size
 from ppcreloc.elf.model import SHT_NOBITS, ElfObject
-from ppcreloc.engine import (
+from ppcreloc.ool_check import ool_overlaps
+from ppcreloc.ppc64.reloctypes import type_name
+from ppcreloc.records import (
     Config,
     Engine,
     KernelMessage,
@@ -48,8 +50,6 @@ from ppcreloc.engine import (
     World,
     Write,
 )
-from ppcreloc.ool_check import ool_overlaps
-from ppcreloc.ppc64.reloctypes import type_name
 
 # the results and the script have their own modules; importers may keep using ppcreloc.oracle
 from ppcreloc.script import Phase

@@ -8,7 +8,7 @@ An ``--engine`` value is one of
 * ``PATH.py:Class``: a class in a Python file, loaded as it is (no install), a subclass of any
   shipped profile;
 * ``PREFIX:ARG``: an engine plugin of the entry-point group :data:`ENGINE_GROUP`, whose entry
-  point is called with ARG and returns an :class:`~ppcreloc.engine.Engine`. The kernel harness
+  point is called with ARG and returns an :class:`~ppcreloc.records.Engine`. The kernel harness
   registers ``kernel`` this way (``kernel:PATH``, in pyproject.toml); ppcreloc never imports it.
 
 Anything else is a :class:`~ppcreloc.errors.UsageError` with a one-line message. This module

@@ -12,11 +12,11 @@ from typing import Any
 from ppcreloc.elf.errors import ElfFormatError
 from ppcreloc.elf.model import ElfObject
 from ppcreloc.elf.reader import read_elf
-from ppcreloc.engine import Config, Layout
 from ppcreloc.fixtures import FixtureError, FixtureRecord
 from ppcreloc.loader.world import SymbolWorld, WorldError
 from ppcreloc.loader.worldspec import WorldSpec, world_from_spec
 from ppcreloc.oracle import INVARIANTS
+from ppcreloc.records import Config, Layout
 
 
 @dataclass

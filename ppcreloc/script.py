@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ppcreloc.elf.model import SHF_RELA_LIVEPATCH, SHT_RELA, ElfObject
-from ppcreloc.engine import (
+from ppcreloc.records import (
     Step,
 )
 

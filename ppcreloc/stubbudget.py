@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET
-from ppcreloc.engine import Config, RunResult, StepResult
+from ppcreloc.records import Config, RunResult, StepResult
 
 _ZERO = bytes(8)
 

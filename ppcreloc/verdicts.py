@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ppcreloc.engine import (
+from ppcreloc.ppc64.reloctypes import display_name
+from ppcreloc.records import (
     RunResult,
     Step,
 )
-from ppcreloc.ppc64.reloctypes import display_name
 from ppcreloc.stubbudget import StubBudget
 
 INVARIANTS: tuple[str, ...] = (

@@ -28,8 +28,8 @@ from ppcreloc.elf.model import (
     SHT_RELA,
     ElfObject,
 )
-from ppcreloc.engine import RunResult, Scenario
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.records import RunResult, Scenario
 from reference.formulas import NAMES, R_PPC64_REL24, TYPES, is_external
 from reference.linkers import LINKERS, LinkResult
 from reference.stubwalk import StubWalkError, follow

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela
-from ppcreloc.engine import Layout
+from ppcreloc.records import Layout
 from strategies import _ppc as P
 from strategies._draw import BOOL, ints, pick, sublists
 from strategies.objects import Case, note

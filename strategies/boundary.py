@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL, STB_LOCAL, STT_FUNC
-from ppcreloc.engine import Layout
 from ppcreloc.ppc64.insn import local_entry_offset
+from ppcreloc.records import Layout
 from strategies import _ppc as P
 from strategies._draw import Pick, Prod, count, draw_space
 from strategies.objects import Case, note

@@ -37,7 +37,7 @@ from ppcreloc.elf.model import (
     STT_OBJECT,
     ElfObject,
 )
-from ppcreloc.engine import Config, Layout, Scenario, Step
+from ppcreloc.records import Config, Layout, Scenario, Step
 from strategies import _ppc as P
 from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
 from strategies.ftrace_entries import PatchableEntries

@@ -32,8 +32,8 @@ from ppcreloc.elf.model import (
     Rela,
 )
 from ppcreloc.elf.reader import read_elf_file
-from ppcreloc.engine import Layout
 from ppcreloc.errors import UsageError
+from ppcreloc.records import Layout
 from strategies._draw import count, draw_index, draw_space
 from strategies.objects import Case, note
 from strategies.worlds import (

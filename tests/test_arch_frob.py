@@ -8,11 +8,11 @@ from ppcreloc.arch.frob import count_relocs, dedotify, dedotify_versions
 from ppcreloc.arch.testbed import TinyWorld
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_ABS, SHN_UNDEF, STB_GLOBAL, Rela, Symbol
-from ppcreloc.engine import Config, KernelMessage
 from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64 import reloctypes as rt
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, KernelMessage
 
 REL24 = rt.R_PPC_REL24
 

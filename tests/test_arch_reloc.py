@@ -14,10 +14,10 @@ from ppcreloc.elf.model import (
     STB_GLOBAL,
     STT_FUNC,
 )
-from ppcreloc.engine import Config, KernelMessage
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64 import reloctypes as rt
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, KernelMessage
 
 M64 = (1 << 64) - 1
 TEXT = 1  # section index of .text in every object below

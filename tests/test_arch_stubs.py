@@ -7,10 +7,10 @@ import pytest
 from ppcreloc.arch.testbed import FTRACE_CALLER, KERNEL_TOC, TinyWorld, load
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL
-from ppcreloc.engine import Config, KernelMessage
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64 import reloctypes as rt
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, KernelMessage
 
 M64 = (1 << 64) - 1
 BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from ppcreloc.engine import Write
 from ppcreloc.matrix import run_check
 from ppcreloc.oracle import Verdict
+from ppcreloc.records import Write
 from ppcreloc.replay import resolve_engine
 from strategies import _ppc as P
 from strategies.boundary import (

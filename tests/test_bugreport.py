@@ -157,7 +157,7 @@ def test_release_and_config_come_from_the_profile_and_the_sidecar() -> None:
     from dataclasses import dataclass
 
     from ppcreloc.bugreport import config_lines, profile_release
-    from ppcreloc.engine import Config
+    from ppcreloc.records import Config
 
     assert profile_release("v6.12") == ("6.12", True)
     assert profile_release("v6.18") == ("6.18", True)

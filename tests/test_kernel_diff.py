@@ -34,9 +34,9 @@ from ppcreloc.elf.model import (
     STT_OBJECT,
     ElfObject,
 )
-from ppcreloc.engine import Config, Layout, RunResult, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Config, Layout, RunResult, Scenario, Step
 from reference.kernel.compare import disagreements
 from reference.kernel.engine import KernelEngine, user_layout
 from strategies import Case, livepatch_objects

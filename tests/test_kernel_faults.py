@@ -22,8 +22,8 @@ from ppcreloc.cli import EXIT_TOOL, main
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.elf.writer import write_elf
-from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Layout, Scenario, Step
 from reference.kernel.build import (
     CODE_PATCHING,
     MODULE_64,

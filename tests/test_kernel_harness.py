@@ -25,12 +25,12 @@ from ppcreloc.cli import main
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.elf.writer import write_elf
-from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine, get_engine
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Config, Layout, Scenario, Step
 from reference.kernel.build import KernelHarnessError, build, resolve_tree
 from reference.kernel.engine import KernelEngine, user_layout
 

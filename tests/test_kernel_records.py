@@ -18,10 +18,10 @@ import pytest
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC
-from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.oracle import check
+from ppcreloc.records import Layout, Scenario, Step
 from reference.kernel.compare import disagreements
 from reference.kernel.engine import KernelEngine, user_layout
 

@@ -15,8 +15,8 @@ import pytest
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Layout, Scenario, Step
 from reference.kernel.child import WorldFrame
 from reference.kernel.engine import KernelEngine, KernelSession, user_layout
 

@@ -323,8 +323,8 @@ def run_model(scenario):
 
 
 def load_scenario(obj: ElfObject):
-    from ppcreloc.engine import Scenario, Step
     from ppcreloc.loader.world import SymbolWorld
+    from ppcreloc.records import Scenario, Step
 
     return Scenario(obj, SymbolWorld.synthetic(seed=7), [Step("load")])
 
@@ -374,8 +374,8 @@ def test_model_matches_the_linker_at_load(link):
 def test_model_matches_the_linker_after_klp_coming(link):
     """.klp.rela.<obj> relocations applied by klp_module_coming (generation 1 of "target")
     against the linker given the same resolved livepatch symbols."""
-    from ppcreloc.engine import Config, Scenario, Step
     from ppcreloc.loader.world import SymbolWorld
+    from ppcreloc.records import Config, Scenario, Step
     from reference.compare import check, comparable, reference_inputs
 
     # ADDR64/REL64/ADDR32/TOC16_LO into .text at coming are plain stores into read-only text
@@ -536,9 +536,9 @@ def caller_object(tmp_path, klp: bool) -> ElfObject:
 
 
 def run_caller(profile: str, obj: ElfObject, steps):
-    from ppcreloc.engine import Layout, Scenario
     from ppcreloc.engines import get_engine
     from ppcreloc.loader.world import SymbolWorld
+    from ppcreloc.records import Layout, Scenario
 
     world = SymbolWorld(seed=1)
     world.add_symbol(None, "helper", HELPER, exported=True)
@@ -552,7 +552,7 @@ def run_caller(profile: str, obj: ElfObject, steps):
 def test_qemu_call_through_a_kernel_stub_restores_r2(qemu, tmp_path):
     """After the v6.12 load, f() reaches helper() through the stub and gets r2 back; with
     the restore_r2 word put back to nop, the TOC load after the call faults."""
-    from ppcreloc.engine import Step
+    from ppcreloc.records import Step
 
     obj = caller_object(tmp_path, klp=False)
     result, entry = run_caller("v6.12", obj, [Step("load")])
@@ -572,7 +572,7 @@ def test_qemu_call_through_a_kernel_stub_restores_r2(qemu, tmp_path):
 def test_qemu_apply_clear_apply_reaches_the_reloaded_target(qemu, tmp_path, profile):
     """load, target comes (generation 0), goes, comes back elsewhere (generation 1): the
     re-applied call reaches generation 1's helper, and r2 is restored after it."""
-    from ppcreloc.engine import Step
+    from ppcreloc.records import Step
 
     obj = caller_object(tmp_path, klp=True)
     steps = [Step("load"), Step("coming", "target", 0), Step("going", "target", 0),
@@ -610,8 +610,8 @@ def test_rel24_on_a_nop(link):
 def test_model_matches_the_abi_formulas(layout):
     """The v6.12 model against the ABI table directly (no linker needed): every kernel-handled
     type at pinned addresses; REL24 to a defined function lands on its local entry."""
-    from ppcreloc.engine import Layout, Scenario, Step
     from ppcreloc.loader.world import SymbolWorld
+    from ppcreloc.records import Layout, Scenario, Step
     from reference.compare import my_r2, resolve_symbols
 
     obj = all_types_object(KERNEL_TYPES, ())

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHN_UNDEF, STB_GLOBAL
-from ppcreloc.engine import Config
 from ppcreloc.loader.livepatch import (
     EINVAL,
     KlpPatch,
@@ -25,6 +24,7 @@ from ppcreloc.loader.memory import ModuleMemory
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.loader.worldspec import world_from_spec
+from ppcreloc.records import Config
 from strategies.worlds import symbol_worlds
 
 R_PPC_REL24 = 10

@@ -11,10 +11,10 @@ from realmodules import SERIES_PARAMS, package
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL, ElfObject
-from ppcreloc.engine import Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine, engine_names, get_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Layout, Scenario, Step
 from strategies.objects import livepatch_objects
 
 R_PPC_REL24 = 10

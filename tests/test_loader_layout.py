@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_PROGBITS
-from ppcreloc.engine import Layout
 from ppcreloc.loader.layout import (
     AFTER_STUBS,
     MOD_MEM_ALIGN,
@@ -18,6 +17,7 @@ from ppcreloc.loader.layout import (
     section_bytes,
 )
 from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.records import Layout
 
 AX = SHF_ALLOC | SHF_EXECINSTR
 A = SHF_ALLOC

@@ -16,10 +16,10 @@ from ppcreloc.elf.model import (
     STB_WEAK,
     ElfObject,
 )
-from ppcreloc.engine import Config, Layout
 from ppcreloc.loader.loader import load_module
 from ppcreloc.loader.world import PERCPU_BASE, SymbolWorld
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, Layout
 
 R_PPC64_NONE = 0
 R_PPC64_ADDR64 = 38

@@ -8,13 +8,13 @@ import pytest
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.layout import MOD_MEM_ALIGN
 from ppcreloc.loader.loader import load_module, read_only_ranges
 from ppcreloc.loader.memory import KernelFault, ModuleMemory, Region
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, Layout, Scenario, Step
 
 R_PPC64_ADDR64 = 38
 R_PPC_REL24 = 10

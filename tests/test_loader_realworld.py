@@ -15,11 +15,11 @@ from realmodules import SERIES_PARAMS, missing, package
 
 from ppcreloc.cli import load_object
 from ppcreloc.elf.model import SHN_UNDEF
-from ppcreloc.engine import Config, Layout, Scenario, Step
 from ppcreloc.engines import get_engine
 from ppcreloc.loader.loader import load_module
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.profiles import get_profile
+from ppcreloc.records import Config, Layout, Scenario, Step
 
 NM = "powerpc64le-linux-gnu-nm"
 

@@ -164,7 +164,7 @@ def test_frozen_engine_records_pickle_by_their_fields() -> None:
     dataclasses cannot be restored attribute by attribute, so they pickle by their fields."""
     import pickle
 
-    from ppcreloc.engine import Config, Layout, Placement, Step
+    from ppcreloc.records import Config, Layout, Placement, Step
 
     for record in (Config(abi="elfv1", pcrel=True, paca_kernel_toc_offset=8),
                    Layout(0x1000, {".text": 0x2000}, b"\1\2"), Step("coming", "ext4", 3),

@@ -14,11 +14,11 @@ from ppcreloc.arch.ftrace_ool import MFLR_R0, MTLR_R0, branch
 from ppcreloc.campaign import Campaign, FuzzOptions
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import Config, RunResult, Scenario, Step
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.oracle import build_script, check, judge
 from ppcreloc.ppc64 import reloctypes as rt
+from ppcreloc.records import Config, RunResult, Scenario, Step
 from ppcreloc.replay import replay
 from strategies import livepatch_objects
 from strategies.ftrace_entries import SECTION, compiler_knobs

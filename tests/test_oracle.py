@@ -8,17 +8,6 @@ import pytest
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, STB_GLOBAL
-from ppcreloc.engine import (
-    Config,
-    KernelMessage,
-    OobAccess,
-    Placement,
-    RelocRef,
-    RunResult,
-    Step,
-    StepResult,
-    Write,
-)
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.oracle import (
@@ -28,6 +17,17 @@ from ppcreloc.oracle import (
     check,
     judge,
     target_objects,
+)
+from ppcreloc.records import (
+    Config,
+    KernelMessage,
+    OobAccess,
+    Placement,
+    RelocRef,
+    RunResult,
+    Step,
+    StepResult,
+    Write,
 )
 
 R_PPC_REL24 = 10

@@ -19,11 +19,11 @@ from ppcreloc.elf.model import (
     STT_FUNC,
     STT_SECTION,
 )
-from ppcreloc.engine import KernelMessage
 from ppcreloc.errors import UsageError
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64 import reloctypes as rt
 from ppcreloc.profiles import PROFILES, get_profile
+from ppcreloc.records import KernelMessage
 
 BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018
 TARGET = 0xC008_0000_0200_0000  # the patched module's function, generation 0
@@ -315,8 +315,8 @@ def test_full_undo_reuses_a_freed_slot_in_the_middle_of_the_walk():
                           ("elfv1", 0, True, True)])
 def test_module_elf_check_arch(abi: str, flags: int, v612: bool, v61: bool):
     from ppcreloc.arch.testbed import TinyWorld
-    from ppcreloc.engine import Config
     from ppcreloc.loader.memory import ModuleMemory
+    from ppcreloc.records import Config
 
     obj = klp_object()
     obj.flags = flags

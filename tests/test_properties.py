@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_RELA
 from ppcreloc.elf.reader import read_elf
-from ppcreloc.engine import Step
 from ppcreloc.engines import engine_names, get_engine
 from ppcreloc.fixtures import load_fixture
 from ppcreloc.matrix import PREDICTED, minimal_counterexample, run_check, write_counterexample
 from ppcreloc.oracle import INVARIANTS, check
+from ppcreloc.records import Step
 from strategies import Case, livepatch_objects, to_symbol_world
 from strategies import _ppc as P
 from strategies.ftrace_entries import SECTION as PATCHABLE

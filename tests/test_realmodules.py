@@ -255,7 +255,7 @@ def kernel_engine(pkg: Package):
 
 def same_memory_as_kernel(pkg: Package, module: Path) -> None:
     """Model v<series> and the real module_64.c of <series> leave identical module memory."""
-    from ppcreloc.engine import Layout, Scenario, Step
+    from ppcreloc.records import Layout, Scenario, Step
     from reference.kernel.engine import user_layout
 
     kernel = kernel_engine(pkg)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import reference.linkers as linkers
-from ppcreloc.engine import Step
 from ppcreloc.engines import get_engine
+from ppcreloc.records import Step
 from reference.compare import check, comparable, reference_inputs
 from strategies import Case, livepatch_objects
 

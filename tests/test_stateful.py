@@ -26,9 +26,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ppcreloc.engine import RunResult, Step
 from ppcreloc.engines import engine_names, get_engine
 from ppcreloc.matrix import PREDICTED
+from ppcreloc.records import RunResult, Step
 from strategies import Case, livepatch_objects
 
 

@@ -9,9 +9,9 @@ assignment and "memcpy" a memcpy.
 from __future__ import annotations
 
 from ppcreloc.elf.model import ByteOrder
-from ppcreloc.engine import Primitive
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, is_prefixed
+from ppcreloc.records import Primitive
 
 
 def endian(mod: ModuleState) -> ByteOrder:

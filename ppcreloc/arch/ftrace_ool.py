@@ -23,10 +23,10 @@ are always set for NOPs" (6.18); no 6.13-6.18 tree was compiled. The module_64.c
 from __future__ import annotations
 
 from ppcreloc.arch.access import read_u32, read_u64, write_bytes
-from ppcreloc.engine import Config
 from ppcreloc.errno import EINVAL
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import M64, NOP, fits_signed, signed
+from ppcreloc.records import Config
 
 #: the section GCC's -fpatchable-function-entry records traced functions in
 PATCHABLE_SECTION = "__patchable_function_entries"

@@ -8,7 +8,6 @@ of them terminated by the first entry whose funcdata.addr is 0 (the sentinel sch
 from __future__ import annotations
 
 from ppcreloc.arch.seams import ArchSeams
-from ppcreloc.engine import Primitive
 from ppcreloc.errno import ENOENT
 from ppcreloc.errors import WorldError
 from ppcreloc.loader.module import ModuleState
@@ -24,6 +23,7 @@ from ppcreloc.ppc64.insn import (
     ppc_lo,
     signed,
 )
+from ppcreloc.records import Primitive
 
 from .access import (
     endian,

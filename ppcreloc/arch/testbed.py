@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ppcreloc.elf.model import SHF_ALLOC, SHT_NOBITS, ElfObject
-from ppcreloc.engine import Config
 from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ArchBackend, ModuleState
 from ppcreloc.loader.world import KERNEL_TOC as KERNEL_TOC
+from ppcreloc.records import Config
 
 FTRACE_CALLER = 0xC000_0000_0008_1000
 FTRACE_REGS_CALLER = 0xC000_0000_0008_2000

@@ -9,7 +9,7 @@ text in core_layout and the rest in data_layout, page-aligning every kind bounda
 (ppc64 page) boundary, which is both. ppc64 has no init sections
 (module_init_section() is always false in module_64.c), so everything is core.
 
-On top of the kernel's order, a :class:`~ppcreloc.engine.Layout` may pin sections by name, and
+On top of the kernel's order, a :class:`~ppcreloc.records.Layout` may pin sections by name, and
 reserves ``after_stubs`` bytes right after `.stubs` (a non-module region: the stub walk may read
 it and an exhausted `.stubs` may be written into it). Packed sections never go into that gap; a
 pinned section may, and then the gap ends where that section starts.
@@ -29,9 +29,9 @@ from ppcreloc.elf.model import (
     SHT_RELA,
     ElfObject,
 )
-from ppcreloc.engine import Layout, Placement
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.loader.memory import ModuleMemory, Region
+from ppcreloc.records import Layout, Placement
 
 #: include/linux/module.h (6.1, 6.12): marks sections that become read-only after init
 SHF_RO_AFTER_INIT = 0x00200000

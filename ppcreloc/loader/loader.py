@@ -40,7 +40,6 @@ from ppcreloc.elf.model import (
     STB_WEAK,
     ElfObject,
 )
-from ppcreloc.engine import Config, Layout, Placement, RelocRef, World
 from ppcreloc.errno import ENOENT, ENOEXEC
 from ppcreloc.loader.layout import (
     AFTER_STUBS,
@@ -53,6 +52,7 @@ from ppcreloc.loader.layout import (
 from ppcreloc.loader.livepatch import klp_apply_section_relocs
 from ppcreloc.loader.memory import KernelFault, ModuleMemory
 from ppcreloc.loader.module import ArchBackend, ModuleState
+from ppcreloc.records import Config, Layout, Placement, RelocRef, World
 
 SHT_REL = 9  # include/uapi/linux/elf.h
 ENOMEM = 12

@@ -2,7 +2,7 @@
 
 Every write goes through :meth:`ModuleMemory.write`, which records the address, old and new bytes,
 the kernel primitive it models, the step and the relocation being applied. Reads and writes
-outside the module's sections are recorded as :class:`~ppcreloc.engine.OobAccess` events (the
+outside the module's sections are recorded as :class:`~ppcreloc.records.OobAccess` events (the
 kernel would touch foreign memory there), never a crash of the tool.
 
 After the load, module_enable_ro makes the module's text, rodata and ro_after_init read-only
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from mypy_extensions import mypyc_attr
 
 from ppcreloc.elf.model import ByteOrder, Rela
-from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.records import OobAccess, Primitive, RelocRef, Write
 
 #: primitives that are ordinary CPU stores: they fault on read-only pages (patch_instruction and
 #: patch_u32 write through a temporary writable mapping, arch/powerpc/lib/code-patching.c)

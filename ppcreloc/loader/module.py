@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ppcreloc.elf.model import ByteOrder, ElfObject
-from ppcreloc.engine import Config, KernelMessage, World
 from ppcreloc.loader.memory import ModuleMemory
+from ppcreloc.records import Config, KernelMessage, World
 
 
 @dataclass

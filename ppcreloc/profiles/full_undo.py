@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from ppcreloc.arch.access import patch_u32, read_u64, write_bytes
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
-from ppcreloc.engine import Write
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.profiles.v6_12 import V6_12
+from ppcreloc.records import Write
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ppcreloc.arch import ftrace_ool as ool
 from ppcreloc.arch.access import patch_u32, read_u64
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET
-from ppcreloc.engine import Config
 from ppcreloc.errno import ENOENT
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.insn import NOP
 from ppcreloc.profiles.v6_12 import V6_12
+from ppcreloc.records import Config
 
 
 class V6_13(V6_12):

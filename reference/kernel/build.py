@@ -24,8 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ppcreloc.engine import Config
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.records import Config
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ppcreloc.engine import RunResult, Scenario
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import RunResult, Scenario
 from reference.kernel.driver import KernelArch
 
 LEN = struct.Struct("<Q")

@@ -34,13 +34,13 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
-from ppcreloc.engine import OobAccess, Primitive, RelocRef, Write
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.loader import read_only_ranges
 from ppcreloc.loader.memory import KernelFault as MemoryFault
 from ppcreloc.loader.memory import ModuleMemory, reloc_ref
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.ppc64.reloctypes import RELOC_TYPES
+from ppcreloc.records import OobAccess, Primitive, RelocRef, Write
 
 PAGE = mmap.PAGESIZE
 #: highest address a user mapping may use (x86-64 / ppc64 user space is below 2**47 here)

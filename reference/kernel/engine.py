@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import IO
 
 from ppcreloc.elf.model import SHF_ALLOC
-from ppcreloc.engine import Config, Layout, RunResult, Scenario
 from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.module import ArchBackend
 from ppcreloc.loader.world import SymbolWorld
+from ppcreloc.records import Config, Layout, RunResult, Scenario
 from reference.kernel.build import BuiltKernel, KernelHarnessError, build
 from reference.kernel.child import LEN, CaseError, Request, WorldFrame, dumps
 from reference.kernel.driver import USER_LIMIT

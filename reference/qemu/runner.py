@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ppcreloc.engine import RunResult
 from ppcreloc.errors import PpcrelocError
+from ppcreloc.records import RunResult
 
 QEMU = "qemu-ppc64le"
 GCC = "powerpc64le-linux-gnu-gcc"
