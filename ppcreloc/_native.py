@@ -3,7 +3,7 @@
 ``pip install`` compiles the modules in :data:`NATIVE_MODULES` with mypyc (setup.py) and
 records the SHA-256 of each source it compiled in ``_native_manifest.json``. The compiled
 modules are the same source, type-checked and translated to C; ``bench/event_digest.py`` gives
-the same digests for both builds, and tests/test_native.py checks it whenever both exist.
+the same digests for both builds, and tests/project/test_native.py checks it whenever both exist.
 
 :func:`select` runs when ``ppcreloc`` is imported. It keeps the compiled modules only when
 every one is built and its source is unchanged since the build. Otherwise, or when

@@ -28,7 +28,7 @@ named with its source (module_64.c, 6.1 and 6.12 agree on all of these):
 * The DS forms (TOC16_DS, TOC16_LO_DS) keep the low two bits of the halfword (the ABI's
   half16ds). On a DQ-form word (lq, lxv, stxv) the expected value is the linkers' instead:
   the low four bits kept and the value 16-aligned, as GNU ld 2.40 and lld do (measured,
-  tests/test_linkers.py). module_64.c (6.1, 6.12) has no DQ case and masks 0xfffc, which
+  tests/reference/test_linkers.py). module_64.c (6.1, 6.12) has no DQ case and masks 0xfffc, which
   clears lxv's TX bit: a finding, so abi_values reports it rather than expecting it.
 * TOCSAVE changes nothing (the kernel ignores the marker).
 
@@ -144,7 +144,7 @@ DS_FORMS = frozenset({63, 64})
 def dq_form(word: int | None) -> bool:
     """Whether a linker relocates ``word`` as DQ-form under a DS relocation: lq (primary opcode
     56), lxv/stxv (opcode 61 with low bits 01; the rest of 61 is DS-form). Measured on GNU ld
-    2.40 and lld (tests/test_linkers.py::test_ds_relocation_on_a_dq_form_word)."""
+    2.40 and lld (tests/reference/test_linkers.py::test_ds_relocation_on_a_dq_form_word)."""
     if word is None:
         return False
     opcode = word >> 26

@@ -325,7 +325,7 @@ DS_TYPES = frozenset({56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66})
 def dq_form(word: int, opcodes: frozenset[int]) -> bool:
     """Whether a linker treats ``word`` as a DQ-form instruction under a *_DS relocation.
 
-    Measured (tests/test_linkers.py::test_ds_relocation_on_a_dq_form_word): GNU ld 2.40 and
+    Measured (tests/reference/test_linkers.py::test_ds_relocation_on_a_dq_form_word): GNU ld 2.40 and
     lld (14 and 22) take lq (primary opcode 56) and lxv/stxv (opcode 61 when the low two bits
     are 01; the rest of 61 is DS-form) as DQ-form, keep the word's low 4 bits instead of 2 and
     require a multiple of 16 (GNU ld and lld 14 fail the link otherwise); lld also takes

@@ -3,7 +3,7 @@
 Numbers are ELF r_type values (arch/powerpc/include/uapi/asm/elf.h); encodings are the words GCC
 emits for ELFv2 little endian code, with immediate fields zeroed as the compiler leaves them.
 Type numbers and names come from the shared table (ppcreloc/ppc64/reloctypes.py), encodings from
-ppcreloc/ppc64/insn.py where it has a helper; tests/test_strategies.py checks every word against
+ppcreloc/ppc64/insn.py where it has a helper; tests/strategies/test_strategies.py checks every word against
 GNU as.
 """
 

@@ -103,7 +103,7 @@ RELOC_TYPES: dict[int, RelocType] = {r.num: r for r in _ROWS}
 BY_NAME: dict[str, RelocType] = {**{r.abi_name: r for r in _ROWS}, **{r.name: r for r in _ROWS}}
 
 # The R_* numbers, each read from its row (a name missing from the table fails at import);
-# tests/test_reloctypes.py checks that every row has its constant and nothing else does.
+# tests/ppc64/test_reloctypes.py checks that every row has its constant and nothing else does.
 R_PPC64_NONE = BY_NAME["R_PPC64_NONE"].num
 R_PPC64_ADDR32 = BY_NAME["R_PPC64_ADDR32"].num
 R_PPC64_ADDR16 = BY_NAME["R_PPC64_ADDR16"].num

@@ -11,7 +11,7 @@ from ppcreloc.profiles.base import Base
 class V6_1(Base):
     """module_64.c of Debian's linux-source-6.1 (6.1.y), diffed against the 6.12.y base.
 
-    Read at 6.1.192; the kernel-engine diff (tests/test_kernel_diff.py) re-checks it against
+    Read at 6.1.192; the kernel-engine diff (tests/reference/test_kernel_diff.py) re-checks it against
     whatever 6.1.y package is installed.
 
     * restore_r2 returns 1 on success and 0 on failure and has no ``ld r2`` acceptance: any

@@ -1,7 +1,7 @@
 # Every relocation type the engine handles that both gas and clang (LLVM) accept by name in
 # .reloc, against undefined symbols (SHN_UNDEF) and future livepatch symbols (.klp.sym.*; a test
 # marks them SHN_LIVEPATCH and moves their relocations into .klp.rela.vmlinux..text).
-# tests/test_elf_tools.py holds the expected (section, offset, type, symbol, addend) table.
+# tests/elf/test_elf_tools.py holds the expected (section, offset, type, symbol, addend) table.
 	.abiversion 2
 	.section .text,"ax",@progbits
 	.globl my_func

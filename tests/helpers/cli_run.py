@@ -1,0 +1,27 @@
+"""The console entry point run as a user runs it, and the one-line error check every bad-input
+test uses (exit 2, no traceback, one line on stderr)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "ppcreloc.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
