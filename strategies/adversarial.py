@@ -18,7 +18,7 @@ from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela
 from ppcreloc.records import Layout
 from strategies import _ppc as P
 from strategies._draw import BOOL, ints, pick, sublists
-from strategies.objects import Case, note
+from strategies.case import Case, note
 
 Mutation = Callable[[st.DrawFn, Case], Case]
 

@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.control import current_build_context
 
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import (
@@ -37,9 +36,13 @@ from ppcreloc.elf.model import (
     STT_OBJECT,
     ElfObject,
 )
-from ppcreloc.records import Config, Layout, Scenario, Step
+from ppcreloc.records import Layout
 from strategies import _ppc as P
 from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
+from strategies.adversarial import mutations
+from strategies.case import Case as Case
+from strategies.case import events_on
+from strategies.case import note as note
 from strategies.ftrace_entries import PatchableEntries
 from strategies.worlds import (
     VMLINUX,
@@ -47,74 +50,10 @@ from strategies.worlds import (
     WorldSpec,
     resolvable,
     symbol_worlds,
-    to_symbol_world,
 )
 
 Placeholders = Literal["compiler", "adversarial"]
 HANDLED_TYPES: frozenset[int] = frozenset(P.TYPE_NAMES)
-
-
-def _events_on() -> bool:
-    """Whether a Hypothesis test is running (strategies also serve bench and `matrix`)."""
-    try:
-        current_build_context()
-    except Exception:
-        return False
-    return True
-
-
-def note(text: str) -> None:
-    """hypothesis.event(), when a test is running."""
-    if _events_on():
-        event(text)
-
-
-@dataclass
-class Case:
-    """One generated input: the object, its symbol world and where it is loaded.
-
-    Everything needed to replay a run is here (fixtures store it). ``targets`` are the module
-    objnames the object has ``.klp.rela.<obj>.*`` sections for; ``mutations`` names the
-    adversarial changes applied (empty for compiler-like cases).
-    """
-
-    obj: ElfObject
-    world: WorldSpec
-    layout: Layout = field(default_factory=Layout)
-    placeholders: str = "compiler"
-    targets: tuple[str, ...] = ()
-    mutations: tuple[str, ...] = ()
-    #: what a special strategy chose (boundary points, seed objects), as its event texts
-    knobs: tuple[str, ...] = ()
-
-    @property
-    def reloc_count(self) -> int:
-        """Number of relocations over all RELA sections."""
-        return sum(len(v) for v in self.obj.relocs.values())
-
-    def steps(self, cycles: int = 1) -> list[Step]:
-        """load, then ``cycles`` rounds of every target coming (at a fresh address) and going."""
-        out = [Step("load")]
-        for gen in range(cycles):
-            out += [Step("coming", t, gen) for t in self.targets]
-            out += [Step("going", t, gen) for t in self.targets]
-        return out
-
-    def scenario(self, steps: list[Step] | None = None, config: Config | None = None) -> Scenario:
-        """The engine input for this case (steps default to one apply/clear cycle)."""
-        return Scenario(self.obj, to_symbol_world(self.world),
-                        steps if steps is not None else self.steps(),
-                        self.layout, config or Config())
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready summary for sidecars and reports."""
-        return {"placeholders": self.placeholders, "targets": list(self.targets),
-                "mutations": list(self.mutations), "relocs": self.reloc_count,
-                **({"knobs": list(self.knobs)} if self.knobs else {}),
-                "world": self.world.to_dict(),
-                "layout": {"base": hex(self.layout.base),
-                           "addresses": {k: hex(v) for k, v in self.layout.addresses.items()},
-                           "after_stubs": self.layout.after_stubs.hex()}}
 
 
 # -- emission ---------------------------------------------------------------------------------
@@ -128,7 +67,7 @@ class _Emitter:
         self._klp: dict[str, SymRef] = {}
         self._toc: SymRef | None = None
         self.klp_objects: set[str] = set()
-        self.events = _events_on()
+        self.events = events_on()
         self._noted: set[tuple[int, str]] = set()  # event() keeps one entry per text anyway
 
     def undef(self, name: str) -> SymRef:
@@ -636,7 +575,5 @@ def _livepatch_objects(
     used = tuple(t for t in chosen if t in asm.e.klp_objects)
     case = Case(obj, spec, Layout(), "compiler", used)
     if placeholders == "adversarial":
-        from strategies.adversarial import mutations
-
         case = draw(mutations(case))
     return case

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import RunResult, Scenario
@@ -65,9 +66,7 @@ def run_case(arch: KernelArch, engine: str, scenario: Scenario) -> RunResult:
     naming the signal and no later step runs (ppcreloc.engines.run_scenario handles it, as for
     the model's plain stores into read-only memory); ``rc`` of that step is 0 and means
     nothing: the real kernel would have oopsed."""
-    from reference.kernel.engine import run_with_backend
-
-    return run_with_backend(scenario, arch, engine)
+    return run_scenario(scenario, arch, engine)
 
 
 def write_frame(out: BinaryIO, obj: object) -> None:

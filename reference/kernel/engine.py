@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from ppcreloc.elf.model import SHF_ALLOC
-from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError, ToolError
-from ppcreloc.loader.module import ArchBackend
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Config, Layout, RunResult, Scenario
 from reference.kernel.build import BuiltKernel, KernelHarnessError, build
@@ -111,11 +109,6 @@ def user_layout(layout: Layout) -> Layout:
                 "too far for the kernel engine's user-range module memory"
             )
     return replace(layout, base=DEFAULT_USER_BASE, addresses=moved)
-
-
-def run_with_backend(scenario: Scenario, backend: ArchBackend, engine: str) -> RunResult:
-    """The generic loader and livepatch driver (ppcreloc.engines.run_scenario) over ``backend``."""
-    return run_scenario(scenario, backend, engine)
 
 
 def _fingerprint(world: SymbolWorld) -> tuple[object, ...]:
