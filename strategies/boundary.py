@@ -20,7 +20,10 @@ value (st_other bits 5..7) of a local callee; external calls followed by ``nop``
 already in place, ``bl _mcount`` (exempt, restore_r2's is_mprofile_ftrace_call) or another word
 ("Expected nop after call"), sibling ``b`` (restore_r2 skips non-link branches); repeated calls
 to one target (stub_for_addr reuses the stub); and REL24 addends that collide modulo 2**32
-(count_relocs keeps r_addend in an ``unsigned int``, so it counts them once).
+(count_relocs keeps r_addend in an ``unsigned int``, so it counts them once); the DS-form word
+under TOC16_DS / TOC16_LO_DS / ENTRY as ``ld``, ``ldu`` or ``lwa`` (XO bits the ``0xfffc`` masks
+keep, and ENTRY's plain-``ld`` test); and where the cluster sits in its 4 KiB page (bits 8..11,
+which my_r2's ``& ~0xff`` keeps).
 
 Each case also calls a target module's function through a klp symbol, so campaigns bring a
 target object up and down. :func:`boundary_case` builds one case for a given :class:`Point`
@@ -102,7 +105,11 @@ _LIMITS: tuple[_Limit, ...] = (
     _Limit("TOC16_DS", "max", 0x7FFC, 4, ("above",), "bad TOC16_DS relocation"),
     _Limit("TOC16_DS", "min", -0x8000, 4, ("below",), "bad TOC16_DS relocation"),
     _Limit("TOC16_DS", "align", 0x100, 1, ("below", "above"), "bad TOC16_DS relocation"),
+    # 2 mod 4: the (value & 3) test, not only its low bit
+    _Limit("TOC16_DS", "align 2", 0x100, 2, ("below", "above"), "bad TOC16_DS relocation"),
     _Limit("TOC16_LO_DS", "align", 0x1_2340, 1, ("below", "above"), "bad TOC16_LO_DS relocation"),
+    _Limit("TOC16_LO_DS", "align 2", 0x1_2340, 2, ("below", "above"),
+           "bad TOC16_LO_DS relocation"),
     _Limit("TOC16_HA", "carry 0x7fff", 0x1_7FFF, 1, (), ""),
     _Limit("TOC16_HA", "carry 0x8000", -0x1_8000, 1, (), ""),
     _Limit("REL16_HA", "carry 0x8000", 0x2_8000, 4, (), ""),
@@ -148,6 +155,13 @@ ADDENDS: dict[str, tuple[int, ...]] = {
     "collide -2^32": (8, 8 - (1 << 32)),
 }
 ADDENDS_OK = ("same", "distinct")
+#: the DS-form word under TOC16_DS / TOC16_LO_DS and ENTRY's first word, by its XO bits (the low
+#: two bits the 0xfffc masks keep): ld, ldu, lwa. ENTRY rewrites only a plain ld (XO 0).
+DS_FORMS: dict[int, str] = {0: "ld", 1: "ldu", 2: "lwa"}
+#: where in its 4 KiB page the cluster (and `.toc`) sits: bits 8..11, which my_r2's ~0xff keeps
+TOC_SKEWS: tuple[int, ...] = (0, 0x100, 0x700, 0xF00)
+#: the points whose relocation sits on a DS-form word
+DS_KINDS = frozenset({"TOC16_DS", "TOC16_LO_DS", "ENTRY"})
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,10 @@ class Extras:
     repeat: str | None = None
     #: the repeated calls go through the klp symbol with sympos 0 and 1 (same address)
     alias: bool = False
+    #: XO bits of the DS-form word (:data:`DS_FORMS`) under TOC16_DS / TOC16_LO_DS / ENTRY
+    ds_xo: int = 0
+    #: offset of the cluster in its page (:data:`TOC_SKEWS`): `.toc` at HOME + toc_skew
+    toc_skew: int = 0
 
 
 @dataclass
@@ -172,6 +190,8 @@ class _Build:
 
     b: ObjectBuilder = field(default_factory=ObjectBuilder)
     pins: dict[str, int] = field(default_factory=dict)
+    #: where the pinned sections cluster (HOME plus the drawn page offset)
+    home: int = HOME
     toc_sym: SymRef | None = None
     klp_syms: dict[str, SymRef] = field(default_factory=dict)
 
@@ -191,9 +211,19 @@ class _Build:
             self.toc_sym = self.b.add_symbol(".TOC.", bind=STB_GLOBAL)
         return self.toc_sym
 
+    @property
+    def my_r2(self) -> int:
+        """my_r2 for `.toc` at ``home`` (a multiple of 0x100: (sh_addr & ~0xff) + 0x8000)."""
+        return self.home + 0x8000
+
+    @property
+    def data_home(self) -> int:
+        """`.data` for TOC-relative targets, far below `.toc` (see :data:`DATA_HOME`)."""
+        return self.home - 0x100_0000
+
     def toc(self) -> int:
-        """`.toc` pinned at HOME: my_r2 is then MY_R2."""
-        return self.section(".toc", [0, 0], HOME, data=True)
+        """`.toc` pinned at ``home``: my_r2 is then :attr:`my_r2`."""
+        return self.section(".toc", [0, 0], self.home, data=True)
 
 
 def _func(bld: _Build, name: str, sec: int, other: int = 0, value: int = 0,
@@ -207,42 +237,43 @@ def _boundary(bld: _Build, pt: Point, ex: Extras) -> None:
     if pt.kind == "REL24":  # bl callee, callee pinned so S + A + local entry - P == v
         lep = local_entry_offset(ex.local_entry << 5)
         addend = v & 3
-        caller = bld.section(".text.boundary", [P.BL, P.BLR], HOME)
+        caller = bld.section(".text.boundary", [P.BL, P.BLR], bld.home)
         callee = bld.section(".text.callee", [P.NOP, P.NOP, P.NOP, P.BLR],
-                             HOME + v - addend - lep)
+                             bld.home + v - addend - lep)
         sym = _func(bld, "callee", callee, ex.local_entry << 5)
         b.add_rela(caller, 0, sym, P.R_PPC_REL24, addend)
         return
     if pt.kind == "REL32":  # __ex_table entry: S + A - P == v
         addend = v & 3
-        table = bld.section("__ex_table", [0, 0], HOME, data=True)
+        table = bld.section("__ex_table", [0, 0], bld.home, data=True)
         b.sections[table].flags = SHF_ALLOC
-        callee = bld.section(".text.callee", [P.NOP, P.BLR], HOME + v - addend)
+        callee = bld.section(".text.callee", [P.NOP, P.BLR], bld.home + v - addend)
         b.add_rela(table, 0, b.section_symbol(callee), P.R_PPC64_REL32, addend)
         return
     if pt.kind == "ENTRY":  # large-model prologue at F: my_r2 - (F + 8) == v
         bld.toc()
-        fn = bld.section(".text.large", [0, 0, P.LD_R2_M8_R12, P.ADD_R2_R2_R12, P.BLR],
-                         MY_R2 - 8 - v)
+        fn = bld.section(".text.large", [0, 0, P.LD_R2_M8_R12 | ex.ds_xo, P.ADD_R2_R2_R12, P.BLR],
+                         bld.my_r2 - 8 - v)
         _func(bld, "large_fn", fn, 3 << 5, 8)
         b.add_rela(fn, 0, bld.dot_toc(), P.R_PPC64_REL64, -8)
         b.add_rela(fn, 8, None, P.R_PPC64_ENTRY, 0)
         return
     if pt.kind == "REL16_HA":  # global-entry prologue at F: my_r2 - F == v
         bld.toc()
-        fn = bld.section(".text.global", [P.ADDIS_R2_R12, P.ADDI_R2_R2, P.BLR], MY_R2 - v)
+        fn = bld.section(".text.global", [P.ADDIS_R2_R12, P.ADDI_R2_R2, P.BLR], bld.my_r2 - v)
         _func(bld, "global_fn", fn, 3 << 5)
         b.add_rela(fn, 0, bld.dot_toc(), P.R_PPC64_REL16_HA, 0)
         b.add_rela(fn, 4, bld.dot_toc(), P.R_PPC64_REL16_LO, 4)
         return
     # TOC-relative: .data section symbol + A == my_r2 + v
     bld.toc()
-    data = bld.section(".data", [0, 0], DATA_HOME, data=True)
-    target, addend = b.section_symbol(data), MY_R2 + v - DATA_HOME
+    data = bld.section(".data", [0, 0], bld.data_home, data=True)
+    target, addend = b.section_symbol(data), bld.my_r2 + v - bld.data_home
     pairs = {
         "TOC16": ([P.ADDI_R9_R2], [P.R_PPC64_TOC16]),
-        "TOC16_DS": ([P.LD_R9_R2], [P.R_PPC64_TOC16_DS]),
-        "TOC16_LO_DS": ([P.ADDIS_R9_R2, P.LD_R9_R9], [P.R_PPC64_TOC16_HA, P.R_PPC64_TOC16_LO_DS]),
+        "TOC16_DS": ([P.LD_R9_R2 | ex.ds_xo], [P.R_PPC64_TOC16_DS]),
+        "TOC16_LO_DS": ([P.ADDIS_R9_R2, P.LD_R9_R9 | ex.ds_xo],
+                        [P.R_PPC64_TOC16_HA, P.R_PPC64_TOC16_LO_DS]),
         "TOC16_HA": ([P.ADDIS_R9_R2, P.ADDI_R9_R9], [P.R_PPC64_TOC16_HA, P.R_PPC64_TOC16_LO]),
     }
     words, types = pairs[pt.kind]
@@ -286,7 +317,7 @@ def boundary_case(pt: Point, world: WorldSpec, callee: SymbolChoice,
     """The case for ``pt``: its boundary relocation, the ``extras`` and a klp call to ``callee``
     (a function of a target module of ``world``) in ``.text.livepatch_fn0``."""
     extras = extras or Extras()
-    bld = _Build()
+    bld = _Build(home=HOME + extras.toc_skew)
     _boundary(bld, pt, extras)
     _externals(bld, extras, callee)
     fn = bld.section(".text.livepatch_fn0", [P.BL, P.NOP, P.BLR])
@@ -300,12 +331,14 @@ def boundary_case(pt: Point, world: WorldSpec, callee: SymbolChoice,
 
 @lru_cache(maxsize=4)
 def _space(outside: bool) -> Prod:
-    """The point (most significant), local entry, tail, _mcount, repeat, alias."""
+    """The point (most significant), local entry, tail, _mcount, repeat, alias, DS form,
+    page offset."""
     points = POINTS if outside else INSIDE
     tails = tuple(TAILS) if outside else TAILS_OK
     repeats = tuple(ADDENDS) if outside else ADDENDS_OK
     return Prod(Pick(points), count(0, 7), Pick((None, *tails)), Pick((False, True)),
-                Pick((None, *repeats)), Pick((False, True)))
+                Pick((None, *repeats)), Pick((False, True)), Pick(tuple(DS_FORMS)),
+                Pick(TOC_SKEWS))
 
 
 def extras_events(pt: Point, ex: Extras) -> list[str]:
@@ -317,6 +350,9 @@ def extras_events(pt: Point, ex: Extras) -> list[str]:
         out.append(f"call tail {ex.tail}{' (_mcount)' if ex.mcount else ''}")
     if ex.repeat is not None:
         out.append(f"repeated calls {ex.repeat}{' via sympos alias' if ex.alias else ''}")
+    if pt.kind in DS_KINDS:
+        out.append(f"DS form {DS_FORMS[ex.ds_xo]}")
+    out.append(f"toc page offset {ex.toc_skew:#x}")
     return out
 
 
@@ -329,11 +365,12 @@ def boundary_objects(draw: st.DrawFn, *, outside: bool = True,
     tail, no count_relocs collision), for campaigns judging invariants.
     """
     spec = world if world is not None else draw(symbol_worlds())
-    pt, lep, tail, mcount, repeat, alias = draw_space(draw, _space(outside))
+    pt, lep, tail, mcount, repeat, alias, ds_xo, skew = draw_space(draw, _space(outside))
     funcs = [c for m in spec.module_names for c in resolvable(spec, m, "func")]
     callee = funcs[draw(st.integers(0, len(funcs) - 1))] if len(funcs) > 1 else funcs[0]
     unique = spec.object(callee.objname).count(callee.name) == 1
-    ex = Extras(lep, tail, mcount, repeat, alias and unique)
+    ex = Extras(lep, tail, mcount, repeat, alias and unique,
+                ds_xo if pt.kind in DS_KINDS else 0, skew)
     knobs = extras_events(pt, ex)
     for text in knobs:
         note(text)

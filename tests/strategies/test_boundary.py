@@ -21,9 +21,11 @@ from ppcreloc.replay import resolve_engine
 from strategies import _ppc as P
 from strategies.boundary import (
     ADDENDS,
+    DS_FORMS,
     INSIDE,
     POINTS,
     TAILS,
+    TOC_SKEWS,
     Extras,
     Point,
     boundary_case,
@@ -205,6 +207,8 @@ def _all_knobs() -> set[str]:
     out = {p.label for p in POINTS} | {f"local entry {k}" for k in range(8)}
     out |= {f"call tail {t}{m}" for t in TAILS for m in ("", " (_mcount)")}
     out |= {f"repeated calls {r}{a}" for r in ADDENDS for a in ("", " via sympos alias")}
+    out |= {f"DS form {name}" for name in DS_FORMS.values()}
+    out |= {f"toc page offset {skew:#x}" for skew in TOC_SKEWS}
     return out
 
 
@@ -369,3 +373,45 @@ def test_matrix_takes_the_boundary_mix(capsys) -> None:  # type: ignore[no-untyp
     assert main(["matrix", "--engine", "v6.12", "--examples", "3", "--boundaries", "inside",
                  "--no-fixtures", "--json"]) in (0, 1)
     assert '"results"' in capsys.readouterr().out
+
+
+# -- the DS-form word and the page offset of `.toc` ---------------------------------------------
+@pytest.mark.parametrize("profile", ["v6.1", "v6.12"])
+@pytest.mark.parametrize("xo", sorted(DS_FORMS))
+@pytest.mark.parametrize("kind", ["TOC16_DS", "TOC16_LO_DS"])
+def test_ds_relocations_keep_the_words_xo_bits(kind: str, xo: int, profile: str) -> None:
+    """ld, ldu, lwa under TOC16_DS / TOC16_LO_DS: the value lands in bits 2..15 and the XO bits
+    stay (module_64.c masks 0xfffc on both sides); at the limit the value is applied exactly."""
+    pt = next(p for p in POINTS if p.kind == kind and p.where == "at" and p.limit == "align")
+    v = run(boundary_case(pt, WORLD, CALLEE, Extras(ds_xo=xo)), profile)
+    assert v.invariants["apply"].holds and v.invariants["abi_values"].holds
+    rtype = FIELD_TYPES[kind][-1]
+    (w,) = writes_of(v, 0, rtype)
+    assert int.from_bytes(w.new, "little") & 3 == xo
+    assert written_value(pt, v) == pt.value
+
+
+@pytest.mark.parametrize("profile", ["v6.1", "v6.12"])
+@pytest.mark.parametrize("xo", sorted(DS_FORMS))
+def test_entry_rewrites_only_a_plain_ld(xo: int, profile: str) -> None:
+    """R_PPC64_ENTRY rewrites ``ld r2,-8(r12); add r2,r2,r12`` only when the first word is that
+    ld exactly (its XO bits included): an ldu or lwa there is left alone."""
+    pt = next(p for p in POINTS if p.kind == "ENTRY" and p.where == "at")
+    v = run(boundary_case(pt, WORLD, CALLEE, Extras(ds_xo=xo)), profile)
+    load = v.run.steps[0] if v.run else None
+    assert load is not None and load.rc == 0 and v.invariants["abi_values"].holds
+    assert bool([w for w in load.writes if w.what.startswith("ENTRY")]) == (xo == 0)
+
+
+@pytest.mark.parametrize("skew", TOC_SKEWS)
+@pytest.mark.parametrize("kind", ["TOC16", "TOC16_HA", "ENTRY"])
+def test_toc_page_offset_moves_my_r2_with_it(kind: str, skew: int) -> None:
+    """`.toc` at any 256-byte step of its page: my_r2 keeps bits 8..11 ((sh_addr & ~0xff) +
+    0x8000), so every TOC-relative value is the same wherever in the page the cluster sits."""
+    pt = next(p for p in POINTS if p.kind == kind and p.where == "at")
+    case = boundary_case(pt, WORLD, CALLEE, Extras(toc_skew=skew))
+    assert case.layout.addresses[".toc"] & 0xFFF == skew
+    v = run(case)
+    assert v.invariants["apply"].holds and v.invariants["abi_values"].holds
+    if kind != "ENTRY":
+        assert written_value(pt, v) == pt.value
