@@ -164,6 +164,9 @@ def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: Progress
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
+            if p.is_alive():  # SIGTERM is a stop request the worker may be unable to act on
+                p.kill()  # (blocked on a queue lock a killed peer held): never wait at exit
+                p.join(timeout=5)
     while drain_now():  # findings a worker queued before its end (or its death)
         pass
     if tool_errors and not total.interrupted:
