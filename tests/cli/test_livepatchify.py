@@ -52,7 +52,7 @@ def target_object() -> ElfObject:
     b = ObjectBuilder()
     text = b.add_section(".text", _words(P.NOP, P.BLR, P.NOP, P.BLR, P.BLR, P.BLR))
     data = b.add_section(".data", bytes(16), flags=SHF_ALLOC | SHF_WRITE, addralign=8)
-    b.add_section(".modinfo", b"license=GPL\0name=tgt_mod\0", flags=SHF_ALLOC, addralign=1)
+    b.add_section(".modinfo", b"description=test target\0name=tgt_mod\0", flags=SHF_ALLOC, addralign=1)
     b.add_symbol("dup", 16, type=STT_FUNC, shndx=text)
     b.add_symbol("dup", 20, type=STT_FUNC, shndx=text)
     b.add_symbol("foo", 0, bind=STB_GLOBAL, type=STT_FUNC, shndx=text)
