@@ -148,9 +148,26 @@ def cycles_help(default: int, most: int) -> str:
             "stub accounting)")
 
 
+#: what each ``--boundaries`` value draws (strategies.campaign.BOUNDARIES)
+_BOUNDARY_HELP = {"off": "none", "inside": "only values the kernel accepts",
+                  "all": "also one step over each limit"}
+
+
+def add_mix_arguments(p: argparse.ArgumentParser, boundaries: str) -> None:
+    """``--boundaries`` (default ``boundaries``) and ``--seed-objects``: what a campaign mixes
+    into its generated objects (strategies.campaign.campaign_objects); fuzz, diff and matrix."""
+    p.add_argument("--boundaries", choices=tuple(_BOUNDARY_HELP), default=boundaries,
+                   help="mix in boundary objects, values at and next to every range check: "
+                   + ", ".join(f"{k} = {v}" for k, v in _BOUNDARY_HELP.items())
+                   + f" (default: {boundaries})")
+    p.add_argument("--seed-objects", metavar="DIR",
+                   help="also draw sub-objects of the livepatch objects in DIR (made by "
+                   "`ppcreloc livepatchify` from real modules)")
+
+
 # -- check -----------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
-    """Load OBJ as a livepatch module on each engine and judge the six invariants."""
+    """Load OBJ as a livepatch module on each engine and judge the seven invariants."""
     from ppcreloc.oracle import check
     from ppcreloc.report import emit_json, print_verdict
 
@@ -178,7 +195,7 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "check",
-        help="load an object as a livepatch module and judge the six invariants",
+        help="load an object as a livepatch module and judge the seven invariants",
         description="Load OBJ as a livepatch module, run load / coming / going / coming and "
         "N reload cycles, and judge the invariants apply, apply_clear_apply, clear_restores, "
         "reapply_identical, in_bounds and reload_cycles. Exit 0 when all hold, 1 when any is "

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ppcreloc.cli import add_mix_arguments
 from ppcreloc.compare import PATCH_PRIMITIVES, Disagreement, disagreements
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
@@ -577,12 +578,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="run for S seconds instead of a number of examples")
     p.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler")
-    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="all",
-                   help="mix in boundary objects: values at and one step either side of every "
-                   "range check (all, the default), only accepted ones (inside), or none (off)")
-    p.add_argument("--seed-objects", metavar="DIR",
-                   help="also draw sub-objects of the livepatch objects in DIR (made by "
-                   "`ppcreloc livepatchify` from real modules)")
+    add_mix_arguments(p, "all")
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURES), metavar="DIR",
                    help=f"where a disagreement's fixture goes (default {DEFAULT_FIXTURES})")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")

@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ppcreloc.cli import add_mix_arguments
 from ppcreloc.engines import resolve_engine
 from ppcreloc.errors import ToolError, UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
@@ -179,7 +180,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fuzz",
         help="fuzz one engine for N examples or a time budget, writing minimal fixtures",
-        description="Generate livepatch objects with Hypothesis and judge the six invariants on "
+        description="Generate livepatch objects with Hypothesis and judge the seven invariants on "
         "one engine, for --examples N (default 100) or --budget SECONDS. Each violated "
         "invariant is shrunk to a minimal object written under the fixture directory. With "
         "--seed and --examples the run is deterministic (a --budget run is not: its example "
@@ -200,13 +201,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help=f"where minimal counterexamples go (default: {DEFAULT_DIR})")
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
-    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="inside",
-                   help="mix in boundary objects (values at and next to every range check): "
-                   "inside = only values the kernel accepts, all = also one over each limit "
-                   "(default: inside)")
-    p.add_argument("--seed-objects", metavar="DIR",
-                   help="also draw sub-objects of the livepatch objects in DIR (made by "
-                   "`ppcreloc livepatchify` from real modules)")
+    add_mix_arguments(p, "inside")
     p.add_argument("--jobs", type=_int_in(1, MAX_JOBS), default=1, metavar="N",
                    help="worker processes sharing one example database (default: 1)")
     p.add_argument("--database", metavar="URL",

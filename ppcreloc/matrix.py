@@ -26,7 +26,7 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
 from hypothesis.reporting import with_reporter
 
-from ppcreloc.cli import cycles_help, engine_or_usage
+from ppcreloc.cli import add_mix_arguments, cycles_help, engine_or_usage
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.engines import engine_names
 from ppcreloc.errors import UsageError
@@ -443,12 +443,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="compiler-like objects or adversarial mutations (default: compiler)")
     p.add_argument("--cycles", type=_cycles, metavar="N",
                    help=cycles_help(DEFAULT_CYCLES, MAX_AUTO_CYCLES))
-    p.add_argument("--boundaries", choices=("off", "inside", "all"), default="off",
-                   help="mix in boundary objects (inside: only values the kernel accepts; "
-                   "all: also one over each limit) (default: off)")
-    p.add_argument("--seed-objects", metavar="DIR",
-                   help="mix in sub-objects of the livepatch objects in DIR (ppcreloc "
-                   "livepatchify)")
+    add_mix_arguments(p, "off")
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURE_DIR), metavar="DIR",
                    help=f"where minimal counterexamples go (default: {DEFAULT_FIXTURE_DIR})")
     p.add_argument("--no-fixtures", action="store_true", help="do not write fixture files")
