@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_server import redis_server
 
 from ppcreloc import cli
 from ppcreloc.campaign import STOP, Campaign, FuzzOptions, Outcome, batch_seed
@@ -23,7 +23,6 @@ from ppcreloc.fixtures import load_fixture
 from ppcreloc.ppc64.reloctypes import BY_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_SERVER = shutil.which("redis-server")
 
 
 def _fuzz(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
@@ -205,35 +204,10 @@ def test_jobs_share_a_directory_database(tmp_path: Path) -> None:
     assert doc2["replayed"] >= 1 and all(v["from_database"] for v in doc2["violations"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    server = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with redis_server(tmp_path) as (_server, url):
+        yield url
 
 
 def test_two_processes_share_a_failure_through_redis(redis_url: str, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_server import redis_server as start_redis
 
 from ppcreloc.fixtures import FixtureRecord, iter_fixtures, load_fixture, write_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_SERVER = shutil.which("redis-server")
 
 
 def _cmd(*argv: str) -> list[str]:
@@ -287,31 +286,8 @@ def test_full_disk_is_one_error_and_keeps_what_was_written(small_tmpfs: Path,
 # -- the example database -------------------------------------------------------------------------
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    import socket
-
-    import redis
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    try:
-        yield server, f"redis://127.0.0.1:{port}"
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=10)
+    with start_redis(tmp_path) as running:
+        yield running
 
 
 def test_redis_going_away_mid_campaign_keeps_findings_with_one_warning(
