@@ -1,11 +1,11 @@
 """What one Hypothesis draw costs on the installed Hypothesis; prints JSON.
 
-strategies/_draw.py is built on the claim that "every Hypothesis draw costs about 20 us of
+ppcreloc/strategies/_draw.py is built on the claim that "every Hypothesis draw costs about 20 us of
 bookkeeping whatever it draws", so the object strategies draw a whole unit as one value and
 decode it. This measures that cost: inside one ``@st.composite`` per example, ``k`` draws of one
 primitive strategy, for k = 0 and k = ``--draws``; the cost of a draw is the difference divided by
 k times the number of examples (so the per-example overhead cancels). The same for
-``draw_space`` over a :class:`~strategies._draw.Prod` of ``--draws`` small choices (one draw of a
+``draw_space`` over a :class:`~ppcreloc.strategies._draw.Prod` of ``--draws`` small choices (one draw of a
 byte string, then decoding) against drawing those choices one by one with ``pick``. Every example also makes one
 wide integer draw, so that Hypothesis never runs out of distinct examples.
 
@@ -34,7 +34,7 @@ from hypothesis import given, seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from bench.bench_e2e import generate_only  # noqa: E402
-from strategies._draw import BOOL, Pick, Prod, draw_space, ints, pick  # noqa: E402
+from ppcreloc.strategies._draw import BOOL, Pick, Prod, draw_space, ints, pick  # noqa: E402
 
 CLOCK = time.process_time
 NAMES = tuple(f"name{i}" for i in range(10))

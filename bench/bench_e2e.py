@@ -53,8 +53,8 @@ from ppcreloc.engines import engine_names, get_engine  # noqa: E402
 from ppcreloc.loader.world import SymbolWorld  # noqa: E402
 from ppcreloc.matrix import PREDICTED, minimal_counterexample  # noqa: E402
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, check  # noqa: E402
-from strategies import Case, livepatch_objects, to_symbol_world  # noqa: E402
-from strategies import _ppc as P  # noqa: E402
+from ppcreloc.strategies import Case, livepatch_objects, to_symbol_world  # noqa: E402
+from ppcreloc.strategies import _ppc as P  # noqa: E402
 
 
 #: CPU time of this process: the machine is shared, so wall time would count other jobs

@@ -27,8 +27,8 @@ from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Layout, Scenario, Step
-from reference.kernel.build import build
-from reference.kernel.engine import KernelEngine, user_layout
+from ppcreloc.reference.kernel.build import build
+from ppcreloc.reference.kernel.engine import KernelEngine, user_layout
 
 
 def scenario(n_calls: int, world: SymbolWorld | None = None) -> Scenario:

@@ -32,7 +32,7 @@ from ppcreloc.records import Config, RunResult, Scenario  # noqa: E402
 from ppcreloc.engines import engine_names, run_scenario  # noqa: E402
 from ppcreloc.oracle import DEFAULT_CYCLES, check  # noqa: E402
 from ppcreloc.profiles import EXTRA_PROFILES, get_profile  # noqa: E402
-from strategies import livepatch_objects, to_symbol_world  # noqa: E402
+from ppcreloc.strategies import livepatch_objects, to_symbol_world  # noqa: E402
 
 CONFIGS = {"default": Config(), "pcrel": Config(pcrel=True), "elfv1": Config(abi="elfv1")}
 MODES = ("compiler", "adversarial")

@@ -279,7 +279,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark for parsed ``args``."""
     from ppcreloc.diff import profile_for_version
     from ppcreloc.errors import PpcrelocError
-    from reference.kernel.build import resolve_tree, tree_version
+    from ppcreloc.reference.kernel.build import resolve_tree, tree_version
 
     if args.examples < 1:
         raise BenchError("--examples must be at least 1")

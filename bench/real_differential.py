@@ -1,6 +1,6 @@
 """Differential on one real module turned livepatch-style: the kernel's own module_64.c
 (``kernel:TREE``) against the matching profile, on every compared field after every step
-(reference.kernel.compare), printing JSON.
+(ppcreloc.reference.kernel.compare), printing JSON.
 
 Usage::
 
@@ -30,8 +30,8 @@ from ppcreloc.engines import ModelEngine  # noqa: E402
 from ppcreloc.livepatchify import objname_of  # noqa: E402
 from ppcreloc.oracle import build_script, target_objects  # noqa: E402
 from ppcreloc.records import Layout, Scenario  # noqa: E402
-from reference.kernel.compare import disagreements  # noqa: E402
-from reference.kernel.engine import KernelEngine, user_layout  # noqa: E402
+from ppcreloc.reference.kernel.compare import disagreements  # noqa: E402
+from ppcreloc.reference.kernel.engine import KernelEngine, user_layout  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ For each step that succeeded (``load`` and every ``coming``), every relocation t
 is recomputed here from the relocation table alone -- S, A, P and the TOC pointer taken from the
 object, the placements, the symbol world and the script -- with the formulas of the 64-bit ELF
 V2 ABI for Power (section 3.5.3, "Relocation Types"), and compared with the module's memory after
-the step. None of the engine's own code (ppcreloc.arch, ppcreloc.ppc64, reference/) is used: a
+the step. None of the engine's own code (ppcreloc.arch, ppcreloc.ppc64, ppcreloc/reference/) is used: a
 wrong value, mask, range check or entry offset is wrong the same way on every re-apply, so only
 an independent computation sees it.
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hypothesis import settings as Settings
 
     from ppcreloc.oracle import Verdict
-    from strategies import Case
+    from ppcreloc.strategies import Case
 
 #: examples per Hypothesis run; small, so a --budget deadline is checked often
 from ppcreloc.databases import namespaced, open_database
@@ -54,7 +54,7 @@ class FuzzOptions:
     database: str | None = None
     cycles: int = DEFAULT_CYCLES
     batch: int = BATCH
-    #: boundary objects in the mix (strategies.campaign): off, inside (accepted values), all
+    #: boundary objects in the mix (ppcreloc.strategies.campaign): off, inside (accepted values), all
     boundaries: str = "inside"
     #: a directory of livepatch objects (ppcreloc livepatchify) whose sub-objects join the mix
     seed_objects: str | None = None
@@ -178,8 +178,8 @@ class Campaign:
     def __init__(self, opts: FuzzOptions, worker: int = 0,
                  on_examples: Callable[[int], None] | None = None,
                  on_found: Callable[[Found], None] | None = None) -> None:
-        from strategies.campaign import campaign_objects
-        from strategies.ftrace_entries import compiler_knobs
+        from ppcreloc.strategies.campaign import campaign_objects
+        from ppcreloc.strategies.ftrace_entries import compiler_knobs
 
         self.opts, self.worker = opts, worker
         self.engine = resolve_engine(opts.engine)

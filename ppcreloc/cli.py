@@ -148,14 +148,14 @@ def cycles_help(default: int, most: int) -> str:
             "stub accounting)")
 
 
-#: what each ``--boundaries`` value draws (strategies.campaign.BOUNDARIES)
+#: what each ``--boundaries`` value draws (ppcreloc.strategies.campaign.BOUNDARIES)
 _BOUNDARY_HELP = {"off": "none", "inside": "only values the kernel accepts",
                   "all": "also one step over each limit"}
 
 
 def add_mix_arguments(p: argparse.ArgumentParser, boundaries: str) -> None:
     """``--boundaries`` (default ``boundaries``) and ``--seed-objects``: what a campaign mixes
-    into its generated objects (strategies.campaign.campaign_objects); fuzz, diff and matrix."""
+    into its generated objects (ppcreloc.strategies.campaign.campaign_objects); fuzz, diff and matrix."""
     p.add_argument("--boundaries", choices=tuple(_BOUNDARY_HELP), default=boundaries,
                    help="mix in boundary objects, values at and next to every range check: "
                    + ", ".join(f"{k} = {v}" for k, v in _BOUNDARY_HELP.items())

@@ -53,7 +53,7 @@ from ppcreloc.records import (
 from ppcreloc.replay_inputs import replay_inputs
 
 if TYPE_CHECKING:
-    from strategies import Case
+    from ppcreloc.strategies import Case
 
 #: the fixture record's "invariant" for a disagreement between two engines
 DIFF = "diff"
@@ -82,7 +82,7 @@ class DiffOptions:
     fixtures: str = str(DEFAULT_FIXTURES)
     jobs: int = 1
     cycles: int = DEFAULT_CYCLES
-    #: boundary objects in the mix (strategies.campaign): off, inside, all (one over each limit)
+    #: boundary objects in the mix (ppcreloc.strategies.campaign): off, inside, all (one over each limit)
     boundaries: str = "all"
     #: a directory of livepatch objects (ppcreloc livepatchify) whose sub-objects join the mix
     seed_objects: str | None = None
@@ -137,7 +137,7 @@ def _is_kernel(name: str) -> bool:
 def layout_adapter(*engines: Engine) -> Callable[[Layout], Layout] | None:
     """The layout move an engine needs, if any: the kernel engine runs module memory at user
     addresses and exposes its ``user_layout`` (same distances); the registry keeps the product
-    free of imports from reference/."""
+    free of imports from ppcreloc.reference/."""
     for engine in engines:
         adapt = getattr(engine, "user_layout", None)
         if adapt is not None:
@@ -271,8 +271,8 @@ class DiffCampaign:
     """One worker's loop of Hypothesis batches over two engines."""
 
     def __init__(self, opts: DiffOptions, worker: int = 0) -> None:
-        from strategies.campaign import campaign_objects
-        from strategies.ftrace_entries import compiler_knobs
+        from ppcreloc.strategies.campaign import campaign_objects
+        from ppcreloc.strategies.ftrace_entries import compiler_knobs
 
         self.opts, self.worker = opts, worker
         self.a = resolve_engine(opts.engine)
@@ -527,7 +527,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                        fixtures=args.fixtures, jobs=args.jobs, cycles=args.cycles,
                        boundaries=args.boundaries, seed_objects=args.seed_objects)
     if opts.seed_objects is not None:  # a bad directory is a usage error before any engine
-        from strategies.seeds import load_seeds
+        from ppcreloc.strategies.seeds import load_seeds
 
         load_seeds(opts.seed_objects)
     if args.examples is not None and args.budget is not None:

@@ -14,7 +14,7 @@ from ppcreloc.run import run_scenario
 __all__ = ["KERNEL_PREFIX", "ModelEngine", "engine_names", "get_engine", "resolve_engine",
            "run_scenario"]
 
-#: the prefix of the kernel harness's engine (registered by reference/, see pyproject.toml)
+#: the prefix of the kernel harness's engine (registered by ppcreloc/reference/, see pyproject.toml)
 KERNEL_PREFIX = "kernel:"
 
 

@@ -28,7 +28,7 @@ from ppcreloc.loader.worldspec import world_from_spec
 
 if TYPE_CHECKING:
     from ppcreloc.oracle import Verdict
-    from strategies import Case
+    from ppcreloc.strategies import Case
 
 #: where campaigns write fixtures by default: untracked (.gitignore), beside the working directory
 DEFAULT_DIR = Path("ppcreloc-fixtures")

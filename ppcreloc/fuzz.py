@@ -124,7 +124,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         boundaries=args.boundaries, seed_objects=args.seed_objects,
     )
     if opts.seed_objects is not None:  # a bad directory is a usage error before any worker
-        from strategies.seeds import load_seeds
+        from ppcreloc.strategies.seeds import load_seeds
 
         load_seeds(opts.seed_objects)
 

@@ -143,14 +143,14 @@ def _settings(examples: int) -> settings:
 def _cases(placeholders: str, engine: Engine | None = None, boundaries: str = "off",
            seed_objects: str | None = None, **knobs: Any) -> Any:
     """The generated cases; with ``engine``, the objects its kernel builds
-    (strategies.ftrace_entries.compiler_knobs) unless ``knobs`` say otherwise; boundary objects
-    and seed objects join through the campaign mix (strategies.campaign)."""
-    from strategies import livepatch_objects
-    from strategies.ftrace_entries import compiler_knobs
+    (ppcreloc.strategies.ftrace_entries.compiler_knobs) unless ``knobs`` say otherwise; boundary objects
+    and seed objects join through the campaign mix (ppcreloc.strategies.campaign)."""
+    from ppcreloc.strategies import livepatch_objects
+    from ppcreloc.strategies.ftrace_entries import compiler_knobs
 
     knobs = {"require_targets": True, **(compiler_knobs(engine) if engine else {}), **knobs}
     if boundaries != "off" or seed_objects is not None:
-        from strategies.campaign import campaign_objects
+        from ppcreloc.strategies.campaign import campaign_objects
 
         return campaign_objects(placeholders=placeholders, boundaries=boundaries,
                                 seed_objects=seed_objects, **knobs)

@@ -7,7 +7,7 @@
 # and every profile expected to fail must find exactly its predicted defects (v6.1 cannot re-apply;
 # v6.12, v6.18 and the v7 clear leave bytes applied and exhaust .stubs; v6.13 also writes a klp
 # stub over its out-of-line ftrace stubs, in_bounds). v6.13 and v6.18 fuzz the objects their
-# kernels build (-fpatchable-function-entry, strategies.ftrace_entries). Deterministic: same seed, same
+# kernels build (-fpatchable-function-entry, ppcreloc.strategies.ftrace_entries). Deterministic: same seed, same
 # examples, same result. Fixtures go to a scratch directory, not to tests/fixtures.
 #
 # Then, per Debian kernel tree and placeholder mode, a seeded `ppcreloc diff --engine kernel:TREE`

@@ -32,7 +32,7 @@ from ppcreloc.elf.writer import write_elf  # noqa: E402
 from ppcreloc.engines import get_engine  # noqa: E402
 from ppcreloc.fixtures import case_record, write_fixture  # noqa: E402
 from ppcreloc.oracle import DEFAULT_CYCLES, check  # noqa: E402
-from strategies import Case, WorldSpec, to_symbol_world  # noqa: E402
+from ppcreloc.strategies import Case, WorldSpec, to_symbol_world  # noqa: E402
 
 WORLD_FROM = ROOT / "tests/fixtures/v6.12/reload_cycles-0241ddc4c20f5dab.json"
 BL, NOP, BLR = 0x4800_0001, 0x6000_0000, 0x4E80_0020

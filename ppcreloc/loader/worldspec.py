@@ -1,6 +1,6 @@
 """Symbol-world specs: vmlinux plus target modules as plain, hashable data the loader reads.
 
-The strategies generate them (``strategies.worlds`` re-exports the classes), fixtures store them
+The strategies generate them (``ppcreloc.strategies.worlds`` re-exports the classes), fixtures store them
 (:meth:`WorldSpec.to_dict`), and :func:`world_from_spec` turns one into the loader's
 :class:`~ppcreloc.loader.world.SymbolWorld`. Addresses follow a ppc64 kernel: vmlinux in the
 linear map at 0xc000000000000000, modules in the vmalloc'd module area at 0xc008000000000000

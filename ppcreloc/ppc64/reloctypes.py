@@ -157,5 +157,5 @@ def display_name(num: int) -> str:
     return type_name(num) + (f" (kernel: {alias})" if alias else "")
 
 
-#: the name strategies/_ppc.py looks up
+#: the name ppcreloc/strategies/_ppc.py looks up
 name_of = type_name

@@ -44,7 +44,7 @@ class V6_13(V6_12):
     @staticmethod
     def builds_patchable_entries(config: Config) -> bool:
         """CONFIG_PPC_FTRACE_OUT_OF_LINE (needs CONFIG_DYNAMIC_FTRACE) in ``config``: modules
-        are then built with -fpatchable-function-entry=1 (strategies.ftrace_entries)."""
+        are then built with -fpatchable-function-entry=1 (ppcreloc.strategies.ftrace_entries)."""
         return config.dynamic_ftrace and config.ftrace_out_of_line
 
     def ftrace_out_of_line(self, mod: ModuleState) -> bool:

@@ -120,7 +120,7 @@ def build_kernel_sort(version: str, tmp: Path) -> Path:
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc missing")
-    from reference.kernel.build import resolve_tree
+    from ppcreloc.reference.kernel.build import resolve_tree
 
     tree = resolve_tree(tarball)
     shim = tmp / "shim" / "linux"

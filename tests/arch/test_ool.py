@@ -20,8 +20,8 @@ from ppcreloc.oracle import build_script, check, judge
 from ppcreloc.ppc64 import reloctypes as rt
 from ppcreloc.records import Config, RunResult, Scenario, Step
 from ppcreloc.replay import replay
-from strategies import livepatch_objects
-from strategies.ftrace_entries import SECTION, compiler_knobs
+from ppcreloc.strategies import livepatch_objects
+from ppcreloc.strategies.ftrace_entries import SECTION, compiler_knobs
 
 BL, NOP, BLR = 0x48000001, 0x60000000, 0x4E800020
 CORPUS = Path(__file__).parents[1] / "fixtures"

@@ -200,7 +200,7 @@ class _Tty:
 def test_first_kernel_build_says_so_on_a_terminal(tmp_path, monkeypatch, tty):
     from kernel_trees import uncompilable_tree
 
-    from reference.kernel.build import KernelHarnessError, build
+    from ppcreloc.reference.kernel.build import KernelHarnessError, build
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")

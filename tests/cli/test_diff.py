@@ -190,7 +190,7 @@ def test_default_against_is_the_trees_profile(series, tmp_path, capsys):
 def extracted_6_12() -> Path:
     """Debian's 6.12 tree, extracted once into the ppcreloc cache (shared with the harness
     tests)."""
-    from reference.kernel.build import resolve_tree
+    from ppcreloc.reference.kernel.build import resolve_tree
 
     return resolve_tree(tree_or_skip("6.12"))
 

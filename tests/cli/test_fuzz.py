@@ -359,7 +359,7 @@ def test_kernel_engine_campaign_uses_one_child(monkeypatch, tmp_path: Path) -> N
         pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")
     if not KERNEL_TREE.is_file():
         pytest.skip(f"{KERNEL_TREE} missing (apt-get install linux-source-6.12)")
-    from reference.kernel.engine import KernelSession
+    from ppcreloc.reference.kernel.engine import KernelSession
 
     starts: list[int] = []
     real_start = KernelSession._start

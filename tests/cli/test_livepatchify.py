@@ -1,4 +1,4 @@
-"""``ppcreloc livepatchify`` and the seed-object strategy (strategies/seeds.py).
+"""``ppcreloc livepatchify`` and the seed-object strategy (ppcreloc/strategies/seeds.py).
 
 A synthetic module/target pair (built here, no cache needed) checks the conversion, the input
 formats, the one-line errors, and that seed sub-objects are consistent and flow through
@@ -38,9 +38,9 @@ from ppcreloc.errors import UsageError
 from ppcreloc.matrix import run_check
 from ppcreloc.oracle import check
 from ppcreloc.replay import resolve_engine
-from strategies import _ppc as P
-from strategies.seeds import load_seeds, seed_objects, sub_object, world_for
-from strategies.worlds import to_symbol_world
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies.seeds import load_seeds, seed_objects, sub_object, world_for
+from ppcreloc.strategies.worlds import to_symbol_world
 
 
 def _words(*w: int) -> bytes:

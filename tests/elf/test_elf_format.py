@@ -35,7 +35,7 @@ def test_headers_read_back_by_name() -> None:
 
 
 def test_no_struct_spelled_again() -> None:
-    """No string literal in the product or reference/ repeats a structure's struct codes."""
+    """No string literal in the product or ppcreloc/reference/ repeats a structure's struct codes."""
     formats = {fmt.struct_format(cls) for cls in STRUCTS}
     found = []
     for base in ("ppcreloc", "reference"):

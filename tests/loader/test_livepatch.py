@@ -25,7 +25,7 @@ from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.records import Config
-from strategies.worlds import symbol_worlds
+from ppcreloc.strategies.worlds import symbol_worlds
 
 R_PPC_REL24 = 10
 
@@ -278,7 +278,7 @@ def test_resolution_failure_on_coming_stops_before_apply():
 
 @given(symbol_worlds(max_dups=3), st.data())
 def test_sympos_agrees_with_the_world_spec(spec, data):
-    """klp_find_object_symbol against strategies.worlds' independent sympos rule."""
+    """klp_find_object_symbol against ppcreloc.strategies.worlds' independent sympos rule."""
     world = world_from_spec(spec)
     world.fallback = False
     mod = _mod(world)

@@ -15,7 +15,7 @@ from ppcreloc.engines import ModelEngine, engine_names, get_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Layout, Scenario, Step
-from strategies.objects import livepatch_objects
+from ppcreloc.strategies.objects import livepatch_objects
 
 R_PPC_REL24 = 10
 BL = 0x48000001
@@ -173,7 +173,7 @@ def test_factory():
 
 
 def test_kernel_engine_import_failure_is_a_usage_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "reference.kernel.engine", None)
+    monkeypatch.setitem(sys.modules, "ppcreloc.reference.kernel.engine", None)
     with pytest.raises(UsageError, match="^kernel engine not available: "):
         get_engine("kernel:/usr/src/linux")
 
@@ -186,9 +186,9 @@ def test_kernel_engine_is_built_lazily(monkeypatch):
             made.append(path)
             self.name = f"kernel:{path}"
 
-    module = type(sys)("reference.kernel.engine")
+    module = type(sys)("ppcreloc.reference.kernel.engine")
     module.KernelEngine = FakeKernelEngine  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "reference.kernel.engine", module)
+    monkeypatch.setitem(sys.modules, "ppcreloc.reference.kernel.engine", module)
     engine = get_engine("kernel:/tmp/tree")
     assert made == ["/tmp/tree"] and engine.name == "kernel:/tmp/tree"
 

@@ -17,7 +17,7 @@ from ppcreloc.loader.world import (
     WorldError,
 )
 from ppcreloc.loader.worldspec import world_from_spec
-from strategies.worlds import resolvable, symbol_worlds
+from ppcreloc.strategies.worlds import resolvable, symbol_worlds
 
 KALLSYMS = """\
 c000000000000000 T _stext

@@ -29,7 +29,7 @@ from ppcreloc.oracle import INVARIANTS, Verdict, check
 from ppcreloc.profiles import PROFILES
 from ppcreloc.profiles.v6_12 import V6_12
 from ppcreloc.records import RunResult, Scenario
-from strategies import Case, livepatch_objects
+from ppcreloc.strategies import Case, livepatch_objects
 
 BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018
 R = {"REL24": 10, "TOC16": 47, "TOC16_HA": 50, "TOC16_LO_DS": 64, "ADDR64": 38, "ENTRY": 118}

@@ -23,9 +23,9 @@ from ppcreloc.fixtures import load_fixture
 from ppcreloc.matrix import PREDICTED, minimal_counterexample, run_check, write_counterexample
 from ppcreloc.oracle import INVARIANTS, check
 from ppcreloc.records import Step
-from strategies import Case, livepatch_objects, to_symbol_world
-from strategies import _ppc as P
-from strategies.ftrace_entries import SECTION as PATCHABLE
+from ppcreloc.strategies import Case, livepatch_objects, to_symbol_world
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies.ftrace_entries import SECTION as PATCHABLE
 
 ENGINES = engine_names()
 HOLDS = {e: [i for i in INVARIANTS if PREDICTED.get((e, i), True)] for e in ENGINES}

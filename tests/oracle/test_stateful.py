@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 from ppcreloc.engines import engine_names, get_engine
 from ppcreloc.matrix import PREDICTED
 from ppcreloc.records import RunResult, Step
-from strategies import Case, livepatch_objects
+from ppcreloc.strategies import Case, livepatch_objects
 
 
 def _properties(engine: str) -> set[str]:
@@ -191,8 +191,8 @@ def _one_klp_call() -> Case:
     """One function doing `bl .klp.sym.ext4.do_work,0; nop`: the smallest object with a stub."""
     from ppcreloc.elf.builder import ObjectBuilder
     from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL, STT_FUNC
-    from strategies import _ppc as P
-    from strategies.worlds import VMLINUX, VMLINUX_BASE, ObjectSpec, WorldSpec, WorldSymbol
+    from ppcreloc.strategies import _ppc as P
+    from ppcreloc.strategies.worlds import VMLINUX, VMLINUX_BASE, ObjectSpec, WorldSpec, WorldSymbol
 
     b = ObjectBuilder()
     text = b.add_section(".text.fn", (P.BL.to_bytes(4, "little") + P.NOP.to_bytes(4, "little")

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import bench_draw  # noqa: E402
-from strategies._draw import BOOL  # noqa: E402
+from ppcreloc.strategies._draw import BOOL  # noqa: E402
 
 
 def test_per_draw_cost_is_measured() -> None:

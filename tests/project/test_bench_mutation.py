@@ -56,7 +56,7 @@ def _module_64_6_12() -> str:
             pytest.fail(f"{TARBALL_6_12} missing under CI (scripts/bootstrap.sh installs "
                         "linux-source-6.12)")
         pytest.skip(f"{TARBALL_6_12} missing (apt-get install linux-source-6.12)")
-    from reference.kernel.build import resolve_tree
+    from ppcreloc.reference.kernel.build import resolve_tree
 
     tree = resolve_tree(TARBALL_6_12)
     return (tree / mutation.MODULE_64).read_text(encoding="utf-8", errors="surrogateescape")

@@ -8,7 +8,7 @@ from pathlib import Path
 from ppcreloc import errors
 from ppcreloc.arch import stubs
 from ppcreloc.loader import world, worldspec
-from strategies import worlds
+from ppcreloc.strategies import worlds
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -37,9 +37,9 @@ from ppcreloc.elf.model import (
 from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Config, Layout, RunResult, Scenario, Step
-from reference.kernel.compare import disagreements
-from reference.kernel.engine import KernelEngine, user_layout
-from strategies import Case, livepatch_objects
+from ppcreloc.reference.kernel.compare import disagreements
+from ppcreloc.reference.kernel.engine import KernelEngine, user_layout
+from ppcreloc.strategies import Case, livepatch_objects
 
 TREES = {"v6.1": Path("/usr/src/linux-source-6.1.tar.xz"),
          "v6.12": Path("/usr/src/linux-source-6.12.tar.xz")}

@@ -24,7 +24,7 @@ from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Layout, Scenario, Step
-from reference.kernel.build import (
+from ppcreloc.reference.kernel.build import (
     CODE_PATCHING,
     MODULE_64,
     SORT_C,
@@ -33,7 +33,7 @@ from reference.kernel.build import (
     resolve_tree,
     tree_version,
 )
-from reference.kernel.engine import (
+from ppcreloc.reference.kernel.engine import (
     TIMEOUT_ENV,
     KernelEngine,
     KernelToolError,

@@ -32,11 +32,11 @@ from ppcreloc.loader.memory import ModuleMemory, Region
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Config, Layout, Scenario, Step
-from reference.kernel.build import KernelHarnessError, build, resolve_tree
-from reference.kernel.engine import KernelEngine, user_layout
+from ppcreloc.reference.kernel.build import KernelHarnessError, build, resolve_tree
+from ppcreloc.reference.kernel.engine import KernelEngine, user_layout
 
 if TYPE_CHECKING:
-    from reference.kernel.driver import KernelArch
+    from ppcreloc.reference.kernel.driver import KernelArch
 
 TARBALLS = {v: Path(f"/usr/src/linux-source-{v}.tar.xz") for v in ("6.1", "6.12")}
 BASE = 0x7E00_0000_0000
@@ -95,7 +95,7 @@ def _one_call_module(arch: KernelArch, after_stubs: bytes | None) -> tuple[Modul
 
 def _cycles(library: str, after_stubs: bytes, ncycles: int) -> list[dict]:
     """In the child: load, then apply the klp section ncycles times, the target moving each time."""
-    from reference.kernel.driver import KernelArch
+    from ppcreloc.reference.kernel.driver import KernelArch
 
     arch = KernelArch(Path(library))
     mod, frob, text, stubs = _one_call_module(arch, after_stubs)
@@ -169,7 +169,7 @@ def test_apply_twice_6_12_unchanged_bytes():
 
 
 def _same_target_twice(library: str) -> list[dict]:
-    from reference.kernel.driver import KernelArch
+    from ppcreloc.reference.kernel.driver import KernelArch
 
     arch = KernelArch(Path(library))
     mod, _, text, _ = _one_call_module(arch, None)

@@ -22,8 +22,8 @@ from ppcreloc.engines import ModelEngine
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.oracle import check
 from ppcreloc.records import Layout, Scenario, Step
-from reference.kernel.compare import disagreements
-from reference.kernel.engine import KernelEngine, user_layout
+from ppcreloc.reference.kernel.compare import disagreements
+from ppcreloc.reference.kernel.engine import KernelEngine, user_layout
 
 TREES = {"v6.1": Path("/usr/src/linux-source-6.1.tar.xz"),
          "v6.12": Path("/usr/src/linux-source-6.12.tar.xz")}

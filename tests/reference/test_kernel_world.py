@@ -17,8 +17,8 @@ from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHN_LIVEPATCH, STB_GLOBAL
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Layout, Scenario, Step
-from reference.kernel.child import WorldFrame
-from reference.kernel.engine import KernelEngine, KernelSession, user_layout
+from ppcreloc.reference.kernel.child import WorldFrame
+from ppcreloc.reference.kernel.engine import KernelEngine, KernelSession, user_layout
 
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 #: a System.map-like world: big enough that pickling it per scenario is unmistakable

@@ -1,5 +1,5 @@
 """GNU ld and lld as references: hand-built objects through both linkers, against the ABI formulas
-(reference/formulas.py) and, in tests/test_linkers_model.py, against the kernel model."""
+(ppcreloc/reference/formulas.py) and, in tests/test_linkers_model.py, against the kernel model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-import reference.linkers as linkers
+import ppcreloc.reference.linkers as linkers
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import (
     SHF_ALLOC,
@@ -18,9 +18,9 @@ from ppcreloc.elf.model import (
     STT_OBJECT,
     ElfObject,
 )
-from reference import lds
-from reference.formulas import TYPES, Expected, relocate
-from reference.linkers import LinkerError, LinkFailed, LinkResult, PlacementError
+from ppcreloc.reference import lds
+from ppcreloc.reference.formulas import TYPES, Expected, relocate
+from ppcreloc.reference.linkers import LinkerError, LinkFailed, LinkResult, PlacementError
 
 pytestmark = pytest.mark.reference
 
@@ -126,7 +126,7 @@ def test_gas_and_our_writer_give_the_same_link(link):
     """The link copy serialised by GNU as and by ppcreloc.elf.writer links to the same bytes."""
     import shutil
 
-    from reference.gas import GAS
+    from ppcreloc.reference.gas import GAS
 
     if shutil.which(GAS) is None:
         pytest.skip(f"{GAS} not installed (Debian binutils-powerpc64le-linux-gnu)")
@@ -359,7 +359,7 @@ def klp_object() -> ElfObject:
 def test_model_matches_the_linker_at_load(link):
     """Every kernel-handled type, local and external calls: the v6.12 model's bytes after the
     load step equal the linker's, external calls reach the same destination."""
-    from reference.compare import check, comparable, reference_inputs
+    from ppcreloc.reference.compare import check, comparable, reference_inputs
 
     obj = all_types_object(KERNEL_TYPES, (0,))
     scenario = load_scenario(obj)
@@ -376,7 +376,7 @@ def test_model_matches_the_linker_after_klp_coming(link):
     against the linker given the same resolved livepatch symbols."""
     from ppcreloc.loader.world import SymbolWorld
     from ppcreloc.records import Config, Scenario, Step
-    from reference.compare import check, comparable, reference_inputs
+    from ppcreloc.reference.compare import check, comparable, reference_inputs
 
     # ADDR64/REL64/ADDR32/TOC16_LO into .text at coming are plain stores into read-only text
     # (kernel-facts 4.9: they oops under CONFIG_STRICT_MODULE_RWX); compare the arithmetic only
@@ -400,7 +400,7 @@ def test_model_matches_the_linker_after_klp_coming(link):
 def test_compare_reports_a_corrupted_field_and_a_wrong_stub():
     """The comparison can fail: a flipped bit in a relocated field and a stub whose funcdata
     points elsewhere both show up as mismatches naming the relocation."""
-    from reference.compare import check
+    from ppcreloc.reference.compare import check
 
     if linkers.available("gnu-ld"):
         pytest.skip(linkers.available("gnu-ld"))
@@ -438,7 +438,7 @@ def test_kernel_rejections_match_gnu_ld(rtype, value, accepted):
     assert (result.steps[0].rc == 0) == accepted, [m.render() for m in result.steps[0].messages]
     toc_sec, text = obj.section_index(".toc"), obj.section_index(".text")
     placements = {p.index: p.addr for p in result.placements if p.index in (toc_sec, text)}
-    from reference.compare import my_r2
+    from ppcreloc.reference.compare import my_r2
 
     toc = my_r2(obj, placements)
     try:
@@ -451,7 +451,7 @@ def test_kernel_rejections_match_gnu_ld(rtype, value, accepted):
     assert flagged == (not accepted)
 
 
-# -- run-time oracle: the relocated module executed under qemu-ppc64le (reference/qemu) ------
+# -- run-time oracle: the relocated module executed under qemu-ppc64le (ppcreloc/reference/qemu) ------
 
 CALLER_ASM = r"""
   .abiversion 2
@@ -493,7 +493,7 @@ def helper_code(result: int) -> bytes:
 
 @pytest.fixture
 def qemu():
-    from reference.qemu import runner
+    from ppcreloc.reference.qemu import runner
 
     reason = runner.available()
     if reason:
@@ -515,7 +515,7 @@ def caller_object(tmp_path, klp: bool) -> ElfObject:
         Section,
     )
     from ppcreloc.elf.reader import read_elf
-    from reference.gas import GAS
+    from ppcreloc.reference.gas import GAS
 
     (tmp_path / "f.s").write_text(CALLER_ASM)
     subprocess.run([GAS, "-a64", "-mlittle", "-o", str(tmp_path / "f.o"),
@@ -612,7 +612,7 @@ def test_model_matches_the_abi_formulas(layout):
     type at pinned addresses; REL24 to a defined function lands on its local entry."""
     from ppcreloc.loader.world import SymbolWorld
     from ppcreloc.records import Layout, Scenario, Step
-    from reference.compare import my_r2, resolve_symbols
+    from ppcreloc.reference.compare import my_r2, resolve_symbols
 
     obj = all_types_object(KERNEL_TYPES, ())
     pins = dict(zip((".text", ".toc", ".data"), layout, strict=True))

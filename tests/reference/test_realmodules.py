@@ -256,7 +256,7 @@ def kernel_engine(pkg: Package):
 def same_memory_as_kernel(pkg: Package, module: Path) -> None:
     """Model v<series> and the real module_64.c of <series> leave identical module memory."""
     from ppcreloc.records import Layout, Scenario, Step
-    from reference.kernel.engine import user_layout
+    from ppcreloc.reference.kernel.engine import user_layout
 
     kernel = kernel_engine(pkg)
     obj = load_object(str(module))

@@ -1,6 +1,6 @@
 """Property: on every generated livepatch module, the v6.12 model relocates exactly as GNU ld,
 lld 14 and lld 22 (zig-lld) do, for every relocation both compute the same way
-(reference/compare.py), after load, every target coming, going and coming back elsewhere
+(ppcreloc/reference/compare.py), after load, every target coming, going and coming back elsewhere
 (apply, clear, apply). 0 mismatches allowed; bounded to well under a minute."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-import reference.linkers as linkers
+import ppcreloc.reference.linkers as linkers
 from ppcreloc.engines import get_engine
 from ppcreloc.records import Step
-from reference.compare import check, comparable, reference_inputs
-from strategies import Case, livepatch_objects
+from ppcreloc.reference.compare import check, comparable, reference_inputs
+from ppcreloc.strategies import Case, livepatch_objects
 
 pytestmark = pytest.mark.reference
 
 #: compiler-like examples per linker (adversarial: half): an lld link takes ~4x as long as a
-#: GNU ld one, zig-lld's ~6x (`python -m reference.linkbench`)
+#: GNU ld one, zig-lld's ~6x (`python -m ppcreloc.reference.linkbench`)
 EXAMPLES = {"gnu-ld": 400, "lld": 200, "zig-lld": 100}
 ENGINE = get_engine("v6.12")
 

@@ -1,4 +1,4 @@
-"""Boundary strategies (strategies/boundary.py): every limit is met exactly, at and one step
+"""Boundary strategies (ppcreloc/strategies/boundary.py): every limit is met exactly, at and one step
 either side, and the verdict there is the kernel's (module_64.c apply_relocate_add, 6.12 and 6.1:
 the pr_err messages with their values; the ENTRY rewrite only inside its window; the @ha carry).
 The strategy reaches every point and knob, shows them as Hypothesis events, and campaigns draw it.
@@ -18,8 +18,8 @@ from ppcreloc.matrix import run_check
 from ppcreloc.oracle import Verdict
 from ppcreloc.records import Write
 from ppcreloc.replay import resolve_engine
-from strategies import _ppc as P
-from strategies.boundary import (
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies.boundary import (
     ADDENDS,
     DS_FORMS,
     INSIDE,
@@ -31,8 +31,8 @@ from strategies.boundary import (
     boundary_case,
     boundary_objects,
 )
-from strategies.campaign import campaign_objects
-from strategies.worlds import (
+from ppcreloc.strategies.campaign import campaign_objects
+from ppcreloc.strategies.worlds import (
     FTRACE_NAMES,
     VMLINUX,
     VMLINUX_BASE,
@@ -275,7 +275,7 @@ def test_knobs_show_in_hypothesis_statistics(tmp_path: Path) -> None:
     test = tmp_path / "test_events.py"
     test.write_text(textwrap.dedent("""\
         from hypothesis import given, settings
-        from strategies.boundary import boundary_objects
+        from ppcreloc.strategies.boundary import boundary_objects
 
         @settings(max_examples=200, derandomize=True, database=None, deadline=None)
         @given(boundary_objects())
@@ -335,8 +335,8 @@ def test_kernel_agrees_on_every_boundary_case(profile: str) -> None:
     from dataclasses import replace
 
     from ppcreloc.engines import ModelEngine
-    from reference.kernel.compare import disagreements
-    from reference.kernel.engine import KernelEngine, user_layout
+    from ppcreloc.reference.kernel.compare import disagreements
+    from ppcreloc.reference.kernel.engine import KernelEngine, user_layout
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (the kernel engine compiles module_64.c)")

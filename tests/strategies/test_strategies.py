@@ -25,9 +25,9 @@ from ppcreloc.elf.model import (
 from ppcreloc.elf.reader import read_elf
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.loader.worldspec import world_from_spec
-from strategies import MUTATIONS, Case, livepatch_objects, symbol_worlds
-from strategies import _ppc as P
-from strategies.worlds import WorldSpec, resolvable
+from ppcreloc.strategies import MUTATIONS, Case, livepatch_objects, symbol_worlds
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies.worlds import WorldSpec, resolvable
 
 ROOT = Path(__file__).resolve().parents[2]
 KLP_SYM = ".klp.sym."
@@ -244,7 +244,7 @@ def test_encodings_match_gnu_as(tmp_path: Path) -> None:
 SEEDED_PROPERTY = """
 import json, os
 from hypothesis import given
-from strategies import livepatch_objects
+from ppcreloc.strategies import livepatch_objects
 from ppcreloc.elf.writer import write_elf
 import hashlib
 

@@ -10,7 +10,7 @@ found by diffing memory), printk calls and WARN_ONs.
 
 Module memory must lie at user addresses (the code dereferences them): this module mmaps each
 page the layout needs with MAP_FIXED_NOREPLACE and refuses kernel addresses. Use it in a child
-process (reference/kernel/child.py): a fault or a wild store can leave the process unusable.
+process (ppcreloc/reference/kernel/child.py): a fault or a wild store can leave the process unusable.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ppcreloc.arch.stubs import FUNCDATA_OFFSET, MAGIC_OFFSET
+from ppcreloc.bits import M64
 from ppcreloc.elf.format import Elf64_Ehdr, Elf64_Rela, Elf64_Shdr, Elf64_Sym, codec
 from ppcreloc.elf.model import (
     SHF_ALLOC,
@@ -270,8 +271,8 @@ def build_image(obj: ElfObject, relas: Iterable[int] | None = None) -> _Image:
     shstr, shoff = _strtab([s.name for s in obj.sections])
     symstr, stroff = _strtab([s.name for s in obj.symbols])
     symtab = b"".join(
-        SYM.pack(stroff[s.name], s.info, s.other, s.shndx & 0xFFFF, s.value & (2**64 - 1),
-                 s.size & (2**64 - 1))
+        SYM.pack(stroff[s.name], s.info, s.other, s.shndx & 0xFFFF, s.value & M64,
+                 s.size & M64)
         for s in obj.symbols
     )
     n = len(obj.sections)
@@ -293,7 +294,7 @@ def build_image(obj: ElfObject, relas: Iterable[int] | None = None) -> _Image:
     str_off = put(symstr, 1)
     wanted = obj.rela_sections() if relas is None else list(relas)
     rela_off = {
-        i: put(b"".join(RELA.pack(r.offset & (2**64 - 1), r.info, r.addend)
+        i: put(b"".join(RELA.pack(r.offset & M64, r.info, r.addend)
                         for r in obj.relocs.get(i, [])))
         for i in wanted
     }
@@ -653,7 +654,7 @@ class _Fields:
             row = RELOC_TYPES.get(r.type)
             if row is None:
                 continue
-            loc = (base + r.offset) & (2**64 - 1)
+            loc = (base + r.offset) & M64
             if row.handler == "entry":
                 spans[(loc, 4)] = ("ENTRY addis", index)
                 spans[(loc + 4, 4)] = ("ENTRY addi", index)

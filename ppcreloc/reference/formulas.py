@@ -4,7 +4,7 @@ Written from the ABI's relocation table (section 3.5.3, "Relocation Types"), *no
 each type is one row naming its field (word32, doubleword64, half16, half16ds, low24, low14), the
 value it stores (S + A, S + A - P, S + A - .TOC., .TOC.) and the #lo/#hi/#ha/#higher... operator.
 The kernel model (ppcreloc/) and this table are kept apart on purpose, so an encoding slip in one
-shows up as a mismatch against the other and against GNU ld / lld (reference/linkers.py).
+shows up as a mismatch against the other and against GNU ld / lld (ppcreloc/reference/linkers.py).
 
 Notation as in the ABI: S symbol value, A addend, P place (address of the field), .TOC. the TOC
 base. Fields are stored in the object's byte order; only the bits a field owns change.
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHN_ABS,
@@ -27,8 +28,6 @@ from ppcreloc.elf.model import (
     ByteOrder,
     ElfObject,
 )
-
-M64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Adversarial mutations of a compiler-like :class:`~strategies.objects.Case`.
+"""Adversarial mutations of a compiler-like :class:`~ppcreloc.strategies.objects.Case`.
 
 Each mutation is a small function over a cloned object; :func:`mutations` draws one to three of
 them. They cover what the kernel never validates (kernel-facts 4.2-4.10, module_64.c 6.12
@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela
 from ppcreloc.records import Layout
-from strategies import _ppc as P
-from strategies._draw import BOOL, ints, pick, sublists
-from strategies.case import Case, note
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies._draw import BOOL, ints, pick, sublists
+from ppcreloc.strategies.case import Case, note
 
 Mutation = Callable[[st.DrawFn, Case], Case]
 

@@ -11,7 +11,7 @@ Only relocations the kernel accepted are compared (their step returned 0), only 
 compute the same way (:data:`COMPARABLE`), and only fields no other relocation overlaps (an
 external REL24 also owns the word after it, where restore_r2 writes). REL24 to an external symbol
 is compared by branch destination: the model's branch followed through its `.stubs` entry, the
-linker's through its own stub (:mod:`reference.stubwalk`).
+linker's through its own stub (:mod:`ppcreloc.reference.stubwalk`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHF_RELA_LIVEPATCH,
@@ -30,11 +31,10 @@ from ppcreloc.elf.model import (
 )
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.records import RunResult, Scenario
-from reference.formulas import NAMES, R_PPC64_REL24, TYPES, is_external
-from reference.linkers import LINKERS, LinkResult
-from reference.stubwalk import StubWalkError, follow
+from ppcreloc.reference.formulas import NAMES, R_PPC64_REL24, TYPES, is_external
+from ppcreloc.reference.linkers import LINKERS, LinkResult
+from ppcreloc.reference.stubwalk import StubWalkError, follow
 
-M64 = (1 << 64) - 1
 NOP = (0x6000_0000).to_bytes(4, "little")
 
 _LD_TYPES = frozenset({

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.model import ByteOrder
 from ppcreloc.errors import PpcrelocError
 
-M64 = (1 << 64) - 1
 #: Reads ``size`` bytes at an address, or None where nothing is mapped.
 Reader = Callable[[int, int], bytes | None]
 

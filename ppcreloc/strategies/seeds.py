@@ -34,9 +34,9 @@ from ppcreloc.elf.model import (
 from ppcreloc.elf.reader import read_elf_file
 from ppcreloc.errors import UsageError
 from ppcreloc.records import Layout
-from strategies._draw import count, draw_index, draw_space
-from strategies.objects import Case, note
-from strategies.worlds import (
+from ppcreloc.strategies._draw import count, draw_index, draw_space
+from ppcreloc.strategies.objects import Case, note
+from ppcreloc.strategies.worlds import (
     FTRACE_NAMES,
     VMLINUX,
     VMLINUX_BASE,

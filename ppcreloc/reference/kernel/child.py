@@ -1,4 +1,4 @@
-"""The child process that runs scenarios through one kernel library: ``python -m reference.kernel.child``.
+"""The child process that runs scenarios through one kernel library: ``python -m ppcreloc.reference.kernel.child``.
 
 Protocol (length-prefixed pickles over stdin/stdout): the parent writes :class:`WorldFrame` and
 :class:`Request` frames; the child answers each scenario in order with a RunResult (or a
@@ -25,7 +25,7 @@ from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import RunResult, Scenario
-from reference.kernel.driver import KernelArch
+from ppcreloc.reference.kernel.driver import KernelArch
 
 LEN = struct.Struct("<Q")
 #: the persistent id of a world the child already holds: (WORLD_TAG, token)
@@ -146,7 +146,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    # run the imported module's main, so pickled classes are reference.kernel.child's, not __main__'s
-    from reference.kernel.child import main as _main
+    # run the imported module's main, so pickled classes are ppcreloc.reference.kernel.child's, not __main__'s
+    from ppcreloc.reference.kernel.child import main as _main
 
     raise SystemExit(_main())

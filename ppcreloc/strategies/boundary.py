@@ -45,10 +45,10 @@ from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, SHN_LIVEPATCH, STB_GLOBAL, STB_LOCAL, STT_FUNC
 from ppcreloc.ppc64.insn import local_entry_offset
 from ppcreloc.records import Layout
-from strategies import _ppc as P
-from strategies._draw import Pick, Prod, count, draw_space
-from strategies.objects import Case, note
-from strategies.worlds import SymbolChoice, WorldSpec, resolvable, symbol_worlds
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies._draw import Pick, Prod, count, draw_space
+from ppcreloc.strategies.objects import Case, note
+from ppcreloc.strategies.worlds import SymbolChoice, WorldSpec, resolvable, symbol_worlds
 
 #: where the pinned sections cluster: 256 MiB above the default base (`.stubs`, packed near the
 #: base, stays in range of my_r2: stub_for_addr refuses a stub over 2 GiB from it)

@@ -2,9 +2,9 @@
 
 Each section becomes a ``.section`` with its bytes from ``.incbin``, each symbol a ``.set``, and
 each relocation a ``.reloc OFFSET, R_PPC64_xxx, sym+addend`` directive (gas writes them verbatim).
-Only what the link copies of :mod:`reference.linkers` contain is supported: PROGBITS/NOBITS
+Only what the link copies of :mod:`ppcreloc.reference.linkers` contain is supported: PROGBITS/NOBITS
 sections without SHF_MERGE, global symbols with unique names, section symbols, and relocation
-types gas knows by name (:data:`reference.formulas.NAMES`). About 2-3 ms per object plus a process
+types gas knows by name (:data:`ppcreloc.reference.formulas.NAMES`). About 2-3 ms per object plus a process
 launch: a cross-check for our writer, too slow for every example.
 """
 
@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ppcreloc.bits import M64 as _M64
 from ppcreloc.elf.model import (
     SHF_ALLOC,
     SHF_EXECINSTR,
@@ -30,10 +31,9 @@ from ppcreloc.elf.model import (
     ElfObject,
 )
 from ppcreloc.errors import PpcrelocError
-from reference.formulas import NAMES, local_entry_offset
+from ppcreloc.reference.formulas import NAMES, local_entry_offset
 
 GAS = "powerpc64le-linux-gnu-as"
-_M64 = (1 << 64) - 1
 
 
 class GasError(PpcrelocError):

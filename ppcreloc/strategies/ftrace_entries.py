@@ -18,7 +18,7 @@ from typing import Any
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE
 from ppcreloc.records import Config
-from strategies import _ppc as P
+from ppcreloc.strategies import _ppc as P
 
 SECTION = "__patchable_function_entries"
 

@@ -37,14 +37,14 @@ from ppcreloc.elf.model import (
     ElfObject,
 )
 from ppcreloc.records import Layout
-from strategies import _ppc as P
-from strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
-from strategies.adversarial import mutations
-from strategies.case import Case as Case
-from strategies.case import events_on
-from strategies.case import note as note
-from strategies.ftrace_entries import PatchableEntries
-from strategies.worlds import (
+from ppcreloc.strategies import _ppc as P
+from ppcreloc.strategies._draw import OneOf, Pick, Prod, Space, count, draw_space, flag
+from ppcreloc.strategies.adversarial import mutations
+from ppcreloc.strategies.case import Case as Case
+from ppcreloc.strategies.case import events_on
+from ppcreloc.strategies.case import note as note
+from ppcreloc.strategies.ftrace_entries import PatchableEntries
+from ppcreloc.strategies.worlds import (
     VMLINUX,
     SymbolChoice,
     WorldSpec,
@@ -157,7 +157,7 @@ def _klp_choices(world: WorldSpec, targets: tuple[str, ...],
     return out
 
 
-# Each unit below is one flat draw (strategies._draw): the space lists the choices, simplest
+# Each unit below is one flat draw (ppcreloc.strategies._draw): the space lists the choices, simplest
 # first, and a small decoder turns the digits into the dataclasses the assembler lays out.
 def _call_space(ctx: _Ctx) -> OneOf:
     """Callee of a bl/b: a local function, a vmlinux export (SHN_UNDEF) or a klp function."""
@@ -503,8 +503,8 @@ def livepatch_objects(
     ``require_targets``: the first function always calls a target module's function through a
     klp symbol (so the case has a target object to bring up and down; needs REL24 in ``types``);
     ``patchable_entries``: traced functions are built with -fpatchable-function-entry=1, as an
-    out-of-line-ftrace kernel builds modules (:mod:`strategies.ftrace_entries`; needs ADDR64);
-    ``placeholders="adversarial"``: then apply :func:`strategies.adversarial.mutations`.
+    out-of-line-ftrace kernel builds modules (:mod:`ppcreloc.strategies.ftrace_entries`; needs ADDR64);
+    ``placeholders="adversarial"``: then apply :func:`ppcreloc.strategies.adversarial.mutations`.
     """
     if placeholders not in ("compiler", "adversarial"):
         raise ValueError(f"placeholders must be 'compiler' or 'adversarial', not {placeholders!r}")

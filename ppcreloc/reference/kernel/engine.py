@@ -1,8 +1,8 @@
 """``kernel:PATH``: the kernel tree's own module_64.c behind the Engine interface.
 
-:class:`KernelEngine` builds the tree's module_64.c (reference/kernel/build.py), then runs each
-scenario in a child process (reference/kernel/child.py) through the project's generic loader and
-livepatch driver (ppcreloc.loader), with :class:`~reference.kernel.driver.KernelArch` — the real
+:class:`KernelEngine` builds the tree's module_64.c (ppcreloc/reference/kernel/build.py), then runs each
+scenario in a child process (ppcreloc/reference/kernel/child.py) through the project's generic loader and
+livepatch driver (ppcreloc.loader), with :class:`~ppcreloc.reference.kernel.driver.KernelArch` — the real
 C functions — as the arch backend. So a differential against a Python profile compares exactly
 the arch behaviour. Module memory must be at user addresses: a scenario whose Layout base is a
 kernel address is run at :data:`DEFAULT_USER_BASE` instead (:func:`user_layout`); give the model
@@ -28,9 +28,9 @@ from ppcreloc.elf.model import SHF_ALLOC
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import Config, Layout, RunResult, Scenario
-from reference.kernel.build import BuiltKernel, KernelHarnessError, build
-from reference.kernel.child import LEN, CaseError, Request, WorldFrame, dumps
-from reference.kernel.driver import USER_LIMIT
+from ppcreloc.reference.kernel.build import BuiltKernel, KernelHarnessError, build
+from ppcreloc.reference.kernel.child import LEN, CaseError, Request, WorldFrame, dumps
+from ppcreloc.reference.kernel.driver import USER_LIMIT
 
 #: where the module goes when the scenario's layout uses kernel addresses
 DEFAULT_USER_BASE = 0x7E00_0000_0000
@@ -129,7 +129,7 @@ class KernelSession:
     Each scenario gets its own time limit (:class:`TimeLimit`). A child that exceeds it or dies
     is stopped and the scenario raises :class:`KernelToolError` ("hang" or "fault": the tool's
     failure, not a verdict); the next request starts a new child. Symbol worlds are sent once
-    per child (:class:`~reference.kernel.child.WorldFrame`) and referred to by token after.
+    per child (:class:`~ppcreloc.reference.kernel.child.WorldFrame`) and referred to by token after.
     """
 
     def __init__(self, library: Path, engine: str, read_only: bool | None = None,
@@ -152,7 +152,7 @@ class KernelSession:
         self.stderr = tempfile.TemporaryFile()
         self.worlds = {}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reference.kernel.child"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "ppcreloc.reference.kernel.child"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=REPO_ROOT, bufsize=0,
         )
         return self.proc

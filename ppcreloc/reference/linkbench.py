@@ -1,6 +1,6 @@
 """Time one reference link per linker and object producer; prints JSON.
 
-``python -m reference.linkbench [--repeat N]``: median milliseconds per :func:`link_gnu_ld` /
+``python -m ppcreloc.reference.linkbench [--repeat N]``: median milliseconds per :func:`link_gnu_ld` /
 :func:`link_lld` / :func:`link_zig_lld` call (serialise, link, read back, follow stubs) on an
 object with one relocation of each kernel-handled type and one external call, kernel layout.
 Linkers that are not installed are reported as null.
@@ -16,7 +16,7 @@ import time
 
 from ppcreloc.elf.builder import ObjectBuilder
 from ppcreloc.elf.model import SHF_ALLOC, SHF_WRITE, STB_GLOBAL, STT_OBJECT, ElfObject
-from reference import linkers
+from ppcreloc.reference import linkers
 
 KERNEL_TYPES = (1, 10, 26, 38, 44, 47, 48, 50, 51, 63, 64, 250, 252)
 TEXT, TOC = 0xC008_0000_0010_0000, 0xC008_0000_0011_0000

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppcreloc.bits import M64
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.records import RunResult
 
@@ -76,7 +77,7 @@ def run(images: Mapping[int, bytes], calls: Sequence[tuple[int, int]],
             raise QemuError(f"image at {addr:#x} is outside the user address range")
         if data:
             lines.append(f"map {addr:x} {data.hex()}")
-    lines += [f"call {entry:x} {arg & ((1 << 64) - 1):x}" for entry, arg in calls]
+    lines += [f"call {entry:x} {arg & M64:x}" for entry, arg in calls]
     try:
         proc = subprocess.run([QEMU, str(harness())], input="\n".join(lines) + "\n",
                               capture_output=True, text=True, timeout=timeout)

@@ -1,11 +1,11 @@
 """What a campaign draws: compiler-like objects, boundary objects and seed sub-objects.
 
 ``fuzz`` and ``diff`` take their cases from :func:`campaign_objects`: the compiler-like
-:func:`~strategies.objects.livepatch_objects`, plus (``boundaries``) the
-:func:`~strategies.boundary.boundary_objects` and (``seed_objects``, a directory of livepatch
-objects made by ``ppcreloc livepatchify``) the :func:`~strategies.seeds.seed_objects`, each
+:func:`~ppcreloc.strategies.objects.livepatch_objects`, plus (``boundaries``) the
+:func:`~ppcreloc.strategies.boundary.boundary_objects` and (``seed_objects``, a directory of livepatch
+objects made by ``ppcreloc livepatchify``) the :func:`~ppcreloc.strategies.seeds.seed_objects`, each
 family equally likely. With ``placeholders="adversarial"`` every family is then mutated by
-:func:`~strategies.adversarial.mutations`.
+:func:`~ppcreloc.strategies.adversarial.mutations`.
 
 ``boundaries``: ``"off"``; ``"inside"`` (the default of ``fuzz``: only values the kernel
 accepts, so an invariant failure is never just an out-of-range value); ``"all"`` (the default
@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
-from strategies.objects import Case, livepatch_objects
+from ppcreloc.strategies.objects import Case, livepatch_objects
 
 Boundaries = Literal["off", "inside", "all"]
 BOUNDARIES: tuple[str, ...] = ("off", "inside", "all")
@@ -27,7 +27,7 @@ BOUNDARIES: tuple[str, ...] = ("off", "inside", "all")
 def _mutated(base: st.SearchStrategy[Case], placeholders: str) -> st.SearchStrategy[Case]:
     if placeholders != "adversarial":
         return base
-    from strategies.adversarial import mutations
+    from ppcreloc.strategies.adversarial import mutations
 
     return base.flatmap(mutations)
 
@@ -42,12 +42,12 @@ def campaign_objects(*, placeholders: str = "compiler", boundaries: str = "insid
     families = [livepatch_objects(placeholders=placeholders,  # type: ignore[arg-type]
                                   require_targets=require_targets, **knobs)]
     if boundaries != "off":
-        from strategies.boundary import boundary_objects
+        from ppcreloc.strategies.boundary import boundary_objects
 
         families.append(_mutated(boundary_objects(outside=boundaries == "all"), placeholders))
     if seed_objects is not None:
-        from strategies.seeds import load_seeds
-        from strategies.seeds import seed_objects as seeds
+        from ppcreloc.strategies.seeds import load_seeds
+        from ppcreloc.strategies.seeds import seed_objects as seeds
 
         load_seeds(seed_objects)
         families.append(_mutated(seeds(seed_objects), placeholders))

@@ -23,7 +23,7 @@ from ppcreloc.loader.worldspec import ObjectSpec as ObjectSpec
 from ppcreloc.loader.worldspec import WorldSpec as WorldSpec
 from ppcreloc.loader.worldspec import WorldSymbol as WorldSymbol
 from ppcreloc.loader.worldspec import world_from_spec
-from strategies._draw import Pick, Prod, count, draw_space
+from ppcreloc.strategies._draw import Pick, Prod, count, draw_space
 
 MODULE_AREA = 0xC008_0000_0000_0000
 #: the livepatch module's own default base (engine.Layout.base); target bases stay clear of it
@@ -137,7 +137,7 @@ def symbol_worlds(
 
     Module names are unique; symbol names repeat within an object up to ``max_dups`` times, so
     sympos 0 is ambiguous for some of them, as for static functions in real kallsyms. Each object
-    is one flat draw (:mod:`strategies._draw`).
+    is one flat draw (:mod:`ppcreloc.strategies._draw`).
     """
     vmlinux = _vmlinux(draw)
     max_modules = min(max_modules, len(MODULE_NAMES))

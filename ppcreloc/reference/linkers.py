@@ -6,15 +6,15 @@ return the relocated bytes of each section (:class:`LinkResult`). The object is 
 into a *link copy* that keeps only what a linker computes the way a loader does: placed PROGBITS
 sections renamed ``.s<i>`` (so no name means anything special to a linker), every relocation of
 every RELA section that targets them (``.klp.rela.*`` included, merged per target) whose type
-the ABI table knows (:data:`reference.formulas.TYPES`) and whose field lies in the section, and
+the ABI table knows (:data:`ppcreloc.reference.formulas.TYPES`) and whose field lies in the section, and
 symbols renamed ``__d<k>`` (defined), ``__a<k>`` (absolute), ``__u<k>`` (undefined or
 SHN_LIVEPATCH, assigned in the script). The copy is serialised with ppcreloc.elf.writer or,
-as an independent producer, GNU as (:mod:`reference.gas`).
+as an independent producer, GNU as (:mod:`ppcreloc.reference.gas`).
 
 Flags, the stub-placement trick and each linker's measured quirks: README, "Linkers".
 Placement is verified from the -Map file (:class:`PlacementError` when it differs). Each REL24
 to an external symbol is followed through the linker's own stub (``--emit-stub-syms`` /
-``__long_branch_*`` names it) to its final destination (:mod:`reference.stubwalk`).
+``__long_branch_*`` names it) to its final destination (:mod:`ppcreloc.reference.stubwalk`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from ppcreloc.bits import M64
 from ppcreloc.elf.builder import ObjectBuilder, SymRef
 from ppcreloc.elf.model import (
     SHF_ALLOC,
@@ -48,10 +49,11 @@ from ppcreloc.elf.model import (
     ElfObject,
     Rela,
 )
+from ppcreloc.elf.writer import write_elf
 from ppcreloc.errors import PpcrelocError
-from reference import gas, lds
-from reference.formulas import R_PPC64_REL24, R_PPC64_TOC, TYPES, is_external
-from reference.stubwalk import StubWalkError, branch_target, follow
+from ppcreloc.reference import gas, lds
+from ppcreloc.reference.formulas import R_PPC64_REL24, R_PPC64_TOC, TYPES, is_external
+from ppcreloc.reference.stubwalk import StubWalkError, branch_target, follow
 
 GNU_LD = "powerpc64le-linux-gnu-ld"
 LLD = "ld.lld"
@@ -73,7 +75,6 @@ LLD_FLAGS = [
 ]
 #: bytes of stub room per REL24 in front of a hooked section (ld's largest stub is 28 bytes)
 STUB_ROOM = 32
-M64 = (1 << 64) - 1
 
 
 class LinkerError(PpcrelocError):
@@ -248,13 +249,7 @@ def _plan(obj: ElfObject, placements: Mapping[int, int], symbols: Mapping[str, i
 def serialise(obj: ElfObject, workdir: Path, producer: str = "auto") -> bytes:
     """ELF bytes of a link copy: ``writer`` (ppcreloc.elf.writer), ``gas``, or ``auto``."""
     if producer in ("auto", "writer"):
-        try:
-            from ppcreloc.elf.writer import write_elf
-        except ImportError:
-            if producer == "writer":
-                raise LinkerError("ppcreloc.elf.writer is not available") from None
-        else:
-            return write_elf(obj)
+        return write_elf(obj)
     if producer not in ("auto", "gas"):
         raise LinkerError(f"unknown object producer {producer!r} (writer, gas, auto)")
     return gas.assemble(obj, workdir)

@@ -11,7 +11,7 @@ from hypothesis.control import current_build_context
 
 from ppcreloc.elf.model import ElfObject
 from ppcreloc.records import Config, Layout, Scenario, Step
-from strategies.worlds import WorldSpec, to_symbol_world
+from ppcreloc.strategies.worlds import WorldSpec, to_symbol_world
 
 
 def events_on() -> bool:

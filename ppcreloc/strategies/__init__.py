@@ -4,9 +4,15 @@ Public entry points: :func:`livepatch_objects` (a :class:`Case`: object, world, 
 :func:`symbol_worlds` (a :class:`WorldSpec`) and :func:`mutations` (adversarial changes).
 """
 
-from strategies.adversarial import MUTATIONS, mutations
-from strategies.objects import HANDLED_TYPES, Case, livepatch_objects
-from strategies.worlds import ObjectSpec, WorldSpec, WorldSymbol, symbol_worlds, to_symbol_world
+from ppcreloc.strategies.adversarial import MUTATIONS, mutations
+from ppcreloc.strategies.objects import HANDLED_TYPES, Case, livepatch_objects
+from ppcreloc.strategies.worlds import (
+    ObjectSpec,
+    WorldSpec,
+    WorldSymbol,
+    symbol_worlds,
+    to_symbol_world,
+)
 
 __all__ = [
     "HANDLED_TYPES",
