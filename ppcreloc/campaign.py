@@ -239,21 +239,18 @@ class Campaign:
         return self.outcome
 
     def _settings(self, size: int | None, from_db: bool) -> Settings:
-        from hypothesis import HealthCheck, Phase, settings
+        from ppcreloc.search import GENERATE, REPLAY, search_settings
 
-        phases = (Phase.reuse, Phase.shrink) if from_db else (Phase.generate, Phase.shrink)
-        return settings(max_examples=size or 1, deadline=None, database=self.db,
-                        derandomize=False, print_blob=False, report_multiple_bugs=from_db,
-                        suppress_health_check=list(HealthCheck), phases=phases)
+        return search_settings(size or 1, phases=REPLAY if from_db else GENERATE,
+                               database=self.db, report_multiple_bugs=from_db)
 
     def _batch(self, seed_value: int | None, size: int | None, *, from_db: bool) -> None:
         """One Hypothesis run: count examples until the first new failure, shrink, write."""
-        from hypothesis import given, seed
         from hypothesis.control import current_build_context
         from hypothesis.errors import HypothesisException
-        from hypothesis.reporting import with_reporter
 
         from ppcreloc.matrix import run_check
+        from ppcreloc.search import run_search
 
         known = frozenset(self.known)
         state = _BatchState()
@@ -284,13 +281,8 @@ class Campaign:
                     state.found.append(Found(inv, str(path), from_db))
             raise _bug_class(new)(", ".join(new))
 
-        test = given(self.strategy)(fuzz_case)
-        if seed_value is not None:  # before settings: @seed on top would switch the database off
-            test = seed(seed_value)(test)
-        test = self._settings(size, from_db)(test)
         try:
-            with with_reporter(lambda _msg: None):
-                test()
+            run_search(self.strategy, fuzz_case, self._settings(size, from_db), seed_value)
         except _Found:
             pass
         except _ToolStop as stop:  # the tool failed on a case (exit 3) or the disk (exit 2)

@@ -315,10 +315,10 @@ class DiffCampaign:
         return sc, ra, rb, disagreements(ra, rb)
 
     def _batch(self, seed_value: int, size: int) -> None:
-        from hypothesis import HealthCheck, Phase, given, seed, settings
         from hypothesis.control import current_build_context
         from hypothesis.errors import HypothesisException
-        from hypothesis.reporting import with_reporter
+
+        from ppcreloc.search import run_search, search_settings
 
         state = {"count": 0, "failed": False}
 
@@ -333,14 +333,8 @@ class DiffCampaign:
                 self.outcome.found.append(self._write(case, sc, ra, rb, diffs[0], seed_value))
             raise _class_for(diffs[0].field)(str(diffs[0]))
 
-        test = seed(seed_value)(given(self.strategy)(diff_case))
-        test = settings(max_examples=size, deadline=None, database=None, derandomize=False,
-                        print_blob=False, report_multiple_bugs=False,
-                        suppress_health_check=list(HealthCheck),
-                        phases=(Phase.generate, Phase.shrink))(test)
         try:
-            with with_reporter(lambda _msg: None):
-                test()
+            run_search(self.strategy, diff_case, search_settings(size), seed_value)
         except _Disagree:
             pass
         except HypothesisException as exc:

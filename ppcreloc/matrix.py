@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import Phase, settings
 from hypothesis.control import current_build_context
 from hypothesis.errors import HypothesisException
-from hypothesis.reporting import with_reporter
 
 from ppcreloc.cli import add_mix_arguments, cycles_help, engine_or_usage
 from ppcreloc.elf.writer import write_elf
@@ -34,6 +33,7 @@ from ppcreloc.fixtures import DEFAULT_DIR, case_record, write_fixture
 from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import DEFAULT_CYCLES, INVARIANTS, MAX_AUTO_CYCLES, State, Verdict, check
 from ppcreloc.records import Engine
+from ppcreloc.search import GENERATE, run_search, search_settings
 
 #: what the kernel's own code predicts for compiler-like objects (module_64.c restore_r2 and
 #: stub_for_addr, 6.1 and 6.12).
@@ -129,15 +129,9 @@ class _Found(Exception):
 
 
 def _settings(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        print_blob=False,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-    )
+    """matrix's search: Hypothesis's default of reporting several distinct bugs kept."""
+    return search_settings(examples, phases=(Phase.explicit, *GENERATE),
+                           report_multiple_bugs=True)
 
 
 def _cases(placeholders: str, engine: Engine | None = None, boundaries: str = "off",
@@ -172,9 +166,6 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
     judged = dict.fromkeys(INVARIANTS, 0)
     count = 0
 
-    @seed(seed_value)
-    @_settings(examples)
-    @given(_cases(placeholders, engine, **knobs))
     def one(case: Any) -> None:
         nonlocal count
         count += 1
@@ -184,8 +175,7 @@ def survey(engine: Engine, examples: int, seed_value: int, placeholders: str,
                 failed.add(name)
             judged[name] += r.judged
 
-    with with_reporter(lambda _msg: None):
-        one()
+    run_search(_cases(placeholders, engine, **knobs), one, _settings(examples), seed_value)
     return count, failed, judged
 
 
@@ -200,9 +190,6 @@ def minimal_counterexample(
     found = Minimal()
     count = 0
 
-    @seed(seed_value)
-    @_settings(examples)
-    @given(_cases(placeholders, engine, **knobs))
     def search(case: Any) -> None:
         nonlocal count
         count += 1
@@ -218,8 +205,7 @@ def minimal_counterexample(
         raise _Found(invariant)
 
     try:
-        with with_reporter(lambda _msg: None):
-            search()
+        run_search(_cases(placeholders, engine, **knobs), search, _settings(examples), seed_value)
     except _Found:
         pass
     except HypothesisException as exc:  # e.g. Flaky: report it instead of a traceback

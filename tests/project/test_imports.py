@@ -20,6 +20,7 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("*", "hypothesis"): "Hypothesis costs ~0.5 s to import; `ppcreloc check` never needs it",
     ("*", "ppcreloc.strategies"): "the strategies import Hypothesis (see above)",
     ("*", "ppcreloc.matrix"): "imports Hypothesis at module level (see above)",
+    ("*", "ppcreloc.search"): "imports Hypothesis at module level (see above)",
     ("*", "rich"): "rich costs ~0.2 s; only printing commands need it",
     ("*", "ppcreloc.report"): "imports rich (see above)",
     ("*", "redis"): "optional: only `fuzz --redis` needs it (a test extra)",
