@@ -10,8 +10,8 @@ from ppcreloc.profiles.v6_13 import V6_13
 
 
 class V6_18(V6_13):
-    """v6.13 plus Joe Lawrence's "[PATCH v2 0/3] powerpc/ftrace: Fix livepatch module OOL ftrace
-    corruption" (2025-09-12, merged for 6.18).
+    """v6.13 plus the series "powerpc/ftrace: Fix livepatch module OOL ftrace corruption" (v2,
+    2025-09-12, merged for 6.18), by its three commits:
 
     * 5337609a3148 "powerpc/ftrace: ensure ftrace record ops are always set for NOPs":
       ftrace_init_nop ends with ftrace_rec_set_nop_ops, which (CALL_OPS) writes
