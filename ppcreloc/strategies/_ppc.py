@@ -14,6 +14,7 @@ from ppcreloc.ppc64.reloctypes import (  # noqa: F401  (re-exported for the stra
     R_PPC64_ADDR32,
     R_PPC64_ADDR64,
     R_PPC64_ENTRY,
+    R_PPC64_NONE,
     R_PPC64_REL16_HA,
     R_PPC64_REL16_LO,
     R_PPC64_REL32,
@@ -30,8 +31,6 @@ from ppcreloc.ppc64.reloctypes import (  # noqa: F401  (re-exported for the stra
     handled_types,
 )
 from ppcreloc.ppc64.reloctypes import type_name as type_name
-
-R_PPC64_NONE = 0
 
 #: every type the kernel's apply_relocate_add handles in a non-PCREL build (the shared table)
 TYPE_NAMES: dict[int, str] = {r.num: r.name for r in handled_types(pcrel=False)}

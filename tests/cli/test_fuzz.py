@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import children
 from redis_server import redis_server
 
 from ppcreloc import cli
@@ -301,14 +302,6 @@ def test_progress_bar_on_a_terminal_only(capsys, tmp_path: Path, monkeypatch) ->
     assert "fuzz full-undo" in err and "3 examples, 0 invariant(s) violated" in err
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        out += [int(c) for c in text.split()]
-    return out
-
-
 def test_sigint_with_jobs_stops_every_worker(tmp_path: Path) -> None:
     proc = subprocess.Popen(_cmd("--engine", "v6.12", "--budget", "300", "--jobs", "2",
                                  "--database", "db", "--fixtures", "fx"),
@@ -316,7 +309,7 @@ def test_sigint_with_jobs_stops_every_worker(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_a_fixture(tmp_path / "fx")
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

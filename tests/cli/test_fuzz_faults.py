@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import children
 from redis_server import redis_server as start_redis
 
 from ppcreloc.fixtures import FixtureRecord, iter_fixtures, load_fixture, write_fixture
@@ -59,17 +60,9 @@ def _wait_for(predicate: object, timeout: float = 120) -> None:
     assert predicate(), "timed out"  # type: ignore[operator]
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        out += [int(c) for c in text.split()]
-    return out
-
-
 def _workers(pid: int) -> list[int]:
     """The campaign's worker processes (spawned children running multiprocessing's main)."""
-    return [c for c in _children(pid) if "spawn_main" in _cmdline(c)]
+    return [c for c in children(pid) if "spawn_main" in _cmdline(c)]
 
 
 def _cmdline(pid: int) -> str:
