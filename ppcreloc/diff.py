@@ -137,7 +137,7 @@ def _is_kernel(name: str) -> bool:
 def layout_adapter(*engines: Engine) -> Callable[[Layout], Layout] | None:
     """The layout move an engine needs, if any: the kernel engine runs module memory at user
     addresses and exposes its ``user_layout`` (same distances); the registry keeps the product
-    free of imports from ppcreloc.reference/."""
+    free of imports from ppcreloc.reference."""
     for engine in engines:
         adapt = getattr(engine, "user_layout", None)
         if adapt is not None:

@@ -21,7 +21,6 @@ from ppcreloc.elf.model import (
     ElfObject,
     Symbol,
 )
-from ppcreloc.engines import run_scenario
 from ppcreloc.loader.module import ModuleState
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.matrix import run_check
@@ -29,6 +28,7 @@ from ppcreloc.oracle import INVARIANTS, Verdict, check
 from ppcreloc.profiles import PROFILES
 from ppcreloc.profiles.v6_12 import V6_12
 from ppcreloc.records import RunResult, Scenario
+from ppcreloc.run import run_scenario
 from ppcreloc.strategies import Case, livepatch_objects
 
 BL, NOP, LD_R2 = 0x48000001, 0x60000000, 0xE8410018

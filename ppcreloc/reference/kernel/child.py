@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ppcreloc.engines import run_scenario
 from ppcreloc.errors import PpcrelocError, ToolError
 from ppcreloc.loader.world import SymbolWorld
 from ppcreloc.records import RunResult, Scenario
 from ppcreloc.reference.kernel.driver import KernelArch
+from ppcreloc.run import run_scenario
 
 LEN = struct.Struct("<Q")
 #: the persistent id of a world the child already holds: (WORLD_TAG, token)
@@ -63,7 +63,7 @@ class CaseError:
 
 def run_case(arch: KernelArch, engine: str, scenario: Scenario) -> RunResult:
     """Run one scenario. A fault of the C code (KernelFault) ends its step with ``fault``
-    naming the signal and no later step runs (ppcreloc.engines.run_scenario handles it, as for
+    naming the signal and no later step runs (ppcreloc.run.run_scenario handles it, as for
     the model's plain stores into read-only memory); ``rc`` of that step is 0 and means
     nothing: the real kernel would have oopsed."""
     return run_scenario(scenario, arch, engine)
