@@ -10,6 +10,10 @@ Measures, pinned to one core:
   oracle's default script: load, coming, going, coming, 8 reload cycles), with the time split
   into generation, ELF I/O and engine+oracle;
 * ``engine_relocs_per_s``: relocations/s of the load step on a 100k-relocation object;
+* ``campaign[engine]``: what a user's ``ppcreloc fuzz --examples N --seed 1`` gets on this
+  machine's cores, with its default ``--jobs auto`` (``jobs`` workers) and with ``--jobs 1``:
+  the report's ``examples_per_s`` (wall clock: the workers are other processes), shrinking of
+  the predicted defects included; measured before the process pins itself to one core;
 * ``first_counterexample[engine/invariant]``: for each predicted failure, the median over 10
   seeds of the time to the first counterexample and to the shrunk one, and its relocation count.
 
@@ -19,10 +23,12 @@ as ppcreloc's CLI and test suite do: ``build`` says whether the compiled engine 
 ppcreloc/_native.py; PPCRELOC_PURE=1 measures the Python sources) and ``gc_threshold`` shows
 ppcreloc.runtime.tune_gc applied (``--python-gc`` keeps Python's thresholds).
 
-Targets (issue 4): >= 300 cases/s end to end; ELF I/O + engine + oracle <= generation time;
+Targets (issue 4): >= 300 cases/s end to end (issue 14: on one core, or won back with ``--jobs``
+using every core by default: ``campaign``); ELF I/O + engine + oracle <= generation time;
 every known defect found within 2 s median (stub exhaustion 30 s), shrunk to one relocation.
 
-    .venv/bin/python bench/bench_e2e.py [--examples N] [--seeds K] [--quick] [--python-gc]
+    .venv/bin/python bench/bench_e2e.py [--examples N] [--seeds K] [--campaign-examples N]
+        [--quick] [--python-gc]
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +50,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402, 
 
 import ppcreloc  # noqa: E402
 from ppcreloc import _native  # noqa: E402
+from ppcreloc.jobs import usable_cores  # noqa: E402
 from ppcreloc.runtime import tune_gc  # noqa: E402
 
 from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
@@ -206,6 +215,33 @@ def first_counterexample(engine_name: str, invariant: str, seeds: int,
     }
 
 
+def campaign(engine_name: str, n: int, jobs: str) -> dict[str, object]:
+    """``ppcreloc fuzz --engine E --examples n --seed 1 --jobs J --json`` in a scratch
+    directory (its own database and fixtures): the workers it ran and its examples/s."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="ppcreloc-bench-") as scratch:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ppcreloc.cli", "fuzz", "--engine", engine_name, "--examples",
+             str(n), "--seed", "1", "--jobs", jobs, "--fixtures", "fx", "--json"],
+            cwd=scratch, capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": str(root)})
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"bench: fuzz --engine {engine_name} failed: {proc.stderr.strip()}")
+    doc = json.loads(proc.stdout)
+    return {"jobs": doc["jobs"], "examples": doc["examples"], "elapsed_s": doc["elapsed_s"],
+            "per_s": doc["examples_per_s"]}
+
+
+def campaigns(n: int) -> dict[str, object]:
+    """:func:`campaign` per profile, with ``--jobs auto`` and ``--jobs 1``."""
+    out: dict[str, object] = {"usable_cores": usable_cores()}
+    for e in engine_names():
+        auto, one = campaign(e, n, "auto"), campaign(e, n, "1")
+        out[e] = {"jobs": auto["jobs"], "per_s": auto["per_s"], "one_job_per_s": one["per_s"],
+                  "elapsed_s": auto["elapsed_s"], "one_job_elapsed_s": one["elapsed_s"]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=300)
@@ -214,9 +250,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--python-gc", action="store_true",
                     help="keep Python's default GC thresholds (ppcreloc.runtime.tune_gc not applied)")
+    ap.add_argument("--campaign-examples", type=int, default=3000,
+                    help="examples per `fuzz` campaign of the campaign section (0: skip it)")
     args = ap.parse_args()
     if args.quick:
         args.examples, args.seeds, args.relocs = 30, 2, 4000
+        args.campaign_examples = min(args.campaign_examples, 1000)
+    # the campaign section first: its workers need every core, the rest runs on one
+    measured_campaigns = campaigns(args.campaign_examples) if args.campaign_examples else None
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if not args.python_gc:
@@ -228,6 +269,8 @@ def main() -> None:
     out["generation"] = generation_rate(args.examples)
     out["end_to_end"] = {e: end_to_end(e, args.examples) for e in engine_names()}
     out["engine_relocs_per_s"] = {e: engine_relocs(e, args.relocs) for e in engine_names()}
+    if measured_campaigns is not None:
+        out["campaign"] = measured_campaigns
     out["first_counterexample"] = {
         f"{e}/{i}": first_counterexample(e, i, args.seeds, 200)
         for e in engine_names() for i in INVARIANTS if not PREDICTED[(e, i)]

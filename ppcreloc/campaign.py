@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ppcreloc.databases import namespaced, open_database
 from ppcreloc.elf.writer import write_elf
 from ppcreloc.engines import resolve_engine
 from ppcreloc.errors import PpcrelocError, ToolError, UsageError
@@ -29,13 +30,10 @@ if TYPE_CHECKING:
     from ppcreloc.strategies import Case
 
 #: examples per Hypothesis run; small, so a --budget deadline is checked often
-from ppcreloc.databases import namespaced, open_database
-
 BATCH = 10
 DEFAULT_ENGINE = "v6.12"
 DEFAULT_DATABASE = Path(".hypothesis/ppcreloc-fuzz")
 EXIT_OK, EXIT_VIOLATED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_JOBS = 64
 #: seconds the workers get to finish their example and report after a stop; then terminated
 STOP_GRACE = 30.0
 
@@ -177,7 +175,8 @@ class Campaign:
 
     def __init__(self, opts: FuzzOptions, worker: int = 0,
                  on_examples: Callable[[int], None] | None = None,
-                 on_found: Callable[[Found], None] | None = None) -> None:
+                 on_found: Callable[[Found], None] | None = None,
+                 known: frozenset[str] = frozenset()) -> None:
         from ppcreloc.strategies.campaign import campaign_objects
         from ppcreloc.strategies.ftrace_entries import compiler_knobs
 
@@ -193,7 +192,8 @@ class Campaign:
         self.db = None if db is None else namespaced(
             db, f"ppcreloc-fuzz:{self.engine.name}:{opts.placeholders}:{opts.cycles}:")
         self.seed = opts.seed if opts.seed is not None else random.SystemRandom().getrandbits(63)
-        self.known: set[str] = set()
+        #: invariants already found (by this worker, or by the replay before it started)
+        self.known: set[str] = set(known)
         self.outcome = Outcome()
         self.on_examples = on_examples or (lambda _n: None)
         self.on_found = on_found or (lambda _f: None)
@@ -207,16 +207,32 @@ class Campaign:
             return engine
         return nullcontext()
 
-    def run(self, examples: int | None, deadline: float | None) -> Outcome:
-        """Replay the database, then batches until ``examples`` or ``deadline`` (monotonic),
-        all inside the engine's session (:meth:`session`)."""
+    def run(self, examples: int | None, deadline: float | None, *,
+            replay: bool = True) -> Outcome:
+        """Replay the database (unless ``replay`` is False), then batches until ``examples`` or
+        ``deadline`` (monotonic), all inside the engine's session (:meth:`session`)."""
         with self.session():
+            if replay:
+                self._replay()
             return self._run(examples, deadline)
 
-    def _run(self, examples: int | None, deadline: float | None) -> Outcome:
+    def replay(self) -> Outcome:
+        """Only replay the database (ppcreloc.pool does it once, before its workers start, so
+        they never see each other's new entries as stored failures)."""
+        with self.session():
+            self._replay()
+        self.outcome.interrupted = STOP.is_set()
+        return self.outcome
+
+    def _replay(self) -> None:
         try:
             if self.db is not None and not STOP.is_set():
                 self._batch(batch_seed(self.seed, self.worker, -1), None, from_db=True)
+        except KeyboardInterrupt:
+            STOP.set()
+
+    def _run(self, examples: int | None, deadline: float | None) -> Outcome:
+        try:
             number = 0
             while not STOP.is_set():
                 if examples is not None:

@@ -37,6 +37,7 @@ from ppcreloc.elf.writer import write_elf
 from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
+from ppcreloc.jobs import JOBS_HELP, MAX_JOBS, jobs_argument, resolve_jobs, share
 from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import target_objects
 from ppcreloc.ppc64.reloctypes import type_name
@@ -382,17 +383,15 @@ def run_diff(opts: DiffOptions) -> tuple[DiffOutcome, str, str, int]:
         raise UsageError("give exactly one of --examples and --budget")
     if opts.placeholders not in ("compiler", "adversarial"):
         raise UsageError("--placeholders must be compiler or adversarial")
-    if not 1 <= opts.jobs <= 64:
-        raise UsageError("--jobs must be between 1 and 64")
+    if not 1 <= opts.jobs <= MAX_JOBS:
+        raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}")
     first = DiffCampaign(opts, 0)  # resolves (and builds) both engines, fails early
     opts = replace(opts, against=first.b.name, seed=first.seed)
     wall = None if opts.budget is None else time.time() + opts.budget
     if opts.jobs == 1:
         deadline = None if wall is None else time.monotonic() + opts.budget  # type: ignore[operator]
         return first.run(opts.examples, deadline), first.a.name, first.b.name, first.seed
-    shares = [None if opts.examples is None else
-              opts.examples // opts.jobs + (1 if i < opts.examples % opts.jobs else 0)
-              for i in range(opts.jobs)]
+    shares = [share(opts.examples, opts.jobs, i) for i in range(opts.jobs)]
     with mp.get_context("spawn").Pool(opts.jobs) as pool:
         results = pool.map(_worker, [(opts, i, shares[i], wall) for i in range(opts.jobs)])
     total = DiffOutcome()
@@ -518,7 +517,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     opts = DiffOptions(engine=args.engine, against=args.against,
                        examples=args.examples if args.budget is None else None,
                        budget=args.budget, seed=args.seed, placeholders=args.placeholders,
-                       fixtures=args.fixtures, jobs=args.jobs, cycles=args.cycles,
+                       fixtures=args.fixtures, cycles=args.cycles,
+                       jobs=resolve_jobs(args.jobs, args.examples if args.budget is None
+                                         else None),
                        boundaries=args.boundaries, seed_objects=args.seed_objects)
     if opts.seed_objects is not None:  # a bad directory is a usage error before any engine
         from ppcreloc.strategies.seeds import load_seeds
@@ -535,14 +536,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
     start = time.monotonic()
     out, a, b, seed_used = run_diff(opts)
     elapsed = time.monotonic() - start
-    doc = {"engine": a, "against": b, "seed": seed_used, "placeholders": opts.placeholders,
+    doc = {"engine": a, "against": b, "seed": seed_used, "jobs": opts.jobs,
+           "placeholders": opts.placeholders,
            "examples": out.examples, "disagreements": [asdict(f) for f in out.found],
            "elapsed_s": round(elapsed, 2)}
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        print(f"{a} vs {b}: {out.examples} examples ({opts.placeholders}, seed {seed_used}), "
+        workers = "1 worker" if opts.jobs == 1 else f"{opts.jobs} workers"
+        print(f"{a} vs {b}: {out.examples} examples ({opts.placeholders}, seed {seed_used}, "
+              f"{workers}), "
               f"{len(out.found)} disagreement(s), {elapsed:.1f} s")
         for f in out.found:
             rel = f.relocation
@@ -575,7 +579,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     add_mix_arguments(p, "all")
     p.add_argument("--fixtures", default=str(DEFAULT_FIXTURES), metavar="DIR",
                    help=f"where a disagreement's fixture goes (default {DEFAULT_FIXTURES})")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=jobs_argument, default=None, metavar="N|auto", help=JOBS_HELP)
     p.add_argument("--cycles", type=int, default=DEFAULT_CYCLES,
                    help=f"coming/going rounds per target (default {DEFAULT_CYCLES})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -21,8 +21,12 @@ The example database: ``--database PATH`` (a directory, safe for several process
 generating, a campaign replays every stored failure once (reported with ``from_database``);
 generated batches do not read the database, only save to it, so a seeded ``--examples`` run is
 deterministic whatever the database holds apart from those replays. Keys are namespaced by
-engine, placeholders and cycles. Without ``--database``, ``--jobs`` > 1 shares the directory
-database :data:`DEFAULT_DATABASE`; a single job uses none.
+engine, placeholders and cycles. Without ``--database``, more than one worker share the
+directory database :data:`DEFAULT_DATABASE`; a single worker uses none.
+
+Workers: ``--jobs auto`` (the default) runs one per usable core, at most one per
+:data:`~ppcreloc.jobs.JOB_MIN_EXAMPLES` examples (:mod:`ppcreloc.jobs`); the report says how many
+ran, and a seeded ``--examples`` run is deterministic for a given ``--jobs``.
 
 An engine that is a context manager (``kernel:PATH``: KernelEngine's session mode) is entered
 for the whole campaign, so each worker process keeps one kernel child for all its examples
@@ -45,29 +49,23 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ppcreloc.cli import add_mix_arguments
-from ppcreloc.engines import resolve_engine
-from ppcreloc.errors import ToolError, UsageError
-from ppcreloc.fixtures import DEFAULT_DIR
-
-if TYPE_CHECKING:
-
-    pass
-
-#: examples per Hypothesis run; small, so a --budget deadline is checked often
 from ppcreloc.campaign import (
     DEFAULT_DATABASE,
     DEFAULT_ENGINE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATED,
-    MAX_JOBS,
     FuzzOptions,
     Outcome,
 )
+from ppcreloc.cli import add_mix_arguments
 from ppcreloc.databases import open_database
+from ppcreloc.engines import resolve_engine
+from ppcreloc.errors import ToolError, UsageError
+from ppcreloc.fixtures import DEFAULT_DIR
+from ppcreloc.jobs import JOBS_HELP, jobs_argument, resolve_jobs
 from ppcreloc.pool import Progress, run_campaign
 
 
@@ -76,6 +74,7 @@ def report(opts: FuzzOptions, outcome: Outcome, seed_value: int, elapsed: float)
     doc: dict[str, Any] = {
         "engine": opts.engine,
         "seed": seed_value,
+        "jobs": opts.jobs,
         "examples": outcome.examples,
         "replayed": outcome.replayed,
         "violations": outcome.violations(),
@@ -98,7 +97,7 @@ def print_report(doc: dict[str, Any]) -> None:
 
     con = console()
     con.print(f"fuzz {escape(doc['engine'])}: {doc['examples']} examples in {doc['elapsed_s']} s "
-              f"({doc['examples_per_s']}/s, seed {doc['seed']})"
+              f"({doc['examples_per_s']}/s, seed {doc['seed']}, {_workers(doc['jobs'])})"
               + (f", {doc['replayed']} replayed from the database" if doc["replayed"] else "")
               + f"; fixtures in {escape(doc['fixtures_dir'])} (ppcreloc promote adds one to the "
               "regression corpus)")
@@ -110,6 +109,10 @@ def print_report(doc: dict[str, Any]) -> None:
         con.print(f"[red]{v['invariant']}[/] violated{origin}: {escape(v['fixture'])}")
 
 
+def _workers(jobs: int) -> str:
+    return "1 worker" if jobs == 1 else f"{jobs} workers"
+
+
 # -- command line ---------------------------------------------------------------------------------
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Run the campaign, print the summary or JSON; exit 1 when a violation was found."""
@@ -117,10 +120,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
     if args.placeholders not in ("compiler", "adversarial"):
         raise UsageError(f"--placeholders must be compiler or adversarial, not {args.placeholders!r}")
+    examples = None if args.budget is not None else args.examples
     opts = FuzzOptions(
-        engine=args.engine, examples=None if args.budget is not None else args.examples,
-        budget=args.budget, seed=args.seed, fixtures=args.fixtures,
-        placeholders=args.placeholders, jobs=args.jobs, database=args.database,
+        engine=args.engine, examples=examples, budget=args.budget, seed=args.seed,
+        fixtures=args.fixtures, placeholders=args.placeholders,
+        jobs=resolve_jobs(args.jobs, examples), database=args.database,
         boundaries=args.boundaries, seed_objects=args.seed_objects,
     )
     if opts.seed_objects is not None:  # a bad directory is a usage error before any worker
@@ -176,15 +180,16 @@ def _seconds(text: str) -> float:
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """``ppcreloc fuzz [--engine NAME] [--examples N | --budget SECONDS] [--seed S]
-    [--fixtures DIR] [--placeholders P] [--jobs N] [--database URL] [--json]``."""
+    [--fixtures DIR] [--placeholders P] [--jobs N|auto] [--database URL] [--json]``."""
     p = subparsers.add_parser(
         "fuzz",
         help="fuzz one engine for N examples or a time budget, writing minimal fixtures",
         description="Generate livepatch objects with Hypothesis and judge the seven invariants on "
         "one engine, for --examples N (default 100) or --budget SECONDS. Each violated "
         "invariant is shrunk to a minimal object written under the fixture directory. With "
-        "--seed and --examples the run is deterministic (a --budget run is not: its example "
-        "count depends on the machine). Exit 0 when no violation was found, 1 when one was, "
+        "--seed and --examples the run is deterministic for a given --jobs (the report says how "
+        "many workers ran; a --budget run is not deterministic: its example count depends on "
+        "the machine). Exit 0 when no violation was found, 1 when one was, "
         "2 on bad input, 130 when interrupted before finding any.",
     )
     p.add_argument("--engine", default=DEFAULT_ENGINE, metavar="NAME",
@@ -202,13 +207,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--placeholders", choices=("compiler", "adversarial"), default="compiler",
                    help="compiler-like objects or adversarial mutations (default: compiler)")
     add_mix_arguments(p, "inside")
-    p.add_argument("--jobs", type=_int_in(1, MAX_JOBS), default=1, metavar="N",
-                   help="worker processes sharing one example database (default: 1)")
+    p.add_argument("--jobs", type=jobs_argument, default=None, metavar="N|auto",
+                   help=JOBS_HELP + "; more than one share an example database")
     p.add_argument("--database", metavar="URL",
                    help="example database: a directory path or redis://HOST:PORT[/DB] "
                    f"(default: none; {DEFAULT_DATABASE} when --jobs > 1)")
     p.add_argument("--json", action="store_true",
-                   help='print {"engine", "seed", "examples", "replayed", "violations": '
+                   help='print {"engine", "seed", "jobs", "examples", "replayed", "violations": '
                    '[{"invariant", "fixture", "from_database", "minimal"}], "fixtures_dir", '
                    '"elapsed_s", "examples_per_s"}')
     p.set_defaults(func=cmd_fuzz)

@@ -11,15 +11,8 @@ import signal
 import sys
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ppcreloc.errors import PpcrelocError, ToolError, UsageError
-
-if TYPE_CHECKING:
-
-    pass
-
-#: examples per Hypothesis run; small, so a --budget deadline is checked often
 from ppcreloc.campaign import (
     STOP,
     STOP_GRACE,
@@ -31,23 +24,20 @@ from ppcreloc.campaign import (
     stop_on_sigint,
 )
 from ppcreloc.databases import warn
+from ppcreloc.errors import PpcrelocError, ToolError, UsageError
+from ppcreloc.jobs import share
 
 
 # -- several workers ------------------------------------------------------------------------------
-def _split(total: int | None, jobs: int, index: int) -> int | None:
-    """Worker ``index``'s share of ``total`` examples."""
-    if total is None:
-        return None
-    return total // jobs + (1 if index < total % jobs else 0)
-
-
 def _deadline(wall: float | None) -> float | None:
     """A wall-clock deadline (time.time) as a monotonic one, in this process."""
     return None if wall is None else time.monotonic() + (wall - time.time())
 
 
-def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: Any) -> None:
-    """A worker process: run a Campaign and report counts, findings and the end on ``q``."""
+def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: Any,
+                 known: frozenset[str]) -> None:
+    """A worker process: run a Campaign (no replay: the parent did it; ``known`` are the
+    invariants it found) and report counts, findings and the end on ``q``."""
     pending = 0
     last = time.monotonic()
 
@@ -61,8 +51,10 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda _s, _f: STOP.set())
     try:
-        campaign = Campaign(opts, index, on_examples, lambda f: q.put(("found", index, asdict(f))))
-        outcome = campaign.run(_split(opts.examples, opts.jobs, index), _deadline(wall_deadline))
+        campaign = Campaign(opts, index, on_examples, lambda f: q.put(("found", index, asdict(f))),
+                            known)
+        outcome = campaign.run(share(opts.examples, opts.jobs, index), _deadline(wall_deadline),
+                               replay=False)
         for sig in STOP_SIGNALS:  # over: finish reporting in peace
             signal.signal(sig, signal.SIG_IGN)
     except KeyboardInterrupt:
@@ -80,14 +72,24 @@ def _worker_main(opts: FuzzOptions, index: int, wall_deadline: float | None, q: 
 
 
 def _run_jobs(opts: FuzzOptions, wall_deadline: float | None, progress: Progress) -> Outcome:
-    """Run ``opts.jobs`` worker processes sharing one example database; merge their outcomes."""
+    """Replay the example database here, then run ``opts.jobs`` worker processes sharing it;
+    merge their outcomes.
+
+    The replay comes first and only once, so it sees exactly the failures stored before this
+    campaign (never one a worker has just saved): a seeded run is deterministic for its --jobs.
+    """
+    first = Campaign(opts, 0, progress.examples, progress.found)
+    total = first.replay()
+    if total.interrupted:
+        return total
+    known = frozenset(first.known)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, args=(opts, i, wall_deadline, q), daemon=True)
+    procs = [ctx.Process(target=_worker_main, args=(opts, i, wall_deadline, q, known),
+                         daemon=True)
              for i in range(opts.jobs)]
     for p in procs:
         p.start()
-    total = Outcome()
     done: set[int] = set()
     errors: list[str] = []
     tool_errors: list[ToolError] = []

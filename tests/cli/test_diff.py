@@ -106,8 +106,9 @@ def test_json_document(tmp_path, capsys):
                           "--examples", "12", "--seed", "3", "--placeholders", "adversarial",
                           "--fixtures", str(tmp_path))
     assert code == 0
-    assert set(doc) == {"engine", "against", "seed", "placeholders", "examples",
+    assert set(doc) == {"engine", "against", "seed", "jobs", "placeholders", "examples",
                         "disagreements", "elapsed_s"}
+    assert doc["jobs"] == 1  # auto: 12 examples are too few to share
     assert (doc["engine"], doc["against"], doc["seed"]) == ("full-undo", "full-undo", 3)
     assert doc["placeholders"] == "adversarial" and doc["examples"] == 12
     assert doc["disagreements"] == []
@@ -128,7 +129,7 @@ def test_jobs_two(tmp_path, capsys):
     assert code == 0 and doc["examples"] == 20
     code, doc = diff_json(capsys, "--engine", "v6.1", "--against", "v6.12", "--examples", "60",
                           "--seed", "4", "--jobs", "2", "--fixtures", str(tmp_path))
-    assert code == 1 and doc["disagreements"]
+    assert code == 1 and doc["disagreements"] and doc["jobs"] == 2
     assert all(Path(f["fixture"]).is_file() for f in doc["disagreements"])
 
 
@@ -140,7 +141,8 @@ def test_jobs_two(tmp_path, capsys):
     (["--engine", "v6.12", "--against", "v6.1", "--budget", "-1"], "--budget must be"),
     (["--engine", "v6.12", "--against", "v6.1", "--examples", "5", "--budget", "5"],
      "not both"),
-    (["--engine", "v6.12", "--against", "v6.1", "--jobs", "0"], "--jobs must be"),
+    (["--engine", "v6.12", "--against", "v6.1", "--jobs", "0"], "must be between 1 and 64"),
+    (["--engine", "v6.12", "--against", "v6.1", "--jobs", "many"], "or 'auto'"),
     (["--engine", "v6.12", "--against", "v6.1", "--cycles", "-1"], "--cycles must be"),
     (["--engine", "v6.12", "--against", "v6.1", "--placeholders", "odd"], "invalid choice"),
     (["--engine", "v6.12", "--against", "v6.1", "--examples", "many"], "invalid int"),
