@@ -211,7 +211,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help=JOBS_HELP + "; more than one share an example database")
     p.add_argument("--database", metavar="URL",
                    help="example database: a directory path or redis://HOST:PORT[/DB] "
-                   f"(default: none; {DEFAULT_DATABASE} when --jobs > 1)")
+                   f"(default: none with one worker, {DEFAULT_DATABASE} with more)")
     p.add_argument("--json", action="store_true",
                    help='print {"engine", "seed", "jobs", "examples", "replayed", "violations": '
                    '[{"invariant", "fixture", "from_database", "minimal"}], "fixtures_dir", '
