@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # ppcreloc, and the tests' obje
 
 from elf_objects import sweep_object  # noqa: E402
 
+from ppcreloc.caches import ppc64el_cache  # noqa: E402
 from ppcreloc.elf.builder import ObjectBuilder  # noqa: E402
 from ppcreloc.elf.errors import ElfFormatError  # noqa: E402
 from ppcreloc.elf.reader import read_elf  # noqa: E402
@@ -69,7 +70,7 @@ def _nfsd() -> dict[str, object]:
     import gzip
     import lzma
 
-    cache = Path(__file__).resolve().parents[1] / "cache" / "ppc64el"
+    cache = ppc64el_cache()
     found = sorted(p for d in cache.glob("*/root/lib/modules/*/") for p in d.rglob("nfsd.ko*"))
     if not found:
         return {"nfsd_ko": "not cached (scripts/fetch-ppc64el-modules.sh)"}

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import ppcreloc  # noqa: E402
+from ppcreloc.caches import ppc64el_cache  # noqa: E402
 from ppcreloc.cli import load_object, load_world, module_name, resolve_engines  # noqa: E402
 from ppcreloc.oracle import check  # noqa: E402
 
@@ -119,7 +120,8 @@ def main() -> None:
     parser.add_argument("--engine", default=None, help="default: v<series>, its own profile")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=0, help="only the first K modules (0: all)")
-    parser.add_argument("--cache", default=str(ROOT / "cache" / "ppc64el"))
+    parser.add_argument("--cache", default=str(ppc64el_cache()),
+                        help="the fetch script's cache (default: %(default)s)")
     parser.add_argument("--modules", default=",".join(NAMED),
                         help=f"modules timed one by one (default: {','.join(NAMED)})")
     parser.add_argument("--named-only", action="store_true",

@@ -3,7 +3,9 @@
 # cache: the newest image of every kernel series apt offers (bookworm: 6.1 and 6.12).
 #
 # Usage: scripts/fetch-ppc64el-modules.sh [--cached | --refresh] [CACHE_DIR]
-#   CACHE_DIR   default <repository>/cache/ppc64el (gitignored as /cache/)
+#   CACHE_DIR   default $PPCRELOC_PPC64EL_CACHE, else $PPCRELOC_CACHE/ppc64el, else
+#               ~/.cache/ppcreloc/ppc64el (ppcreloc.caches.ppc64el_cache): outside the
+#               repository, so a checkout never holds kernel images or their packaging
 #   --cached    do not download: print the cached series, exit 3 when none is complete
 #   --refresh   ask apt again even when every series of the last query is cached
 # Prints one line per series, tab-separated: the series (6.1), the module directory
@@ -24,7 +26,7 @@ case "${1:-}" in
   --cached) cached_only=1; shift ;;
   --refresh) refresh=1; shift ;;
 esac
-cache="${1:-$(dirname "$0")/../cache/ppc64el}"
+cache="${1:-${PPCRELOC_PPC64EL_CACHE:-${PPCRELOC_CACHE:-$HOME/.cache/ppcreloc}/ppc64el}}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 series_file="$cache/series"  # the series the last apt query found, one a line
@@ -122,6 +124,8 @@ make_sysmap() {
 fetch_series() {
   local series="$1" pkg="$2" dir="$cache/$1" deb
   if [ -f "$dir/complete" ] && [ "$(cat "$dir/complete")" = "$pkg" ] && series_line "$series" >/dev/null; then
+    rm -rf "$dir/root/usr/share"  # a cache unpacked before the packaging was dropped
+    rmdir "$dir/root/usr" 2>/dev/null || true
     return 0
   fi
   mkdir -p "$dir/deb"
@@ -138,6 +142,10 @@ fetch_series() {
   find "$dir/deb" -name '*.deb' ! -path "$deb" -delete
   rm -rf "$dir/root.tmp"
   dpkg-deb -x "$deb" "$dir/root.tmp" || { say "cannot unpack $deb"; return 1; }
+  # only boot/ (vmlinux, for the System.map) and lib/modules/ are used: not the packaging
+  # (usr/share/doc's copyright file, lintian overrides, bug scripts)
+  rm -rf "$dir/root.tmp/usr/share"
+  rmdir "$dir/root.tmp/usr" 2>/dev/null || true
   rm -rf "$dir/root"
   mv "$dir/root.tmp" "$dir/root"
   make_sysmap "$dir/root" "$dir/System.map" || return 1

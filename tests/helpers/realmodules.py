@@ -19,11 +19,13 @@ from typing import NoReturn
 
 import pytest
 
+from ppcreloc.caches import ppc64el_cache
 from ppcreloc.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCH = ROOT / "scripts" / "fetch-ppc64el-modules.sh"
-CACHE = Path(os.environ.get("PPCRELOC_PPC64EL_CACHE", ROOT / "cache" / "ppc64el"))
+#: ``$PPCRELOC_PPC64EL_CACHE`` or the user cache, never the repository (ppcreloc.caches)
+CACHE = ppc64el_cache()
 #: every compression Debian and kbuild use for modules (cli.load_object decompresses them)
 SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
 #: the kernel series the project models from a Debian package: one per ``v<major>.<minor>``

@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppcreloc.caches import cache_base
 from ppcreloc.errors import PpcrelocError
 from ppcreloc.records import Config
 
@@ -80,10 +81,8 @@ class BuiltKernel:
 
 
 def cache_root() -> Path:
-    """``$PPCRELOC_CACHE/kernel`` or ``~/.cache/ppcreloc/kernel``."""
-    base = os.environ.get("PPCRELOC_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "ppcreloc"
-    return root / "kernel"
+    """``$PPCRELOC_CACHE/kernel`` or ``~/.cache/ppcreloc/kernel`` (ppcreloc.caches)."""
+    return cache_base() / "kernel"
 
 
 def _sha(*chunks: bytes) -> str:
