@@ -1,214 +1,171 @@
 """The mutants of ``bench/mutation.py``: one-line changes a patch to the kernel's
 ``arch/powerpc/kernel/module_64.c`` could make, written against Linux 6.12.
 
-A mutant is a *needle* (a short string occurring exactly once in the 6.12 file) and its
-*replacement*; the benchmark applies it at run time to the tree the user gives, so no kernel
-text beyond the needles is committed. ``covers`` names the function and relocation case the
-change sits in (the kernel's names). ``equivalent`` gives the reason when no object can tell
-the mutant from the original: such mutants are run too (a catch means the reason is wrong) but
-are not counted in the score.
+No kernel text is committed: a mutant finds its place through a :class:`Needle`, the length and
+SHA-256 of a short span of the 6.12 file that occurs exactly once there, and changes ``cut``
+characters at offset ``at`` inside that span to ``insert`` (the mutation, project text). The
+benchmark locates the span at run time in the tree the user gives (``bench/mutation.py
+--show`` prints each mutant's line before and after, from that tree). ``covers`` names the
+function and relocation case the change sits in (the kernel's names). ``equivalent`` gives the
+reason when no object can tell the mutant from the original: such mutants are run too (a catch
+means the reason is wrong) but are not counted in the score.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-T3, T4 = "\t\t\t", "\t\t\t\t"
+
+@dataclass(frozen=True)
+class Needle:
+    """A span of module_64.c, known only by its length and the first 16 hex digits of the
+    SHA-256 of its UTF-8 bytes."""
+
+    length: int
+    sha256: str
 
 
 @dataclass(frozen=True)
 class Mutant:
-    """One needle and its replacement in module_64.c."""
+    """One change in module_64.c: ``cut`` characters at ``at`` within ``needle`` become
+    ``insert``."""
 
     name: str
     covers: str
-    needle: str
-    replacement: str
+    needle: Needle
+    at: int
+    cut: int
+    insert: str
     equivalent: str | None = None
 
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- apply_relocate_add: the loop and the absolute cases -----------------------------------
     Mutant("loop-skips-last", "apply_relocate_add (loop)",
-           "i < sechdrs[relsec].sh_size / sizeof(*rela); i++",
-           "i + 1 < sechdrs[relsec].sh_size / sizeof(*rela); i++"),
+           Needle(48, "ded3f5560d3e6879"), at=2, cut=0, insert="+ 1 "),
     Mutant("addr32-u16-store", "apply_relocate_add R_PPC64_ADDR32",
-           "*/\n" + T3 + "*(u32 *)location = value;",
-           "*/\n" + T3 + "*(u16 *)location = value;"),
+           Needle(31, "9d8af98a1a424e9d"), at=9, cut=2, insert="16"),
     Mutant("addr64-truncated", "apply_relocate_add R_PPC64_ADDR64",
-           "*(unsigned long *)location = value;",
-           "*(unsigned long *)location = (u32)value;"),
+           Needle(35, "37742ef42c64c293"), at=29, cut=0, insert="(u32)"),
     Mutant("toc-base-not-r2", "apply_relocate_add R_PPC64_TOC",
-           "*(unsigned long *)location = my_r2(sechdrs, me);",
-           "*(unsigned long *)location = my_r2(sechdrs, me) - 0x8000;"),
+           Needle(48, "ae9a7d85c53ba877"), at=47, cut=0, insert=" - 0x8000"),
     # -- TOC16 family ---------------------------------------------------------------------------
     Mutant("toc16-range-wide", "apply_relocate_add R_PPC64_TOC16",
-           "if (value + 0x8000 > 0xffff) {",
-           "if (value + 0x8000 > 0x1ffff) {"),
+           Needle(30, "18c5bb56596fe914"), at=23, cut=0, insert="1"),
     Mutant("toc16-lo-addend", "apply_relocate_add R_PPC64_TOC16_LO",
-           "case R_PPC64_TOC16_LO:",
-           "case R_PPC64_TOC16_LO:\n" + T3 + "value += 4;"),
+           Needle(22, "0810237820acb696"), at=22, cut=0, insert="\n\t\t\tvalue += 4;"),
     Mutant("toc16-lo-carry", "apply_relocate_add R_PPC64_TOC16_LO",
-           "case R_PPC64_TOC16_LO:",
-           "case R_PPC64_TOC16_LO:\n" + T3 + "value += 0x10000;",
+           Needle(22, "0810237820acb696"), at=22, cut=0, insert="\n\t\t\tvalue += 0x10000;",
            equivalent="only the low 16 bits of value are written: adding 0x10000 changes none"),
     Mutant("toc16-ds-align", "apply_relocate_add R_PPC64_TOC16_DS",
-           "if ((value & 3) != 0 ||",
-           "if ((value & 1) != 0 ||"),
+           Needle(23, "8a90cec5acf179f4"), at=13, cut=1, insert="1"),
     Mutant("toc16-ds-range", "apply_relocate_add R_PPC64_TOC16_DS",
-           "!= 0 || value + 0x8000 > 0xffff) {",
-           "!= 0 || value + 0x8000 > 0x1ffff) {"),
+           Needle(34, "dba138196e21bebe"), at=27, cut=0, insert="1"),
     Mutant("toc16-lo-ds-align", "apply_relocate_add R_PPC64_TOC16_LO_DS",
-           "if ((value & 3) != 0) {",
-           "if ((value & 1) != 0) {"),
+           Needle(23, "617ea554294a108f"), at=13, cut=1, insert="1"),
     Mutant("toc16-lo-ds-mask", "apply_relocate_add R_PPC64_TOC16_LO_DS",
-           "case R_PPC64_TOC16_LO_DS:",
-           "case R_PPC64_TOC16_LO_DS:\n" + T3 + "*(u16 *)location &= ~3;"),
+           Needle(25, "04f53a521d092d2b"), at=25, cut=0, insert="\n\t\t\t*(u16 *)location &= ~3;"),
     Mutant("toc16-ha-no-round", "apply_relocate_add R_PPC64_TOC16_HA",
-           "my_r2(sechdrs, me);\n" + T3 + "value = ((value + 0x8000) >> 16);",
-           "my_r2(sechdrs, me);\n" + T3 + "value = (value >> 16);"),
+           Needle(56, "b4461debf76a5f79"), at=32, cut=16, insert="value"),
     # -- REL24 ----------------------------------------------------------------------------------
     Mutant("rel24-range-wide", "apply_relocate_add R_PPC_REL24",
-           "if (value + 0x2000000 > 0x3ffffff ||",
-           "if (value + 0x2000000 > 0x7ffffff ||"),
+           Needle(36, "fe1b447cbc9c4241"), at=26, cut=1, insert="7"),
     Mutant("rel24-range-rewritten", "apply_relocate_add R_PPC_REL24",
-           "if (value + 0x2000000 > 0x3ffffff ||",
-           "if (value + 0x2000000 >= 0x4000000 ||",
+           Needle(36, "fe1b447cbc9c4241"), at=23, cut=10, insert="= 0x4000000",
            equivalent="for an unsigned long, > 0x3ffffff and >= 0x4000000 are the same test"),
     Mutant("rel24-align", "apply_relocate_add R_PPC_REL24",
-           "|| (value & 3) != 0){",
-           "|| (value & 1) != 0){"),
+           Needle(21, "d4377cc4a7d9e36b"), at=12, cut=1, insert="1"),
     Mutant("rel24-li-mask", "apply_relocate_add R_PPC_REL24",
-           "location & ~PPC_LI_MASK)",
-           "location & ~0x03ffffff)"),
+           Needle(24, "b442cd70badc1532"), at=12, cut=11, insert="0x03ffffff"),
     Mutant("rel24-li-redundant-align", "apply_relocate_add R_PPC_REL24",
-           "| PPC_LI(value);",
-           "| PPC_LI(value & ~3ul);",
+           Needle(16, "5532650ff69162c9"), at=14, cut=0, insert=" & ~3ul",
            equivalent="the range check already refused value & 3 != 0, and PPC_LI masks bits "
            "0-1 anyway"),
     Mutant("rel24-no-local-entry", "apply_relocate_add R_PPC_REL24 (local call)",
-           "value += local_entry_offset(sym);",
-           ";"),
+           Needle(33, "a586b92c9167312b"), at=0, cut=32, insert=""),
     Mutant("local-entry-shift", "local_entry_offset (PPC64_LOCAL_ENTRY_OFFSET)",
-           ">> 2) << 2)",
-           ">> 1) << 1)"),
+           Needle(11, "9052cd98478c9c30"), at=3, cut=7, insert="1) << 1"),
     Mutant("rel24-livepatch-local", "apply_relocate_add R_PPC_REL24 (stub condition)",
-           "sym->st_shndx == SHN_LIVEPATCH) {",
-           "sym->st_shndx == SHN_ABS) {"),
+           Needle(33, "08f127834c04713e"), at=21, cut=9, insert="ABS"),
     Mutant("rel24-stub-errno", "apply_relocate_add R_PPC_REL24 (stub_for_addr failed)",
-           "return -ENOENT;\n" + T4 + "if (restore_r2(",
-           "return -ENOEXEC;\n" + T4 + "if (restore_r2("),
+           Needle(35, "853a0aaad7c09ae5"), at=12, cut=2, insert="XEC"),
     # -- restore_r2 -----------------------------------------------------------------------------
     Mutant("restore_r2-prev-insn", "restore_r2",
-           "*prev_insn = instruction - 1;",
-           "*prev_insn = instruction - 2;"),
+           Needle(29, "7bbbcbca3b8bb4ea"), at=27, cut=1, insert="2"),
     Mutant("restore_r2-sibling", "restore_r2",
-           "!instr_is_relative_link_branch(",
-           "!instr_is_relative_branch("),
+           Needle(31, "13514db3964860e7"), at=19, cut=5, insert=""),
     Mutant("restore_r2-mcount", "restore_r2",
-           "if (is_mprofile_ftrace_call(name))\n\t\treturn 0;",
-           "if (0)\n\t\treturn 0;"),
+           Needle(46, "a33f2a977a819a7c"), at=4, cut=29, insert="0"),
     Mutant("restore_r2-no-ld-skip", "restore_r2 (re-apply of a livepatch)",
-           "if (insn_val == PPC_INST_LD_TOC)",
-           "if (0)"),
+           Needle(32, "6884cf437cc0ce0c"), at=4, cut=27, insert="0"),
     Mutant("restore_r2-any-insn", "restore_r2",
-           "if (insn_val != PPC_RAW_NOP()) {",
-           "if (insn_val != PPC_RAW_NOP() && 0) {"),
+           Needle(32, "905340f4dc200ced"), at=29, cut=0, insert=" && 0"),
     Mutant("restore_r2-writes-nop", "restore_r2",
-           "return patch_instruction(instruction, ppc_inst(PPC_INST_LD_TOC));",
-           "return patch_instruction(instruction, ppc_inst(PPC_RAW_NOP()));"),
+           Needle(65, "d412e77954f01852"), at=51, cut=11, insert="RAW_NOP()"),
     # -- stub_for_addr / create_stub -----------------------------------------------------------
     Mutant("stub-no-reuse", "stub_for_addr",
-           "== func_addr(addr))",
-           "== func_addr(addr) && 0)"),
+           Needle(19, "03e1838686eeafa5"), at=18, cut=0, insert=" && 0"),
     Mutant("stub-bound-off-by-one", "stub_for_addr",
-           "WARN_ON(i >= num_stubs)",
-           "WARN_ON(i > num_stubs)"),
+           Needle(23, "3baa4b91ff4c6fae"), at=11, cut=1, insert=""),
     Mutant("create_stub-align", "create_stub",
-           "create_ftrace_stub(entry, addr, me);\n\n\tif ((unsigned long)entry->jump % 8",
-           "create_ftrace_stub(entry, addr, me);\n\n\tif ((unsigned long)entry->jump % 16"),
+           Needle(73, "ada4dd50eb37649d"), at=72, cut=1, insert="16"),
     Mutant("create_stub-hi-not-ha", "create_stub",
-           "entry->jump[0] | PPC_HA(reladdr)",
-           "entry->jump[0] | PPC_HI(reladdr)"),
+           Needle(32, "2454188d13174f47"), at=22, cut=1, insert="I"),
     Mutant("create_stub-lo-offset", "create_stub",
-           "entry->jump[1] | PPC_LO(reladdr)",
-           "entry->jump[1] | PPC_LO(reladdr + 8)"),
+           Needle(32, "ce682d9648413b06"), at=31, cut=0, insert=" + 8"),
     Mutant("create_stub-range", "create_stub",
-           "my_r2(sechdrs, me);\n\t\tif (reladdr > 0x7FFFFFFF ||",
-           "my_r2(sechdrs, me);\n\t\tif (reladdr > 0x7FFF ||"),
+           Needle(49, "ade2e4c604a5ade6"), at=42, cut=4, insert=""),
     Mutant("create_stub-funcdata", "create_stub",
-           "desc = func_desc(addr);",
-           "desc = func_desc(addr + 4);"),
+           Needle(23, "ac7f2450c189fff5"), at=21, cut=0, insert=" + 4"),
     Mutant("create_stub-magic", "create_stub",
-           "patch_u32(&entry->magic, STUB_MAGIC)",
-           "patch_u32(&entry->magic, 0)"),
+           Needle(36, "c736efd9d1e87b9b"), at=25, cut=10, insert="0"),
     # -- stub counting and the sort (module_frob_arch_sections) -------------------------------
     Mutant("count_relocs-addend-16bit", "count_relocs",
-           "r_addend, _count_relocs;\n\n\t/* FIXME",
-           "_count_relocs;\n\tunsigned short r_addend;\n\n\t/* FIXME"),
+           Needle(35, "5a881dc23dbeec52"), at=0, cut=23,
+           insert="_count_relocs;\n\tunsigned short r_addend"),
     Mutant("count_relocs-symbol", "count_relocs",
-           "== r_type &&\n\t\t    (r_info != ELF64_R_SYM(rela[i].r_info) ||",
-           "== r_type &&\n\t\t    (0 ||"),
+           Needle(60, "7ee0bb7d8b9bad55"), at=20, cut=37, insert="0"),
     Mutant("count_relocs-any-type", "count_relocs",
-           "ELF64_R_TYPE(rela[i].r_info) == r_type &&",
-           "ELF64_R_TYPE(rela[i].r_info) != 0 &&"),
+           Needle(41, "06f89b00137bf30b"), at=29, cut=9, insert="!= 0"),
     Mutant("stubs-size-no-terminator", "get_stubs_size",
-           "unsigned long relocs = 1;\n\tunsigned i;",
-           "unsigned long relocs = 0;\n\tunsigned i;"),
+           Needle(38, "2350e2ac29da8462"), at=23, cut=1, insert="0"),
     Mutant("relacmp-all-equal", "relacmp (the sort in get_stubs_size)",
-           "x = (Elf64_Rela *)_y;\n",
-           "x = (Elf64_Rela *)_y;\n\treturn 0;\n"),
+           Needle(22, "d34ba95364462b91"), at=22, cut=0, insert="\treturn 0;\n"),
     Mutant("relacmp-addend-order", "relacmp",
-           "else if (x->r_addend < y->r_addend)",
-           "else if (x->r_addend > y->r_addend + 0)"),
+           Needle(35, "a73117cbe854fcab"), at=21, cut=13, insert="> y->r_addend + 0"),
     Mutant("relacmp-ascending", "relacmp",
-           "y = (Elf64_Rela *)_x;\n\tx = (Elf64_Rela *)_y;",
-           "x = (Elf64_Rela *)_x;\n\ty = (Elf64_Rela *)_y;"),
+           Needle(44, "1f21284cc5937a94"), at=0, cut=24, insert="x = (Elf64_Rela *)_x;\n\ty"),
     # -- my_r2, .TOC. and dedotify -------------------------------------------------------------
     Mutant("my_r2-bias", "my_r2",
-           "& ~0xfful) + 0x8000;",
-           "& ~0xfful) + 0x7f00;"),
+           Needle(20, "c4a7633519541e3d"), at=15, cut=2, insert="7f"),
     Mutant("my_r2-round-4k", "my_r2",
-           "& ~0xfful) + 0x8000;",
-           "& ~0xffful) + 0x8000;"),
+           Needle(20, "c4a7633519541e3d"), at=7, cut=0, insert="f"),
     Mutant("dot-toc-value", "apply_relocate_add (.TOC. fix-up)",
-           "sym->st_value = my_r2(sechdrs, me);",
-           "sym->st_value = my_r2(sechdrs, me) - 0x8000;"),
+           Needle(35, "3b817c062643f076"), at=34, cut=0, insert=" - 0x8000"),
     Mutant("dedotify-keeps-dot", "dedotify",
-           "syms[i].st_name++;",
-           ";"),
+           Needle(18, "63852a0c2d64acb3"), at=0, cut=17, insert=""),
     # -- REL64, REL32, TOCSAVE, ENTRY, REL16, unknown types -----------------------------------
     Mutant("rel64-absolute", "apply_relocate_add R_PPC64_REL64",
-           "*location = value - (unsigned long)location;",
-           "*location = value;"),
+           Needle(44, "381ed08c487f3967"), at=17, cut=26, insert=""),
     Mutant("rel32-range-wide", "apply_relocate_add R_PPC64_REL32",
-           "if (value + 0x80000000 > 0xffffffff) {",
-           "if (value + 0x80000000 > 0x1ffffffff) {"),
+           Needle(38, "25ae0c65dfb44fcf"), at=27, cut=0, insert="1"),
     Mutant("rel32-value", "apply_relocate_add R_PPC64_REL32",
-           "}\n" + T3 + "*(u32 *)location = value;",
-           "}\n" + T3 + "*(u32 *)location = value + 4;"),
+           Needle(30, "b4fcdf634fd0bf7b"), at=29, cut=0, insert=" + 4"),
     Mutant("tocsave-unknown", "apply_relocate_add R_PPC64_TOCSAVE",
-           "case R_PPC64_TOCSAVE:",
-           "case R_PPC64_TOCSAVE + 1000:"),
+           Needle(21, "23782e46f302d1da"), at=20, cut=0, insert=" + 1000"),
     Mutant("entry-window-32k", "apply_relocate_add R_PPC64_ENTRY",
-           "if (value + 0x80008000 > 0xffffffff)",
-           "if (value + 0x8000 > 0xffff)"),
+           Needle(36, "78ecee410f4801e5"), at=18, cut=13, insert=" > 0x"),
     Mutant("entry-hi-not-ha", "apply_relocate_add R_PPC64_ENTRY",
-           "PPC_RAW_ADDIS(_R2, _R12, PPC_HA(value))",
-           "PPC_RAW_ADDIS(_R2, _R12, PPC_HI(value))"),
+           Needle(39, "5c30e97ec90db54e"), at=30, cut=1, insert="I"),
     Mutant("entry-addi-base", "apply_relocate_add R_PPC64_ENTRY",
-           "PPC_RAW_ADDI(_R2, _R2, PPC_LO(value))",
-           "PPC_RAW_ADDI(_R2, _R12, PPC_LO(value))"),
+           Needle(37, "662bc97013a6999e"), at=20, cut=0, insert="1"),
     Mutant("entry-ld-mask", "apply_relocate_add R_PPC64_ENTRY",
-           "[0] & ~0xfffc) != PPC_RAW_LD(",
-           "[0] & ~0xffff) != PPC_RAW_LD("),
+           Needle(29, "3e133a0afc8fa0ad"), at=12, cut=1, insert="f"),
     Mutant("rel16-ha-no-round", "apply_relocate_add R_PPC64_REL16_HA",
-           "location;\n" + T3 + "value = ((value + 0x8000) >> 16);",
-           "location;\n" + T3 + "value = (value >> 16);"),
+           Needle(46, "d5f7101c49292c0f"), at=22, cut=16, insert="value"),
     Mutant("rel16-lo-absolute", "apply_relocate_add R_PPC64_REL16_LO",
-           "case R_PPC64_REL16_LO:",
-           "case R_PPC64_REL16_LO:\n" + T3 + "value += (unsigned long)location;"),
+           Needle(22, "4e06d5a97e3546e9"), at=22, cut=0,
+           insert="\n\t\t\tvalue += (unsigned long)location;"),
     Mutant("unknown-type-ignored", "apply_relocate_add (default: unknown type)",
-           "default:",
-           "default:\n" + T3 + "break;"),
+           Needle(8, "0b02fb9c7d5db82d"), at=8, cut=0, insert="\n\t\t\tbreak;"),
 )

@@ -1,6 +1,6 @@
 """Mutation score of ppcreloc on a kernel tree's own module_64.c, printed as JSON.
 
-Each mutant of :data:`bench.mutants.MUTANTS` (a needle and its replacement) is applied at run
+Each mutant of :data:`bench.mutants.MUTANTS` (a change located by a needle's hash) is applied at run
 time to a copy of the tree's ``arch/powerpc/kernel/module_64.c`` (the rest of the tree is
 symlinked, the library built into a scratch cache), and the mutated code is run through
 
@@ -24,6 +24,7 @@ Exit 0 after printing the report; 2 on bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -32,12 +33,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
 if not __package__:  # run as a script (python bench/mutation.py): the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.mutants import MUTANTS, Mutant  # noqa: E402
+from bench.mutants import MUTANTS, Mutant, Needle  # noqa: E402
 
 DEFAULT_TREE = Path("/usr/src/linux-source-6.12.tar.xz")
 MODULE_64 = "arch/powerpc/kernel/module_64.c"
@@ -62,12 +64,48 @@ class Run:
     fixtures: Path
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+@lru_cache(maxsize=128)
+def _spans(source: str, length: int) -> dict[str, list[int]]:
+    """digest -> offsets of every ``length``-character span of ``source`` (one SHA-256 per
+    offset, about 25,000 for module_64.c; computed once per length)."""
+    out: dict[str, list[int]] = {}
+    for i in range(len(source) - length + 1):
+        out.setdefault(_digest(source[i : i + length]), []).append(i)
+    return out
+
+
+def find_needle(source: str, needle: Needle) -> list[int]:
+    """Every offset of ``source`` where a span of ``needle.length`` characters has the
+    needle's digest."""
+    return _spans(source, needle.length).get(needle.sha256, [])
+
+
+def locate(source: str, mutant: Mutant) -> int:
+    """Where the mutant's needle starts; BenchError unless it occurs exactly once."""
+    found = find_needle(source, mutant.needle)
+    if len(found) != 1:
+        raise BenchError(f"{mutant.name}: needle occurs {len(found)} times in {MODULE_64}")
+    return found[0]
+
+
 def apply_mutant(source: str, mutant: Mutant) -> str:
-    """``source`` with the mutant's needle replaced; BenchError unless it occurs exactly once."""
-    count = source.count(mutant.needle)
-    if count != 1:
-        raise BenchError(f"{mutant.name}: needle occurs {count} times in {MODULE_64}")
-    return source.replace(mutant.needle, mutant.replacement)
+    """``source`` with the mutant's change made inside its needle (see :func:`locate`)."""
+    at = locate(source, mutant) + mutant.at
+    return source[:at] + mutant.insert + source[at + mutant.cut :]
+
+
+def show(source: str, mutant: Mutant) -> tuple[str, str]:
+    """The lines the mutant changes, before and after (read from ``source``, the user's tree)."""
+    start = locate(source, mutant)
+    lo = source.rfind("\n", 0, start) + 1
+    hi = source.find("\n", start + mutant.needle.length)
+    hi = len(source) if hi < 0 else hi
+    after = apply_mutant(source, mutant)
+    return source[lo:hi], after[lo : hi + len(mutant.insert) - mutant.cut]
 
 
 def mutant_tree(tree: Path, source: str, dest: Path) -> Path:
@@ -264,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", metavar="NAME", help="just these mutants")
     p.add_argument("--placeholders", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--campaigns", nargs="+", choices=CAMPAIGNS, default=list(CAMPAIGNS))
+    p.add_argument("--show", action="store_true",
+                   help="print each mutant's lines before and after, from TREE, and run nothing")
     args = p.parse_args(argv)
     try:
+        if args.show:
+            print(show_mutants(args), end="")
+            return 0
         doc = bench(args)
     except BenchError as exc:
         print(f"mutation: error: {exc}", file=sys.stderr)
@@ -275,25 +318,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _selected(args: argparse.Namespace) -> list[Mutant]:
+    """The mutants ``--only`` names (all without it); BenchError for an unknown name."""
+    unknown = sorted(set(args.only or ()) - {m.name for m in MUTANTS})
+    if unknown:
+        raise BenchError(f"no such mutant: {', '.join(unknown)}")
+    return [m for m in MUTANTS if not args.only or m.name in args.only]
+
+
+def _source(tree_arg: str) -> tuple[Path, str]:
+    """The resolved tree and its module_64.c text."""
+    from ppcreloc.errors import PpcrelocError
+    from ppcreloc.reference.kernel.build import resolve_tree
+
+    try:
+        tree = resolve_tree(tree_arg)  # the user's cache holds the extracted tarball
+    except PpcrelocError as exc:
+        raise BenchError(str(exc)) from None
+    return tree, (tree / MODULE_64).read_text(encoding="utf-8", errors="surrogateescape")
+
+
+def show_mutants(args: argparse.Namespace) -> str:
+    """``--show``: per mutant its name, what it covers, and the changed lines as a diff."""
+    mutants = _selected(args)
+    _tree, source = _source(args.tree)
+    out: list[str] = []
+    for m in mutants:
+        before, after = show(source, m)
+        out.append(f"{m.name} ({m.covers})\n")
+        out += [f"-{line}\n" for line in before.split("\n")]
+        out += [f"+{line}\n" for line in after.split("\n")]
+    return "".join(out)
+
+
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark for parsed ``args``."""
     from ppcreloc.diff import profile_for_version
     from ppcreloc.errors import PpcrelocError
-    from ppcreloc.reference.kernel.build import resolve_tree, tree_version
+    from ppcreloc.reference.kernel.build import tree_version
 
     if args.examples < 1:
         raise BenchError("--examples must be at least 1")
-    names = {m.name for m in MUTANTS}
-    unknown = sorted(set(args.only or ()) - names)
-    if unknown:
-        raise BenchError(f"no such mutant: {', '.join(unknown)}")
-    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    mutants = _selected(args)
+    tree, source = _source(args.tree)
     try:
-        tree = resolve_tree(args.tree)  # the user's cache holds the extracted tarball
         profile = profile_for_version(tree_version(tree))
     except PpcrelocError as exc:
         raise BenchError(str(exc)) from None
-    source = (tree / MODULE_64).read_text(encoding="utf-8", errors="surrogateescape")
     campaigns, modes = tuple(args.campaigns), tuple(args.placeholders)
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="ppcreloc-mutation-"))

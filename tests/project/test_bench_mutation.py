@@ -1,10 +1,11 @@
 """bench/mutation.py's mutant table: well-formed, covering every part of module_64.c the issue
-names, and every needle found exactly once in the installed 6.12 tree (so no mutant silently
+names, and every needle (known by its hash) found exactly once in the installed 6.12 tree (so no mutant silently
 stops applying when Debian moves the package); the runner's mutant trees build, and one mutant
 goes through the benchmark end to end."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import mutation
-from bench.mutants import MUTANTS, Mutant
+from bench.mutants import MUTANTS, Mutant, Needle
 
 TARBALL_6_12 = Path("/usr/src/linux-source-6.12.tar.xz")
 #: what the table must cover: every case apply_relocate_add handles without PCREL (6.12), the
@@ -34,8 +35,11 @@ def test_table_is_well_formed():
     for m in MUTANTS:
         assert isinstance(m, Mutant)
         assert re.fullmatch(r"[a-z0-9_]+(-[a-z0-9_]+)*", m.name), m.name
-        assert m.needle and m.needle != m.replacement, m.name
-        assert len(m.needle) <= 80, f"{m.name}: keep needles short (no kernel text beyond them)"
+        assert isinstance(m.needle, Needle), m.name
+        assert 0 < m.needle.length <= 80, f"{m.name}: keep needles short"
+        assert re.fullmatch(r"[0-9a-f]{16}", m.needle.sha256), m.name
+        assert 0 <= m.at and m.at + m.cut <= m.needle.length, m.name
+        assert m.cut or m.insert, f"{m.name}: no change"
         assert m.covers.strip(), m.name
         assert m.equivalent is None or len(m.equivalent) > 20, m.name
     assert sum(m.equivalent is not None for m in MUTANTS) >= 3
@@ -64,19 +68,44 @@ def _module_64_6_12() -> str:
 
 def test_every_needle_occurs_once_in_the_installed_6_12_tree():
     source = _module_64_6_12()
-    counts = {m.name: source.count(m.needle) for m in MUTANTS}
+    counts = {m.name: len(mutation.find_needle(source, m.needle)) for m in MUTANTS}
     assert {k: v for k, v in counts.items() if v != 1} == {}
     for m in MUTANTS:
         assert mutation.apply_mutant(source, m) != source
 
 
+def _needle(text: str) -> Needle:
+    return Needle(len(text), hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
 def test_apply_mutant_refuses_a_missing_or_repeated_needle():
-    m = Mutant("x", "restore_r2", "needle", "pin")
+    m = Mutant("x", "restore_r2", _needle("needle"), at=0, cut=6, insert="pin")
     with pytest.raises(mutation.BenchError, match="occurs 0 times"):
         mutation.apply_mutant("no such text", m)
     with pytest.raises(mutation.BenchError, match="occurs 2 times"):
         mutation.apply_mutant("needle needle", m)
     assert mutation.apply_mutant("a needle b", m) == "a pin b"
+    inside = Mutant("y", "restore_r2", _needle("needle"), at=2, cut=1, insert="EE")
+    assert mutation.apply_mutant("a needle b", inside) == "a neEEdle b"
+
+
+def test_show_prints_the_changed_lines_from_the_tree():
+    source = "first line\n\tif (x > 3)\n\t\treturn 0;\nlast\n"
+    m = Mutant("x", "restore_r2", _needle("x > 3)\n\t\treturn"), at=4, cut=1,
+               insert="7")
+    assert mutation.show(source, m) == ("\tif (x > 3)\n\t\treturn 0;",
+                                        "\tif (x > 7)\n\t\treturn 0;")
+    grow = Mutant("z", "restore_r2", _needle("last"), at=4, cut=0, insert="\nmore")
+    assert mutation.show(source, grow) == ("last", "last\nmore")
+
+
+def test_show_lists_every_mutant_from_the_installed_6_12_tree(capsys):
+    _module_64_6_12()
+    assert mutation.main(["--show", "--only", "rel24-li-mask", "addr32-u16-store"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "addr32-u16-store (apply_relocate_add R_PPC64_ADDR32)"
+    assert any(line.startswith("+") and "u16" in line for line in out)
+    assert any(line.startswith("rel24-li-mask (") for line in out)
 
 
 def test_one_mutant_end_to_end(capsys, monkeypatch):
