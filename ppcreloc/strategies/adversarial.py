@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from hypothesis import strategies as st
 
-from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela
+from ppcreloc.elf.model import SHN_LIVEPATCH, SHT_NOBITS, ElfObject, Rela, Section
 from ppcreloc.records import Layout
 from ppcreloc.strategies import _ppc as P
 from ppcreloc.strategies._draw import BOOL, ints, pick, sublists
@@ -33,22 +33,27 @@ def _all_relocs(obj: ElfObject) -> list[tuple[int, int]]:
     return [(sec, i) for sec, rs in obj.relocs.items() for i in range(len(rs))]
 
 
-def _pick_reloc(draw: st.DrawFn, obj: ElfObject) -> tuple[int, int] | None:
+def _pick_reloc(draw: st.DrawFn, obj: ElfObject) -> tuple[int, Rela] | None:
+    """One relocation drawn from every RELA section: (its RELA section, the Rela), or None."""
     refs = _all_relocs(obj)
-    return pick(draw, refs) if refs else None
+    if not refs:
+        return None
+    relsec, index = pick(draw, refs)
+    return relsec, obj.relocs[relsec][index]
 
 
-def _target_of(obj: ElfObject, relsec: int) -> int:
-    return obj.sections[relsec].info
+def _target(obj: ElfObject, relsec: int) -> Section:
+    """The section RELA section ``relsec`` applies to (its sh_info)."""
+    return obj.sections[obj.sections[relsec].info]
 
 
 def _placeholder_bytes(draw: st.DrawFn, case: Case) -> Case:
     """Non-zero bytes where a relocation writes (ppc64 never requires zero placeholders)."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    r = case.obj.relocs[ref[0]][ref[1]]
-    sec = case.obj.sections[_target_of(case.obj, ref[0])]
+    relsec, r = picked
+    sec = _target(case.obj, relsec)
     if sec.type == SHT_NOBITS or r.offset >= len(sec.data):
         return case
     width = min(8, len(sec.data) - r.offset)
@@ -59,53 +64,51 @@ def _placeholder_bytes(draw: st.DrawFn, case: Case) -> Case:
 
 def _at_section_end(draw: st.DrawFn, case: Case) -> Case:
     """Move a relocation to the last word of its section (restore_r2 then reads past it)."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    r = case.obj.relocs[ref[0]][ref[1]]
-    size = case.obj.sections[_target_of(case.obj, ref[0])].sh_size
-    r.offset = max(0, size - pick(draw, (4, 2, 8)))
+    relsec, r = picked
+    r.offset = max(0, _target(case.obj, relsec).sh_size - pick(draw, (4, 2, 8)))
     return case
 
 
 def _past_section(draw: st.DrawFn, case: Case) -> Case:
     """An r_offset at or beyond sh_size (never bounds-checked by the kernel)."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    r = case.obj.relocs[ref[0]][ref[1]]
-    size = case.obj.sections[_target_of(case.obj, ref[0])].sh_size
-    r.offset = size + pick(draw, (0, 4, 8, 64, 0x1000))
+    relsec, r = picked
+    r.offset = _target(case.obj, relsec).sh_size + pick(draw, (0, 4, 8, 64, 0x1000))
     return case
 
 
 def _overlap(draw: st.DrawFn, case: Case) -> Case:
     """A second relocation whose target overlaps an existing one (order-dependent bytes)."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    r = case.obj.relocs[ref[0]][ref[1]]
+    relsec, r = picked
     rtype = pick(draw, sorted(P.TYPE_NAMES))
     shift = pick(draw, (0, 2, 4, -4))
-    case.obj.relocs[ref[0]].append(Rela(max(0, r.offset + shift), r.sym, rtype, r.addend))
+    case.obj.relocs[relsec].append(Rela(max(0, r.offset + shift), r.sym, rtype, r.addend))
     return case
 
 
 def _out_of_range(draw: st.DrawFn, case: Case) -> Case:
     """An addend at or past a range boundary."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    case.obj.relocs[ref[0]][ref[1]].addend = pick(draw, EDGE_ADDENDS)
+    picked[1].addend = pick(draw, EDGE_ADDENDS)
     return case
 
 
 def _unknown_type(draw: st.DrawFn, case: Case) -> Case:
     """A type apply_relocate_add does not handle ("Unknown ADD relocation")."""
-    ref = _pick_reloc(draw, case.obj)
-    if ref is None:
+    picked = _pick_reloc(draw, case.obj)
+    if picked is None:
         return case
-    case.obj.relocs[ref[0]][ref[1]].type = pick(draw, P.UNKNOWN_TYPES)
+    picked[1].type = pick(draw, P.UNKNOWN_TYPES)
     return case
 
 
