@@ -37,7 +37,7 @@ from ppcreloc.elf.writer import write_elf
 from ppcreloc.engines import KERNEL_PREFIX, resolve_engine
 from ppcreloc.errors import PpcrelocError, UsageError
 from ppcreloc.fixtures import FixtureError, FixtureRecord, fixture_path, load_fixture, write_fixture
-from ppcreloc.jobs import JOBS_HELP, MAX_JOBS, jobs_argument, resolve_jobs, share
+from ppcreloc.jobs import JOBS_HELP, MAX_JOBS, jobs_argument, resolve_jobs, share, workers
 from ppcreloc.loader.worldspec import world_from_spec
 from ppcreloc.oracle import target_objects
 from ppcreloc.ppc64.reloctypes import type_name
@@ -544,9 +544,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        workers = "1 worker" if opts.jobs == 1 else f"{opts.jobs} workers"
         print(f"{a} vs {b}: {out.examples} examples ({opts.placeholders}, seed {seed_used}, "
-              f"{workers}), "
+              f"{workers(opts.jobs)}), "
               f"{len(out.found)} disagreement(s), {elapsed:.1f} s")
         for f in out.found:
             rel = f.relocation

@@ -65,7 +65,7 @@ from ppcreloc.databases import open_database
 from ppcreloc.engines import resolve_engine
 from ppcreloc.errors import ToolError, UsageError
 from ppcreloc.fixtures import DEFAULT_DIR
-from ppcreloc.jobs import JOBS_HELP, jobs_argument, resolve_jobs
+from ppcreloc.jobs import JOBS_HELP, jobs_argument, resolve_jobs, workers
 from ppcreloc.pool import Progress, run_campaign
 
 
@@ -97,7 +97,7 @@ def print_report(doc: dict[str, Any]) -> None:
 
     con = console()
     con.print(f"fuzz {escape(doc['engine'])}: {doc['examples']} examples in {doc['elapsed_s']} s "
-              f"({doc['examples_per_s']}/s, seed {doc['seed']}, {_workers(doc['jobs'])})"
+              f"({doc['examples_per_s']}/s, seed {doc['seed']}, {workers(doc['jobs'])})"
               + (f", {doc['replayed']} replayed from the database" if doc["replayed"] else "")
               + f"; fixtures in {escape(doc['fixtures_dir'])} (ppcreloc promote adds one to the "
               "regression corpus)")
@@ -107,10 +107,6 @@ def print_report(doc: dict[str, Any]) -> None:
         origin = " (from the database)" if v["from_database"] else ""
         origin += "" if v["minimal"] else " (not shrunk: interrupted)"
         con.print(f"[red]{v['invariant']}[/] violated{origin}: {escape(v['fixture'])}")
-
-
-def _workers(jobs: int) -> str:
-    return "1 worker" if jobs == 1 else f"{jobs} workers"
 
 
 # -- command line ---------------------------------------------------------------------------------

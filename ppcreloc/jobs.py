@@ -44,6 +44,11 @@ def resolve_jobs(jobs: int | None, examples: int | None) -> int:
     return auto_jobs(examples) if jobs is None else jobs
 
 
+def workers(jobs: int) -> str:
+    """``1 worker`` / ``2 workers``: how the command summaries name the worker count."""
+    return "1 worker" if jobs == 1 else f"{jobs} workers"
+
+
 def share(total: int | None, jobs: int, index: int) -> int | None:
     """Worker ``index``'s share of ``total`` examples (None: a budget, no count)."""
     if total is None:
