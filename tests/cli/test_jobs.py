@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run
 
 from ppcreloc import cli, jobs
 from ppcreloc.jobs import JOB_MIN_EXAMPLES, MAX_JOBS, auto_jobs, jobs_argument, share
@@ -74,9 +73,7 @@ def test_a_bad_jobs_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 
 def _fuzz(cwd: Path, *argv: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.run([sys.executable, "-m", "ppcreloc.cli", "fuzz", *argv, "--json"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = run("fuzz", *argv, "--json", cwd=cwd)
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads(proc.stdout)
 

@@ -8,14 +8,15 @@ import subprocess
 import sys
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a subprocess."""
+def run(*argv: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess (in ``cwd``, default the current one)."""
     return subprocess.run(
         [sys.executable, "-m", "ppcreloc.cli", *argv],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "COLUMNS": "200"},
+        cwd=cwd,
     )
 
 
