@@ -68,20 +68,34 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-@lru_cache(maxsize=128)
-def _spans(source: str, length: int) -> dict[str, list[int]]:
-    """digest -> offsets of every ``length``-character span of ``source`` (one SHA-256 per
-    offset, about 25,000 for module_64.c; computed once per length)."""
+def _scan(source: str, length: int, wanted: set[str]) -> dict[str, list[int]]:
+    """digest -> offsets, for the ``wanted`` digests of ``length``-character spans of
+    ``source`` (one SHA-256 per offset: about 25,000 for module_64.c)."""
     out: dict[str, list[int]] = {}
     for i in range(len(source) - length + 1):
-        out.setdefault(_digest(source[i : i + length]), []).append(i)
+        d = _digest(source[i : i + length])
+        if d in wanted:
+            out.setdefault(d, []).append(i)
     return out
+
+
+@lru_cache(maxsize=4)
+def _table_offsets(source: str) -> dict[Needle, list[int]]:
+    """Where every needle of :data:`MUTANTS` occurs in ``source``: one scan per needle length."""
+    by_length: dict[int, set[str]] = {}
+    for m in MUTANTS:
+        by_length.setdefault(m.needle.length, set()).add(m.needle.sha256)
+    found = {n: _scan(source, n, wanted) for n, wanted in by_length.items()}
+    return {m.needle: found[m.needle.length].get(m.needle.sha256, []) for m in MUTANTS}
 
 
 def find_needle(source: str, needle: Needle) -> list[int]:
     """Every offset of ``source`` where a span of ``needle.length`` characters has the
     needle's digest."""
-    return _spans(source, needle.length).get(needle.sha256, [])
+    table = _table_offsets(source)
+    if needle in table:
+        return table[needle]
+    return _scan(source, needle.length, {needle.sha256}).get(needle.sha256, [])
 
 
 def locate(source: str, mutant: Mutant) -> int:
